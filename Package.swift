@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "ted",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ted", targets: ["ted"]),
+        .library(name: "TEDModel", targets: ["TEDModel"]),
+        .library(name: "TEDWire", targets: ["TEDWire"]),
+        .library(name: "TEDEngine", targets: ["TEDEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Pure model: addresses, patterns, ports, proxies, intersection, ACL policy. No I/O.
+        .target(name: "TEDModel"),
+        // Configuration file (YAML) into model values, with file:line:col errors.
+        .target(name: "TEDConfig", dependencies: [
+            "TEDModel", "TEDEngine",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // Byte-exact TED v3 codec (spec/ted-v3-wire.md) and pcap framing.
+        .target(name: "TEDWire", dependencies: [
+            "TEDModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // Sans-IO initiator and responder state machines.
+        .target(name: "TEDEngine", dependencies: [
+            "TEDModel", "TEDWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // C structs and constants for Linux netlink XFRM and socket options.
+        .target(name: "CTEDLinux"),
+        // Linux adapters: XFRM trap policies and ACQUIRE, nftables interception, transparent sockets.
+        .target(name: "TEDLinux", dependencies: [
+            "CTEDLinux", "TEDModel",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // strongSwan VICI protocol codec and client.
+        .target(name: "TEDVici", dependencies: [
+            "TEDModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The running service: UDP I/O, timers, control socket, metrics, hand-off.
+        .target(name: "TEDDaemon", dependencies: [
+            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDLinux", "TEDVici",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "ted", dependencies: [
+            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel"]),
+        .testTarget(name: "TEDConfigTests", dependencies: ["TEDConfig"]),
+        .testTarget(name: "TEDWireTests", dependencies: ["TEDWire"]),
+        .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine"]),
+        .testTarget(name: "TEDViciTests", dependencies: ["TEDVici"]),
+        .testTarget(name: "TEDLinuxTests", dependencies: ["TEDLinux"]),
+        .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// TEDConfig: see Package.swift for what this module holds.

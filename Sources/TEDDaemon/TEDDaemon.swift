@@ -1,0 +1,1 @@
+// TEDDaemon: see Package.swift for what this module holds.

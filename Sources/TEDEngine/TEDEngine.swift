@@ -1,0 +1,1 @@
+// TEDEngine: see Package.swift for what this module holds.

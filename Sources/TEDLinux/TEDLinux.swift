@@ -1,0 +1,1 @@
+// TEDLinux: see Package.swift for what this module holds.

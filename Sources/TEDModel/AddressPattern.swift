@@ -1,0 +1,105 @@
+/// An address with a mask in which a 1 bit is compared and a 0 bit is ignored.
+///
+/// The mask may be non-contiguous (e.g. 255.255.0.255), as in the patent and in
+/// Cisco wildcard masks. The stored address is always already masked.
+public struct AddressPattern: Hashable, Sendable {
+    public let address: IPAddress
+    public let mask: IPAddress
+
+    /// Creates a pattern; returns nil when address and mask are of different families.
+    public init?(address: IPAddress, mask: IPAddress) {
+        guard address.family == mask.family else { return nil }
+        self.init(family: address.family, address: address.bits, mask: mask.bits)
+    }
+
+    /// A pattern from raw bits of one family; the address is masked here.
+    public init(family: IPAddress.Family, address: UInt128, mask: UInt128) {
+        self.address = IPAddress(family: family, bits: address & mask)
+        self.mask = IPAddress(family: family, bits: mask)
+    }
+
+    /// A prefix pattern `address/length`; nil when length is out of range.
+    public init?(address: IPAddress, prefixLength: Int) {
+        guard let mask = Self.mask(family: address.family, prefixLength: prefixLength) else { return nil }
+        self.init(family: address.family, address: address.bits, mask: mask.bits)
+    }
+
+    /// The pattern matching one address.
+    public static func host(_ address: IPAddress) -> AddressPattern {
+        AddressPattern(family: address.family, address: address.bits, mask: address.family.allOnes)
+    }
+
+    /// The pattern matching every address of a family.
+    public static func any(_ family: IPAddress.Family) -> AddressPattern {
+        AddressPattern(family: family, address: 0, mask: 0)
+    }
+
+    /// The contiguous mask of a prefix length, or nil when out of range.
+    public static func mask(family: IPAddress.Family, prefixLength: Int) -> IPAddress? {
+        guard (0...family.bitWidth).contains(prefixLength) else { return nil }
+        let ones = prefixLength == 0 ? 0 : family.allOnes << (family.bitWidth - prefixLength)
+        return IPAddress(family: family, bits: ones)
+    }
+
+    public var family: IPAddress.Family { address.family }
+
+    /// Whether `candidate` matches: same family and equal on every compared bit.
+    @inlinable
+    public func contains(_ candidate: IPAddress) -> Bool {
+        candidate.family == address.family && (candidate.bits & mask.bits) == address.bits
+    }
+
+    /// Whether every address matched by `other` is matched by this pattern.
+    public func contains(_ other: AddressPattern) -> Bool {
+        other.family == family
+            && (mask.bits & ~other.mask.bits) == 0
+            && (other.address.bits & mask.bits) == address.bits
+    }
+
+    /// The prefix length when the mask is contiguous, else nil.
+    public var prefixLength: Int? {
+        let ones = mask.bits.nonzeroBitCount
+        return Self.mask(family: family, prefixLength: ones) == mask ? ones : nil
+    }
+
+    /// Number of ignored (0) mask bits: the pattern matches 2^this addresses.
+    public var freeBitCount: Int { family.bitWidth - mask.bits.nonzeroBitCount }
+
+    /// The largest common subset of two patterns (patent FIG. 3B), or nil when disjoint.
+    ///
+    /// With this pattern (A, B) and `other` (C, D): when A&B&D == C&B&D the result is
+    /// ((A&B)|(C&D), B|D), else the patterns share no address.
+    public func intersection(_ other: AddressPattern) -> AddressPattern? {
+        guard family == other.family else { return nil }
+        let (a, b, c, d) = (address.bits, mask.bits, other.address.bits, other.mask.bits)
+        guard a & b & d == c & b & d else { return nil }
+        return AddressPattern(family: family, address: (a & b) | (c & d), mask: b | d)
+    }
+}
+
+extension AddressPattern: CustomStringConvertible {
+    /// `A/len` for a contiguous mask, else `A/MASK`.
+    public var description: String {
+        if let length = prefixLength { return "\(address)/\(length)" }
+        return "\(address)/\(mask)"
+    }
+}
+
+extension AddressPattern {
+    /// Parses `A`, `A/len` or `A/MASK` (a mask of 1 = compared bits, may be non-contiguous).
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let address = IPAddress(parts[0]) else { return nil }
+        guard parts.count == 2 else {
+            self = .host(address)
+            return
+        }
+        if let length = Int(parts[1]), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) {
+            self.init(address: address, prefixLength: length)
+        } else if let mask = IPAddress(parts[1]) {
+            self.init(address: address, mask: mask)
+        } else {
+            return nil
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// A policy entry with where it came from.
+public struct PolicyRule: Hashable, Sendable {
+    /// 1-based position among the policy's entries (remarks not counted).
+    public let index: Int
+    public let entry: PolicyEntry
+    /// The entry as written.
+    public let text: String
+    /// Line in the configuration file, when it came from one.
+    public let line: Int?
+
+    public init(index: Int, entry: PolicyEntry, text: String, line: Int? = nil) {
+        self.index = index
+        self.entry = entry
+        self.text = text
+        self.line = line
+    }
+}
+
+/// First-match lookups over a policy. Kept small so a faster classifier can replace the scan.
+public protocol PolicyLookup: Sendable {
+    /// The first rule matching an outbound packet (initiator) or a probe summary mirrored (responder).
+    func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule?
+}
+
+/// An ordered crypto ACL (the SPD): first match wins; `deny` means "not protected".
+public struct Policy: Hashable, Sendable, PolicyLookup {
+    public let rules: [PolicyRule]
+
+    public init(rules: [PolicyRule]) { self.rules = rules }
+
+    /// Builds a policy from ACL lines (remarks and blank lines skipped).
+    ///
+    /// Throws the first bad line's 0-based index and its syntax error.
+    public init(lines: [String]) throws(PolicyLineError) {
+        var rules: [PolicyRule] = []
+        for (offset, line) in lines.enumerated() {
+            do throws(SyntaxError) {
+                if let entry = try ACLParser.parseLine(line) {
+                    rules.append(PolicyRule(index: rules.count + 1, entry: entry, text: line))
+                }
+            } catch {
+                throw PolicyLineError(lineIndex: offset, error: error)
+            }
+        }
+        self.rules = rules
+    }
+
+    public func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule? {
+        switch role {
+        case .initiator: rules.first { $0.entry.matchesOutbound(packet) }
+        case .responder: rules.first { $0.entry.matchesInbound(packet) }
+        }
+    }
+
+    /// The permit rules, in policy order.
+    public var permits: [PolicyRule] { rules.filter { $0.entry.action == .permit } }
+}
+
+/// A syntax error on one line of a list of ACL lines.
+public struct PolicyLineError: Error, Hashable, Sendable {
+    public let lineIndex: Int
+    public let error: SyntaxError
+}

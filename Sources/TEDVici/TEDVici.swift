@@ -1,0 +1,1 @@
+// TEDVici: see Package.swift for what this module holds.
