@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "TEDModel"),
         // Configuration file (YAML) into model values, with file:line:col errors.
         .target(name: "TEDConfig", dependencies: [
-            "TEDModel", "TEDEngine",
+            "TEDModel",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Byte-exact TED v3 codec (spec/ted-v3-wire.md) and pcap framing.

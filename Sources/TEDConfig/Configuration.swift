@@ -1,0 +1,137 @@
+import TEDModel
+
+/// An address and UDP or TCP port, written `198.51.100.1:500` or `[2001:db8::1]:500`.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public let port: UInt16
+
+    public init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// Parses `A:port`, `[A6]:port`, or a bare address with `defaultPort`.
+    public init?(_ text: String, defaultPort: UInt16? = nil) {
+        var host = Substring(text)
+        var portText: Substring?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return nil }
+                portText = rest.dropFirst()
+            }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            portText = host[host.index(after: colon)...]
+            host = host[..<colon]
+        }
+        guard let address = IPAddress(host) else { return nil }
+        if let portText {
+            guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText) else { return nil }
+            self.init(address: address, port: port)
+        } else {
+            guard let defaultPort else { return nil }
+            self.init(address: address, port: defaultPort)
+        }
+    }
+
+    public var description: String {
+        address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+}
+
+/// Discovery timing and table sizes (the `discovery` section).
+public struct DiscoveryOptions: Hashable, Sendable {
+    public var retries = 3
+    /// First retransmission timeout in seconds; each retry doubles it.
+    public var timeout = 0.5
+    public var cacheTTL = 300.0
+    public var negativeTTL = 30.0
+    public var maxPending = 1024
+    public var maxCache = 4096
+    /// Whether probes carry the initiator's proxy address (spec 4.2).
+    public var sendProxyAddress = true
+
+    public init() {}
+}
+
+/// The responder's switches and rate limits (the `responder` section).
+public struct ResponderOptions: Hashable, Sendable {
+    public var enabled = true
+    /// Probes per second accepted from one source /24 (IPv4) or /64 (IPv6).
+    public var rate = 100.0
+    public var burst = 200.0
+    /// Probes per second accepted in all.
+    public var globalRate = 200_000.0
+    public var globalBurst = 400_000.0
+    public var maxSources = 65_536
+    /// Whether responses offer further permit entries after the matched one.
+    public var offerAll = true
+
+    public init() {}
+}
+
+/// Linux data plane integration (the `dataplane` section).
+public struct DataplaneOptions: Hashable, Sendable {
+    /// Install XFRM trap and bypass policies and act on ACQUIREs.
+    public var traps = false
+    /// Intercept probes addressed to protected hosts with nftables TPROXY.
+    public var intercept = false
+    /// Local port the intercepting transparent socket listens on.
+    public var interceptPort: UInt16 = 1500
+    /// Value for net.core.xfrm_acq_expires (seconds), when set.
+    public var acquireExpires: Int?
+    /// Largest number of XFRM selectors one policy entry may expand into.
+    public var maxSelectorsPerEntry = 256
+
+    public init() {}
+}
+
+/// How ted hands discoveries to strongSwan (the `ike` section).
+public struct IKEOptions: Hashable, Sendable {
+    public enum Authentication: Hashable, Sendable {
+        case psk(String)
+        case pubkey(certificate: String, privateKey: String, caCertificate: String)
+    }
+
+    /// Path of charon's VICI socket.
+    public var vici = "/var/run/charon.vici"
+    public var proposals = ["aes256gcm16-prfsha256-x25519", "aes256-sha256-modp2048"]
+    public var espProposals = ["aes256gcm16", "aes256-sha256"]
+    public var authentication = Authentication.psk("")
+    /// Load one `%any` connection per permit entry so peers can start IKE to us.
+    public var respond = true
+    /// Seconds to wait for `initiate` to finish.
+    public var initiateTimeout = 10.0
+
+    public init() {}
+}
+
+/// A whole ted configuration file.
+public struct Configuration: Hashable, Sendable {
+    /// This gateway's address: put in identity payloads and used as the IKE address.
+    public var identity: IPAddress
+    public var listen: Endpoint
+    /// Port put in the identity ID payload (default: the listen port).
+    public var advertisePort: UInt16
+    /// Destination port of probes.
+    public var probePort: UInt16 = 500
+    public var policy: Policy
+    /// Responder identities accepted as peers (empty: any).
+    public var peers: [AddressPattern] = []
+    public var discovery = DiscoveryOptions()
+    public var responder = ResponderOptions()
+    public var dataplane = DataplaneOptions()
+    public var ike: IKEOptions?
+    public var controlSocket = "/run/ted/ted.sock"
+    /// Where Prometheus text is served over HTTP, when set.
+    public var metrics: Endpoint?
+
+    public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
+        self.identity = identity
+        self.listen = listen
+        self.advertisePort = listen.port
+        self.policy = policy
+    }
+}

@@ -1,0 +1,222 @@
+import TEDModel
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loads a configuration file, all or nothing: any error aborts with its position.
+public enum ConfigurationLoader {
+    static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
+                          "responder", "dataplane", "ike", "control-socket", "metrics"]
+
+    /// Reads and parses the file at `path`.
+    public static func load(path: String) throws(ConfigError) -> Configuration {
+        guard let text = readFile(path) else {
+            throw ConfigError(path: path, line: 1, column: 1, message: "cannot read the file")
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Parses configuration text; `path` is used in error messages.
+    public static func parse(_ text: String, path: String) throws(ConfigError) -> Configuration {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(path: path, line: 1, column: 1, message: "the file is empty")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw yamlError(error, path: path)
+        } catch {
+            throw ConfigError(path: path, line: 1, column: 1, message: "\(error)")
+        }
+        return try parse(root: root, path: path)
+    }
+
+    private static func yamlError(_ error: YamlError, path: String) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+             .composer(_, let problem, let mark, _):
+            return ConfigError(path: path, line: mark.line, column: mark.column, message: "YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(path: path, line: context.mark.line, column: context.mark.column,
+                               message: "duplicate keys \(duplicates.joined(separator: ", "))")
+        default:
+            return ConfigError(path: path, line: 1, column: 1, message: "YAML: \(error)")
+        }
+    }
+
+    private static func parse(root: Node, path: String) throws(ConfigError) -> Configuration {
+        var top = try MappingReader(path: path, node: root, what: "the configuration")
+        let read = ScalarReader(path: path)
+
+        guard let identityNode = top.value("identity") else {
+            throw ConfigError.at(path, root, "missing 'identity' (this gateway's address)")
+        }
+        let identityText = try read.string(identityNode, "identity")
+        guard let identity = IPAddress(identityText) else {
+            throw ConfigError.at(path, identityNode, "'identity' must be an IPv4 or IPv6 address, not '\(identityText)'")
+        }
+        var listen = Endpoint(address: .zero(identity.family), port: 500)
+        if let node = top.value("listen") {
+            let text = try read.string(node, "listen")
+            guard let endpoint = Endpoint(text, defaultPort: 500) else {
+                throw ConfigError.at(path, node, "'listen' must be address:port (e.g. 0.0.0.0:500 or [::]:500), not '\(text)'")
+            }
+            listen = endpoint
+        }
+        guard let policyNode = top.value("policy") else {
+            throw ConfigError.at(path, root, "missing 'policy' (a list of ACL lines)")
+        }
+        var config = Configuration(identity: identity, listen: listen, policy: try policy(policyNode, path: path))
+        if let node = top.value("advertise-port") { config.advertisePort = try read.port(node, "advertise-port") }
+        if let node = top.value("probe-port") { config.probePort = try read.port(node, "probe-port") }
+        if let node = top.value("peers") {
+            config.peers = []
+            for item in try read.list(node, "peers") {
+                let text = try read.string(item, "peers")
+                guard let pattern = AddressPattern(text) else {
+                    throw ConfigError.at(path, item, "a peer must be an address or prefix (e.g. 198.51.100.0/24), not '\(text)'")
+                }
+                config.peers.append(pattern)
+            }
+        }
+        if let node = top.value("discovery") { config.discovery = try discovery(node, path: path) }
+        if let node = top.value("responder") { config.responder = try responder(node, path: path) }
+        if let node = top.value("dataplane") { config.dataplane = try dataplane(node, path: path) }
+        if let node = top.value("ike") { config.ike = try ike(node, path: path) }
+        if let node = top.value("control-socket") {
+            config.controlSocket = try read.string(node, "control-socket")
+            guard !config.controlSocket.isEmpty, config.controlSocket.utf8.count < 108 else {
+                throw ConfigError.at(path, node, "'control-socket' must be a path of 1 to 107 bytes")
+            }
+        }
+        if let node = top.value("metrics") {
+            let text = try read.string(node, "metrics")
+            guard let endpoint = Endpoint(text) else {
+                throw ConfigError.at(path, node, "'metrics' must be address:port (e.g. 127.0.0.1:9500), not '\(text)'")
+            }
+            config.metrics = endpoint
+        }
+        try top.rejectUnknownKeys(allowed: topKeys)
+        return config
+    }
+
+    private static func policy(_ node: Node, path: String) throws(ConfigError) -> Policy {
+        let read = ScalarReader(path: path)
+        var rules: [PolicyRule] = []
+        for item in try read.list(node, "policy") {
+            guard case .scalar(let scalar) = item else {
+                throw ConfigError.at(path, item, "each policy line must be a single ACL line")
+            }
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            do throws(SyntaxError) {
+                if let entry = try ACLParser.parseLine(scalar.string) {
+                    rules.append(PolicyRule(index: rules.count + 1, entry: entry, text: scalar.string,
+                                            line: item.mark?.line))
+                }
+            } catch {
+                throw ConfigError.at(path, item, error.message, columnOffset: error.column - 1 + (quoted ? 1 : 0))
+            }
+        }
+        guard rules.contains(where: { $0.entry.action == .permit }) else {
+            throw ConfigError.at(path, node, "the policy has no permit entry: nothing would be protected")
+        }
+        return Policy(rules: rules)
+    }
+
+    private static func discovery(_ node: Node, path: String) throws(ConfigError) -> DiscoveryOptions {
+        var section = try MappingReader(path: path, node: node, what: "'discovery'")
+        let read = ScalarReader(path: path)
+        var options = DiscoveryOptions()
+        if let n = section.value("retries") { options.retries = try read.int(n, "retries", in: 0...10) }
+        if let n = section.value("timeout") { options.timeout = try read.seconds(n, "timeout", in: 0.01...60) }
+        if let n = section.value("cache-ttl") { options.cacheTTL = try read.seconds(n, "cache-ttl", in: 1...86_400) }
+        if let n = section.value("negative-ttl") { options.negativeTTL = try read.seconds(n, "negative-ttl", in: 0...3_600) }
+        if let n = section.value("max-pending") { options.maxPending = try read.int(n, "max-pending", in: 1...1_000_000) }
+        if let n = section.value("max-cache") { options.maxCache = try read.int(n, "max-cache", in: 1...1_000_000) }
+        if let n = section.value("send-proxy-address") { options.sendProxyAddress = try read.bool(n, "send-proxy-address") }
+        try section.rejectUnknownKeys(allowed: ["retries", "timeout", "cache-ttl", "negative-ttl", "max-pending",
+                                                "max-cache", "send-proxy-address"])
+        return options
+    }
+
+    private static func responder(_ node: Node, path: String) throws(ConfigError) -> ResponderOptions {
+        var section = try MappingReader(path: path, node: node, what: "'responder'")
+        let read = ScalarReader(path: path)
+        var options = ResponderOptions()
+        if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
+        if let n = section.value("rate") { options.rate = try read.number(n, "rate", in: 0.001...10_000_000) }
+        if let n = section.value("burst") { options.burst = try read.number(n, "burst", in: 1...10_000_000) }
+        if let n = section.value("global-rate") { options.globalRate = try read.number(n, "global-rate", in: 0.001...100_000_000) }
+        if let n = section.value("global-burst") { options.globalBurst = try read.number(n, "global-burst", in: 1...100_000_000) }
+        if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: 1...10_000_000) }
+        if let n = section.value("offer-all") { options.offerAll = try read.bool(n, "offer-all") }
+        try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "global-rate", "global-burst",
+                                                "max-sources", "offer-all"])
+        return options
+    }
+
+    private static func dataplane(_ node: Node, path: String) throws(ConfigError) -> DataplaneOptions {
+        var section = try MappingReader(path: path, node: node, what: "'dataplane'")
+        let read = ScalarReader(path: path)
+        var options = DataplaneOptions()
+        if let n = section.value("traps") { options.traps = try read.bool(n, "traps") }
+        if let n = section.value("intercept") { options.intercept = try read.bool(n, "intercept") }
+        if let n = section.value("intercept-port") { options.interceptPort = try read.port(n, "intercept-port") }
+        if let n = section.value("acquire-expires") { options.acquireExpires = try read.int(n, "acquire-expires", in: 1...3_600) }
+        if let n = section.value("max-selectors-per-entry") {
+            options.maxSelectorsPerEntry = try read.int(n, "max-selectors-per-entry", in: 1...65_536)
+        }
+        try section.rejectUnknownKeys(allowed: ["traps", "intercept", "intercept-port", "acquire-expires",
+                                                "max-selectors-per-entry"])
+        return options
+    }
+
+    private static func ike(_ node: Node, path: String) throws(ConfigError) -> IKEOptions {
+        var section = try MappingReader(path: path, node: node, what: "'ike'")
+        let read = ScalarReader(path: path)
+        var options = IKEOptions()
+        if let n = section.value("vici") { options.vici = try read.string(n, "vici") }
+        if let n = section.value("proposals") { options.proposals = try read.strings(n, "proposals") }
+        if let n = section.value("esp-proposals") { options.espProposals = try read.strings(n, "esp-proposals") }
+        if let n = section.value("respond") { options.respond = try read.bool(n, "respond") }
+        if let n = section.value("initiate-timeout") {
+            options.initiateTimeout = try read.seconds(n, "initiate-timeout", in: 0.1...300)
+        }
+        let psk = section.value("psk")
+        let cert = section.value("certificate"), key = section.value("private-key"), ca = section.value("ca-certificate")
+        switch (psk, cert, key, ca) {
+        case (let psk?, nil, nil, nil):
+            let secret = try read.string(psk, "psk")
+            guard secret.utf8.count >= 8 else { throw ConfigError.at(path, psk, "'psk' must be at least 8 bytes") }
+            options.authentication = .psk(secret)
+        case (nil, let cert?, let key?, let ca?):
+            options.authentication = .pubkey(certificate: try read.string(cert, "certificate"),
+                                             privateKey: try read.string(key, "private-key"),
+                                             caCertificate: try read.string(ca, "ca-certificate"))
+        default:
+            throw ConfigError.at(path, node, "'ike' needs either 'psk' or all of 'certificate', 'private-key' and 'ca-certificate'")
+        }
+        try section.rejectUnknownKeys(allowed: ["vici", "proposals", "esp-proposals", "respond", "initiate-timeout",
+                                                "psk", "certificate", "private-key", "ca-certificate"])
+        return options
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+            if count < chunk.count { break }
+            if bytes.count > 16 << 20 { return nil }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,1 +1,0 @@
-// TEDConfig: see Package.swift for what this module holds.

@@ -1,0 +1,59 @@
+import ArgumentParser
+import TEDConfig
+import TEDModel
+
+/// `ted check`: validate a configuration file and summarise it.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file and print a one-screen summary (exit 0, or 2 with file:line:col).")
+
+    @Argument(help: "The configuration file (YAML).")
+    var config: String
+
+    func run() throws {
+        let configuration = try loadConfiguration(config)
+        print(ConfigurationSummary(configuration).lines.joined(separator: "\n"))
+    }
+}
+
+/// The human summary `ted check` prints.
+struct ConfigurationSummary {
+    let lines: [String]
+
+    init(_ c: Configuration, maxRules: Int = 12) {
+        var lines = [
+            "identity:       \(c.identity) (advertised TED port \(c.advertisePort))",
+            "listen:         \(c.listen)    probes to port \(c.probePort)",
+        ]
+        let permits = c.policy.permits.count
+        lines.append("policy:         \(c.policy.rules.count) entries (\(permits) permit, \(c.policy.rules.count - permits) deny)")
+        for rule in c.policy.rules.prefix(maxRules) {
+            let at = rule.line.map { "line \($0)" } ?? ""
+            lines.append("  \(String(rule.index).leftPadded(4)) \(at.leftPadded(9))  \(rule.text)")
+        }
+        if c.policy.rules.count > maxRules { lines.append("  ... \(c.policy.rules.count - maxRules) more") }
+        lines.append("peers:          \(c.peers.isEmpty ? "any" : c.peers.map(\.description).joined(separator: ", "))")
+        let d = c.discovery
+        lines.append("discovery:      \(d.retries) retries from \(d.timeout) s, cache \(d.cacheTTL) s, negative \(d.negativeTTL) s, tables \(d.maxPending)/\(d.maxCache)")
+        let r = c.responder
+        lines.append("responder:      \(r.enabled ? "on" : "off"), \(r.rate)/s per source (burst \(r.burst)), \(r.globalRate)/s global, offer all permits: \(r.offerAll)")
+        let p = c.dataplane
+        lines.append("dataplane:      traps \(p.traps ? "on" : "off"), interception \(p.intercept ? "on (port \(p.interceptPort))" : "off")")
+        if let ike = c.ike {
+            let auth = if case .psk = ike.authentication { "psk" } else { "certificates" }
+            lines.append("ike:            strongSwan at \(ike.vici), \(auth), respond \(ike.respond)")
+        } else {
+            lines.append("ike:            none (discoveries are reported, no tunnel is started)")
+        }
+        lines.append("control socket: \(c.controlSocket)")
+        lines.append("metrics:        \(c.metrics.map { "http://\($0)/metrics" } ?? "off")")
+        self.lines = lines
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import TEDConfig
+import TEDModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prints a line to standard error.
+func printError(_ message: String) {
+    let bytes = Array((message + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// Loads a configuration or exits with status 2 after printing `path:line:col: error: ...`.
+func loadConfiguration(_ path: String) throws -> Configuration {
+    do {
+        return try ConfigurationLoader.load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(2)
+    }
+}
+
+/// Parses a `--packet` argument (`<protocol> <src>[:<port>] <dst>[:<port>]`), as a usage error on failure.
+func parsePacket(_ text: String, option: String = "--packet") throws -> Packet {
+    do {
+        return try Packet(parsing: text)
+    } catch {
+        throw ValidationError("\(option) \"\(text)\": column \(error.column): \(error.message)")
+    }
+}
+
+/// Parses an ACL entry without its action, as a usage error on failure.
+func parseSelector(_ text: String, option: String) throws -> PolicyEntry {
+    do {
+        return try ACLParser.parseSelector(text)
+    } catch {
+        throw ValidationError("\(option) \"\(text)\": column \(error.column): \(error.message)")
+    }
+}
+
+extension Role: ExpressibleByArgument {}
