@@ -1,1 +1,0 @@
-// TEDEngine: see Package.swift for what this module holds.

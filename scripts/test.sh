@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (swift test), a short fuzz run,
+# and the end-to-end suite in network namespaces. Installs what it needs (root, Debian 12).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/install-deps.sh
+elif [ -n "${CI:-}" ]; then
+  echo "test.sh: CI needs root (namespaces, XFRM, nftables)" >&2
+  exit 1
+fi
+
+swift build --build-tests
+rc=0
+swift test --skip-build > .build/swift-test.log 2>&1 || rc=$?
+# Per-test "started" lines are noise; keep results, issues and the closing line.
+grep -vE '^(◇|􀟈) .* started\.$' .build/swift-test.log || true
+if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"; fi
+
+for step in scripts/fuzz.sh scripts/e2e.sh; do
+  if [ -x "$step" ]; then
+    case "$step" in
+      *fuzz.sh) "$step" "${TED_FUZZ_SECONDS:-30}" ;;
+      *) "$step" ;;
+    esac
+  fi
+done
