@@ -1,0 +1,84 @@
+import NIOCore
+import TEDModel
+
+/// How an initiator discovers tunnel endpoints: retransmissions, caches and whom it trusts.
+///
+/// Out-of-range values never trap: the engine clamps them (see each property).
+public struct DiscoverySettings: Hashable, Sendable {
+    /// Retransmissions after the first probe; a discovery sends at most `retries + 1`
+    /// probes (clamped to 0...10).
+    public var retries: Int
+    /// Wait after each send before the next one (or, after the last, before giving up):
+    /// send k (0-based) waits `retransmitSchedule[min(k, count - 1)]`. Each wait is clamped
+    /// to 1 ms...1 h; an empty schedule means one second.
+    public var retransmitSchedule: [TimeAmount]
+    /// Each wait is drawn uniformly from `wait * (1 ± jitter)` (clamped to 0...0.5).
+    public var jitter: Double
+    /// How long a discovery answers later packets that its intersection contains (0...1 day).
+    public var cacheTTL: TimeAmount
+    /// How long a failed discovery suppresses new probes for the same service (0...1 day).
+    public var negativeTTL: TimeAmount
+    /// Discoveries in flight at once (at least 1); past it a packet fails with `.resourceLimit`.
+    public var maxPending: Int
+    /// Entries in each of the success and failure caches (0 disables caching).
+    public var maxCache: Int
+    /// UDP destination port of probes.
+    public var probePort: UInt16
+    /// Responder identities that may answer; empty means any.
+    public var allowedPeers: [AddressPattern]
+    /// Whether probes carry the optional proxy address payload (the local half of the rule).
+    public var sendProxyAddress: Bool
+
+    public init(retries: Int = 3,
+                retransmitSchedule: [TimeAmount] = [.milliseconds(500), .seconds(1), .seconds(2)],
+                jitter: Double = 0.1,
+                cacheTTL: TimeAmount = .seconds(300),
+                negativeTTL: TimeAmount = .seconds(30),
+                maxPending: Int = 1024,
+                maxCache: Int = 4096,
+                probePort: UInt16 = 500,
+                allowedPeers: [AddressPattern] = [],
+                sendProxyAddress: Bool = false) {
+        self.retries = retries
+        self.retransmitSchedule = retransmitSchedule
+        self.jitter = jitter
+        self.cacheTTL = cacheTTL
+        self.negativeTTL = negativeTTL
+        self.maxPending = maxPending
+        self.maxCache = maxCache
+        self.probePort = probePort
+        self.allowedPeers = allowedPeers
+        self.sendProxyAddress = sendProxyAddress
+    }
+
+    /// Whether a responder identity may answer.
+    public func allows(peer address: IPAddress) -> Bool {
+        allowedPeers.isEmpty || allowedPeers.contains { $0.contains(address) }
+    }
+
+    /// Total sends of one discovery.
+    var effectiveSends: Int { min(max(retries, 0), 10) + 1 }
+    var effectiveJitter: Double { jitter.isFinite ? min(max(jitter, 0), 0.5) : 0 }
+    var effectiveMaxPending: Int { max(maxPending, 1) }
+    var effectiveCacheTTL: TimeAmount { Self.clamp(cacheTTL, .zero, .hours(24)) }
+    var effectiveNegativeTTL: TimeAmount { Self.clamp(negativeTTL, .zero, .hours(24)) }
+
+    /// The unjittered wait after send `index` (0-based).
+    func baseWait(afterSend index: Int) -> TimeAmount {
+        guard let last = retransmitSchedule.indices.last else { return .seconds(1) }
+        return Self.clamp(retransmitSchedule[min(max(index, 0), last)], .milliseconds(1), .hours(1))
+    }
+
+    /// The jittered waits after each send of one discovery.
+    func drawWaits(using rng: inout some RandomNumberGenerator) -> [TimeAmount] {
+        (0..<effectiveSends).map { index in
+            let base = baseWait(afterSend: index).nanoseconds
+            let span = Int64((Double(base) * effectiveJitter).rounded(.down))
+            return .nanoseconds(base + Int64.random(in: -span...span, using: &rng))
+        }
+    }
+
+    static func clamp(_ value: TimeAmount, _ lower: TimeAmount, _ upper: TimeAmount) -> TimeAmount {
+        min(max(value, lower), upper)
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+import TEDModel
+import TEDWire
+
+/// The responder side of TED v3, without I/O: stateless but for its rate limiters.
+///
+/// A probe is decoded, rate limited, its packet summary mirror-matched against the
+/// policy, and a matching permit is answered with that entry as a proxy (plus, on request,
+/// further permits of the same IP version). No match and deny stay silent. The responder
+/// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
+public struct Responder: Sendable {
+    public let identity: Identity
+    public let settings: ResponderSettings
+    public private(set) var counters = ResponderCounters()
+
+    private let policy: Policy
+    /// Permit rules as responder proxies, per IP version, in policy order.
+    private let offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]]
+    private var limiter: ProbeRateLimiter
+
+    public init(policy: Policy, identity: Identity, settings: ResponderSettings) {
+        self.policy = policy
+        self.identity = identity
+        self.settings = settings
+        var offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]] = [:]
+        for family in [IPAddress.Family.v4, .v6] {
+            offers[family] = policy.permits.compactMap { rule in
+                rule.entry.proxy(as: .responder, family: family).map { (rule.index, $0) }
+            }
+        }
+        self.offers = offers
+        self.limiter = ProbeRateLimiter(perSource: settings.perSourceRate, global: settings.globalRate,
+                                        maxSources: settings.effectiveMaxTrackedSources)
+    }
+
+    /// Source prefixes that have a token bucket now (at most `maxTrackedSources`).
+    public var trackedSources: Int { limiter.trackedSources }
+
+    /// One datagram that arrived on the TED port from `source`:`port`.
+    public mutating func received(_ datagram: ByteBuffer, from source: IPAddress, port: UInt16,
+                                  now: NIODeadline) -> ResponderAction {
+        counters.received += 1
+        guard settings.enabled else { return drop(.disabled) }
+        let message: Message
+        do {
+            message = try TEDCodec.decode(datagram)
+        } catch {
+            return drop(.rejected(error.reason))
+        }
+        guard case .probe(let probe) = message else { return drop(.notAProbe) }
+        switch limiter.admit(from: source, now: now) {
+        case .allowed: break
+        case .sourceLimited: return drop(.rateLimitedSource)
+        case .globalLimited: return drop(.rateLimitedGlobal)
+        }
+        guard let rule = policy.firstMatch(probe.summary, as: .responder) else { return drop(.noMatch) }
+        guard rule.entry.action == .permit else { return drop(.deny) }
+        guard let matched = rule.entry.proxy(as: .responder, family: probe.summary.family) else {
+            return drop(.noMatch)
+        }
+        var entries = [matched]
+        if settings.offerAdditionalEntries, probe.capabilities.contains(.multipleEntries) {
+            let limit = settings.effectiveMaxEntries
+            for offer in offers[probe.summary.family] ?? [] where entries.count < limit {
+                if offer.ruleIndex != rule.index, !entries.contains(offer.proxy) { entries.append(offer.proxy) }
+            }
+        }
+        let response = Response(initiatorCookie: probe.initiatorCookie,
+                                responderCookie: cookie(for: probe, source: source, port: port),
+                                capabilities: .ted, identity: identity, entries: entries)
+        counters.replies += 1
+        return .reply(bytes: TEDCodec.encode(.response(response)), to: probe.identity.address,
+                      port: probe.identity.effectivePort)
+    }
+
+    /// SipHash-2-4 under the secret of everything that identifies the probe, never zero.
+    private func cookie(for probe: Probe, source: IPAddress, port: UInt16) -> Cookie {
+        var hash = SipHash24(k0: settings.secret.k0, k1: settings.secret.k1)
+        hash.append(bigEndian: probe.initiatorCookie)
+        let summary = probe.summary
+        hash.append(summary.family.rawValue)
+        hash.append(summary.proto.number)
+        hash.append((summary.sourcePort == nil ? 0 : 1) | (summary.destinationPort == nil ? 0 : 2))
+        hash.append(bigEndian: summary.sourcePort ?? 0)
+        hash.append(bigEndian: summary.destinationPort ?? 0)
+        hash.append(contentsOf: summary.source.bytes)
+        hash.append(contentsOf: summary.destination.bytes)
+        hash.append(source.family.rawValue)
+        hash.append(contentsOf: source.bytes)
+        hash.append(bigEndian: port)
+        hash.append(probe.identity.address.family.rawValue)
+        hash.append(contentsOf: probe.identity.address.bytes)
+        hash.append(bigEndian: probe.identity.port)
+        let value = hash.finalize()
+        return value == 0 ? 1 : value
+    }
+
+    private mutating func drop(_ reason: DropReason) -> ResponderAction {
+        counters.drops[reason, default: 0] += 1
+        return .drop(reason)
+    }
+}

@@ -1,0 +1,53 @@
+import NIOCore
+import TEDModel
+import TEDWire
+
+/// What the daemon driver must do with one datagram that reached the responder.
+public enum ResponderAction: Hashable, Sendable {
+    /// Send `bytes` from the TED port to the probe's identity address and port.
+    case reply(bytes: ByteBuffer, to: IPAddress, port: UInt16)
+    /// Send nothing.
+    case drop(DropReason)
+}
+
+/// Why the responder stayed silent; each is counted.
+public enum DropReason: Hashable, Sendable, CustomStringConvertible {
+    /// The datagram did not decode (spec section 3).
+    case rejected(DecodeError.Reason)
+    /// A well-formed response: the responder only answers probes.
+    case notAProbe
+    /// No rule matches the mirrored summary.
+    case noMatch
+    /// The first matching rule is a deny.
+    case deny
+    /// The source prefix used up its tokens.
+    case rateLimitedSource
+    /// All sources together used up the global tokens.
+    case rateLimitedGlobal
+    /// Responding is switched off.
+    case disabled
+
+    public var description: String {
+        switch self {
+        case .rejected(let reason): "rejected: \(reason.rawValue)"
+        case .notAProbe: "not a probe"
+        case .noMatch: "no match"
+        case .deny: "deny"
+        case .rateLimitedSource: "rate limited (source)"
+        case .rateLimitedGlobal: "rate limited (global)"
+        case .disabled: "disabled"
+        }
+    }
+}
+
+/// Running totals of a responder.
+public struct ResponderCounters: Hashable, Sendable {
+    public var received = 0
+    public var replies = 0
+    public var drops: [DropReason: Int] = [:]
+
+    public init() {}
+
+    /// All drops, whatever the reason.
+    public var totalDrops: Int { drops.values.reduce(0, +) }
+}
