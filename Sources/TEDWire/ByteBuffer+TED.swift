@@ -1,0 +1,86 @@
+import NIOCore
+import TEDModel
+
+/// Wire constants of spec sections 2 and 4.
+enum Wire {
+    static let headerSize = 28
+    static let maxDatagram = 4096
+    static let maxPayloads = 16
+    static let maxEntries = 16
+    static let version: UInt8 = 0x10
+    static let probeExchange: UInt8 = 240
+    static let responseExchange: UInt8 = 241
+    static let tedVersion: UInt8 = 3
+
+    enum PayloadType {
+        static let vendorID: UInt8 = 13
+        static let identification: UInt8 = 5
+        static let summary: UInt8 = 240
+        static let response: UInt8 = 241
+    }
+
+    enum IDType {
+        static let ipv4: UInt8 = 1
+        static let ipv4Subnet: UInt8 = 4
+        static let ipv6: UInt8 = 5
+        static let ipv6Subnet: UInt8 = 6
+    }
+
+    /// MD5("Cisco TED Probe version #3") (spec 4.1), as two big-endian halves.
+    static let hashHigh: UInt64 = 0x8320_355d_3c37_c2d9
+    static let hashLow: UInt64 = 0x5bad_ba15_e73c_79f5
+
+    static let summaryFlagSourcePort: UInt8 = 0x1
+    static let summaryFlagDestinationPort: UInt8 = 0x2
+
+    /// Body size of one response entry (spec 4.4).
+    static func entrySize(_ family: IPAddress.Family) -> Int { family == .v4 ? 28 : 76 }
+}
+
+extension ByteBuffer {
+    /// Reads an address of a family in network order (4 or 16 bytes).
+    mutating func readAddress(_ family: IPAddress.Family) -> IPAddress? {
+        switch family {
+        case .v4:
+            return readInteger(as: UInt32.self).map { IPAddress(v4: $0) }
+        case .v6:
+            guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self) else { return nil }
+            return IPAddress(v6: UInt128(high) << 64 | UInt128(low))
+        }
+    }
+
+    /// Writes an address in network order (4 or 16 bytes).
+    @discardableResult
+    mutating func writeAddress(_ address: IPAddress) -> Int {
+        switch address.family {
+        case .v4:
+            return writeInteger(UInt32(truncatingIfNeeded: address.bits))
+        case .v6:
+            return writeInteger(UInt64(truncatingIfNeeded: address.bits >> 64))
+                + writeInteger(UInt64(truncatingIfNeeded: address.bits))
+        }
+    }
+
+    /// Reads the 16-byte TED hash and tells whether it is the right one.
+    mutating func readTEDHash() -> Bool? {
+        guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self) else { return nil }
+        return high == Wire.hashHigh && low == Wire.hashLow
+    }
+
+    /// Whether the bytes at `index` start with the TED hash (without moving the reader).
+    func hasTEDHash(at index: Int) -> Bool {
+        getInteger(at: index, as: UInt64.self) == Wire.hashHigh && getInteger(at: index + 8, as: UInt64.self) == Wire.hashLow
+    }
+
+    mutating func writeTEDHash() {
+        writeInteger(Wire.hashHigh)
+        writeInteger(Wire.hashLow)
+    }
+
+    /// Writes an ISAKMP generic payload header (RFC 2408 3.2) for a body of `bodySize` bytes.
+    mutating func writePayloadHeader(next: UInt8, bodySize: Int) {
+        writeInteger(next)
+        writeInteger(UInt8(0))
+        writeInteger(UInt16(truncatingIfNeeded: bodySize + 4))
+    }
+}
