@@ -60,11 +60,11 @@ public struct DiscoveryOptions: Hashable, Sendable {
 public struct ResponderOptions: Hashable, Sendable {
     public var enabled = true
     /// Probes per second accepted from one source /24 (IPv4) or /64 (IPv6).
-    public var rate = 100.0
-    public var burst = 200.0
+    public var rate = 100
+    public var burst = 200
     /// Probes per second accepted in all.
-    public var globalRate = 200_000.0
-    public var globalBurst = 400_000.0
+    public var globalRate = 200_000
+    public var globalBurst = 400_000
     public var maxSources = 65_536
     /// Whether responses offer further permit entries after the matched one.
     public var offerAll = true
@@ -84,6 +84,9 @@ public struct DataplaneOptions: Hashable, Sendable {
     public var acquireExpires: Int?
     /// Largest number of XFRM selectors one policy entry may expand into.
     public var maxSelectorsPerEntry = 256
+    /// Limit trap policies to packets leaving through this interface (the outside one),
+    /// so traffic already routed into a tunnel device (kernel-libipsec) is not trapped again.
+    public var trapInterface: String?
 
     public init() {}
 }

@@ -12,7 +12,7 @@ public enum ConfigurationLoader {
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
-        guard let text = readFile(path) else {
+        guard let text = readTextFile(path) else {
             throw ConfigError(path: path, line: 1, column: 1, message: "cannot read the file")
         }
         return try parse(text, path: path)
@@ -149,10 +149,10 @@ public enum ConfigurationLoader {
         let read = ScalarReader(path: path)
         var options = ResponderOptions()
         if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
-        if let n = section.value("rate") { options.rate = try read.number(n, "rate", in: 0.001...10_000_000) }
-        if let n = section.value("burst") { options.burst = try read.number(n, "burst", in: 1...10_000_000) }
-        if let n = section.value("global-rate") { options.globalRate = try read.number(n, "global-rate", in: 0.001...100_000_000) }
-        if let n = section.value("global-burst") { options.globalBurst = try read.number(n, "global-burst", in: 1...100_000_000) }
+        if let n = section.value("rate") { options.rate = try read.int(n, "rate", in: 1...10_000_000) }
+        if let n = section.value("burst") { options.burst = try read.int(n, "burst", in: 1...10_000_000) }
+        if let n = section.value("global-rate") { options.globalRate = try read.int(n, "global-rate", in: 1...100_000_000) }
+        if let n = section.value("global-burst") { options.globalBurst = try read.int(n, "global-burst", in: 1...100_000_000) }
         if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: 1...10_000_000) }
         if let n = section.value("offer-all") { options.offerAll = try read.bool(n, "offer-all") }
         try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "global-rate", "global-burst",
@@ -171,8 +171,15 @@ public enum ConfigurationLoader {
         if let n = section.value("max-selectors-per-entry") {
             options.maxSelectorsPerEntry = try read.int(n, "max-selectors-per-entry", in: 1...65_536)
         }
+        if let n = section.value("trap-interface") {
+            let name = try read.string(n, "trap-interface")
+            guard (1...15).contains(name.utf8.count), !name.contains("/"), !name.contains(" ") else {
+                throw ConfigError.at(path, n, "'trap-interface' must be an interface name of 1 to 15 characters")
+            }
+            options.trapInterface = name
+        }
         try section.rejectUnknownKeys(allowed: ["traps", "intercept", "intercept-port", "acquire-expires",
-                                                "max-selectors-per-entry"])
+                                                "max-selectors-per-entry", "trap-interface"])
         return options
     }
 
@@ -205,18 +212,19 @@ public enum ConfigurationLoader {
                                                 "psk", "certificate", "private-key", "ca-certificate"])
         return options
     }
+}
 
-    private static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
-            if count < chunk.count { break }
-            if bytes.count > 16 << 20 { return nil }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+/// Reads a whole text file (at most `maxBytes`), or nil when it cannot be read.
+public func readTextFile(_ path: String, maxBytes: Int = 64 << 20) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+        if count < chunk.count { break }
+        if bytes.count > maxBytes { return nil }
     }
+    return String(decoding: bytes, as: UTF8.self)
 }

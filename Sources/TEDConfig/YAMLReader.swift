@@ -85,14 +85,6 @@ struct ScalarReader {
         return value
     }
 
-    func number(_ node: Node, _ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double {
-        let text = try string(node, key)
-        guard let value = Double(text), value.isFinite, range.contains(value) else {
-            throw ConfigError.at(path, node, "'\(key)' must be a number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
-        }
-        return value
-    }
-
     func bool(_ node: Node, _ key: String) throws(ConfigError) -> Bool {
         let text = try string(node, key)
         switch text.lowercased() {

@@ -32,15 +32,18 @@ public struct Initiator: Sendable {
     /// A packet P that the data plane could not send (blocks 202-212).
     ///
     /// Answers `.notProtected`, `.cached`, `.failedCached`, `.joined`, `.send` (a new
-    /// probe) or `.failed(.resourceLimit)`: always exactly one action.
-    public mutating func packet(_ p: Packet, now: NIODeadline,
+    /// probe) or `.failed(.resourceLimit)`: always exactly one action. `target` sends a
+    /// new probe to that address and port instead of P's destination (a path known
+    /// out of band, e.g. `ted demo` on loopback); the caches are consulted as usual.
+    public mutating func packet(_ p: Packet, to target: (address: IPAddress, port: UInt16)? = nil, now: NIODeadline,
                                 rng: inout some RandomNumberGenerator) -> [InitiatorAction] {
         guard let (rule, localProxy) = localRule(for: p) else { return [.notProtected(p)] }
         if let discovery = cache.lookup(p, ruleIndex: rule.index, now: now) {
             counters.cacheHits += 1
             return [.cached(discovery)]
         }
-        let key = FlowKey(ruleIndex: rule.index, destination: p.destination, destinationPort: settings.probePort)
+        let key = FlowKey(ruleIndex: rule.index, destination: target?.address ?? p.destination,
+                          destinationPort: target?.port ?? settings.probePort)
         return start(p, key: key, rule: rule, localProxy: localProxy, consultFailures: true, now: now, rng: &rng)
     }
 

@@ -41,3 +41,12 @@ func parseSelector(_ text: String, option: String) throws -> PolicyEntry {
 }
 
 extension Role: ExpressibleByArgument {}
+
+/// `text` without the given characters at either end.
+func trimmed(_ text: some StringProtocol, _ characters: String = " \t") -> String {
+    let set = Set(characters)
+    var slice = Substring(text)
+    while let first = slice.first, set.contains(first) { slice.removeFirst() }
+    while let last = slice.last, set.contains(last) { slice.removeLast() }
+    return String(slice)
+}

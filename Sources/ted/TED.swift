@@ -14,6 +14,11 @@ struct TED: AsyncParsableCommand {
             IntersectCommand.self,
             CheckCommand.self,
             ClassifyCommand.self,
+            DaemonCommand.self,
+            ProbeCommand.self,
+            StatusCommand.self,
+            DemoCommand.self,
+            BenchCommand.self,
         ]
     )
 

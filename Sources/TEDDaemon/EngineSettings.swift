@@ -1,0 +1,32 @@
+import NIOCore
+import TEDConfig
+import TEDEngine
+import TEDModel
+import TEDWire
+
+extension Configuration {
+    /// The identity put in probes and responses: this gateway's address and advertised port.
+    public var tedIdentity: Identity { Identity(address: identity, port: advertisePort) }
+
+    /// The initiator's settings: the first wait is `timeout`, each retry doubles it.
+    public var discoverySettings: DiscoverySettings {
+        let schedule = (0...max(discovery.retries, 0)).map {
+            TimeAmount.nanoseconds(Int64(discovery.timeout * 1e9) << Int64($0))
+        }
+        return DiscoverySettings(
+            retries: discovery.retries, retransmitSchedule: schedule,
+            cacheTTL: .nanoseconds(Int64(discovery.cacheTTL * 1e9)),
+            negativeTTL: .nanoseconds(Int64(discovery.negativeTTL * 1e9)),
+            maxPending: discovery.maxPending, maxCache: discovery.maxCache, probePort: probePort,
+            allowedPeers: peers, sendProxyAddress: discovery.sendProxyAddress)
+    }
+
+    /// The responder's settings with a fresh random cookie secret.
+    public func responderSettings(using rng: inout some RandomNumberGenerator) -> ResponderSettings {
+        ResponderSettings(
+            enabled: responder.enabled, secret: .random(using: &rng),
+            perSourceRate: RateLimit(perSecond: responder.rate, burst: responder.burst),
+            globalRate: RateLimit(perSecond: responder.globalRate, burst: responder.globalBurst),
+            maxTrackedSources: responder.maxSources, offerAdditionalEntries: responder.offerAll)
+    }
+}

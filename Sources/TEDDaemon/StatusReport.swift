@@ -1,0 +1,110 @@
+import NIOCore
+import TEDEngine
+import TEDModel
+import TEDWire
+
+/// What `ted status` shows: counters, discoveries in flight, the cache, and tunnels.
+public struct StatusReport: Sendable {
+    public var identity: Identity
+    public var initiator: InitiatorSnapshot?
+    public var responder: ResponderCounters?
+    public var tunnels: [TunnelRecord]
+    public var now: NIODeadline
+
+    public var json: JSON {
+        func seconds(_ deadline: NIODeadline) -> JSON {
+            .double(Double((deadline - now).nanoseconds / 1_000_000) / 1000)
+        }
+        var members: [(String, JSON)] = [("identity", identity.json)]
+        if let i = initiator {
+            let c = i.counters
+            members.append(("initiator", .object([
+                ("probes_sent", .int(c.probesSent)), ("retransmits", .int(c.retransmits)),
+                ("responses_accepted", .int(c.responsesAccepted)), ("discoveries", .int(c.discoveries)),
+                ("cache_hits", .int(c.cacheHits)), ("joins", .int(c.joins)),
+                ("failures", .object(c.failures.sorted { $0.key.rawValue < $1.key.rawValue }
+                    .map { ($0.key.rawValue, .int($0.value)) })),
+                ("ignored", .object(c.responsesIgnored.sorted { $0.key.rawValue < $1.key.rawValue }
+                    .map { ($0.key.rawValue, .int($0.value)) })),
+                ("rejects", .int(c.rejects.values.reduce(0, +))),
+                ("pending", .array(i.pending.map {
+                    .object([("packet", .string("\($0.packet)")), ("destination", .string("\($0.destination)")),
+                             ("attempts", .int($0.attempts)), ("next_in_s", seconds($0.nextEvent)),
+                             ("joined", .int($0.joined))])
+                })),
+                ("cache", .array(i.cache.map {
+                    .object([("peer", $0.peer.json), ("intersection", .object($0.intersection.jsonMembers)),
+                             ("local_entry", .int($0.localRuleIndex)), ("expires_in_s", seconds($0.expires))])
+                })),
+                ("failed", .array(i.failures.map {
+                    .object([("packet", .string("\($0.packet)")), ("reason", .string($0.reason.rawValue)),
+                             ("expires_in_s", seconds($0.expires))])
+                })),
+            ])))
+        }
+        if let r = responder {
+            members.append(("responder", .object([
+                ("received", .int(r.received)), ("replies", .int(r.replies)),
+                ("drops", .object(r.drops.map { ($0.key.description, .int($0.value)) }.sorted { $0.0 < $1.0 })),
+            ])))
+        }
+        members.append(("tunnels", .array(tunnels.map(\.json))))
+        return .object(members)
+    }
+
+    public var lines: [String] {
+        var lines = ["ted \(identity)"]
+        if let i = initiator {
+            let c = i.counters
+            lines.append("initiator: \(c.probesSent) probes (\(c.retransmits) retransmitted), \(c.discoveries) discovered, "
+                + "\(c.failures.values.reduce(0, +)) failed, \(c.cacheHits) cache hits, \(c.joins) joined")
+            lines.append("pending (\(i.pending.count)):")
+            for p in i.pending { lines.append("  \(p.packet) -> \(p.destination) attempt \(p.attempts)") }
+            lines.append("cache (\(i.cache.count)):")
+            for e in i.cache {
+                let left = Double((e.expires - now).nanoseconds / 1_000_000) / 1000
+                lines.append("  \(e.peer.address)  \(e.intersection)  expires in \(left) s")
+            }
+            if !i.failures.isEmpty {
+                lines.append("recent failures (\(i.failures.count)):")
+                for f in i.failures { lines.append("  \(f.packet): \(f.reason)") }
+            }
+        }
+        if let r = responder {
+            let drops = r.drops.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+            lines.append("responder: \(r.received) received, \(r.replies) answered\(drops.isEmpty ? "" : "; dropped: \(drops)")")
+        }
+        lines.append("tunnels (\(tunnels.count)):")
+        for t in tunnels { lines.append("  \(t.description)") }
+        return lines
+    }
+}
+
+/// A tunnel ted asked the IKE daemon for.
+public struct TunnelRecord: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var peer: IPAddress
+    public var intersection: Proxy
+    public var localTS: [String]
+    public var remoteTS: [String]
+    public var state: String
+
+    public init(name: String, peer: IPAddress, intersection: Proxy, localTS: [String], remoteTS: [String], state: String) {
+        self.name = name
+        self.peer = peer
+        self.intersection = intersection
+        self.localTS = localTS
+        self.remoteTS = remoteTS
+        self.state = state
+    }
+
+    public var json: JSON {
+        .object([("name", .string(name)), ("peer", .string("\(peer)")), ("state", .string(state)),
+                 ("intersection", .object(intersection.jsonMembers)),
+                 ("local_ts", .array(localTS.map { .string($0) })), ("remote_ts", .array(remoteTS.map { .string($0) }))])
+    }
+
+    public var description: String {
+        "\(name) \(state) peer \(peer): \(localTS.joined(separator: ",")) === \(remoteTS.joined(separator: ","))"
+    }
+}

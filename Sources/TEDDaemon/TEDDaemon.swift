@@ -1,1 +1,0 @@
-// TEDDaemon: see Package.swift for what this module holds.

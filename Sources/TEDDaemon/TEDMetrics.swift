@@ -1,0 +1,72 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+import TEDEngine
+import TEDWire
+
+/// Every metric ted exports, created once with fixed labels.
+///
+/// Reason-labelled counters are created on first use from closed enums, so the set of
+/// label values is bounded.
+final class TEDMetrics: Sendable {
+    let registry: MetricsRegistry
+    let probesSent: Counter
+    let probesRetransmitted: Counter
+    let responsesAccepted: Counter
+    let discoveries: Counter
+    let responderReceived: Counter
+    let responderReplies: Counter
+    let cacheEntries: Meter
+    let pendingDiscoveries: Meter
+    let tunnelsUp: Meter
+    /// Datagrams that could not be sent (IPv6 destination on an IPv4-only socket).
+    let unsendable: Counter
+    private let labelled = NIOLockedValueBox([String: Counter]())
+
+    init(registry: MetricsRegistry) {
+        self.registry = registry
+        probesSent = Counter(label: "ted_probes_sent_total", factory: registry)
+        probesRetransmitted = Counter(label: "ted_probes_retransmitted_total", factory: registry)
+        responsesAccepted = Counter(label: "ted_responses_accepted_total", factory: registry)
+        discoveries = Counter(label: "ted_discoveries_total", factory: registry)
+        responderReceived = Counter(label: "ted_responder_received_total", factory: registry)
+        responderReplies = Counter(label: "ted_responder_replies_total", factory: registry)
+        cacheEntries = Meter(label: "ted_cache_entries", factory: registry)
+        pendingDiscoveries = Meter(label: "ted_pending_discoveries", factory: registry)
+        tunnelsUp = Meter(label: "ted_tunnels", factory: registry)
+        unsendable = Counter(label: "ted_unsendable_total", factory: registry)
+    }
+
+    private func counter(_ label: String, _ key: String, _ value: String) -> Counter {
+        labelled.withLockedValue { counters in
+            let id = "\(label)|\(value)"
+            if let counter = counters[id] { return counter }
+            let counter = Counter(label: label, dimensions: [(key, value)], factory: registry)
+            counters[id] = counter
+            return counter
+        }
+    }
+
+    func ignored(_ reason: IgnoreReason) { counter("ted_responses_ignored_total", "reason", reason.rawValue).increment() }
+    func failed(_ reason: Failure.Reason) { counter("ted_failures_total", "reason", reason.rawValue).increment() }
+    func rejected(_ reason: DecodeError.Reason) { counter("ted_rejects_total", "reason", reason.rawValue).increment() }
+    func dropped(_ reason: DropReason) {
+        if case .rejected(let decode) = reason { rejected(decode) }
+        counter("ted_responder_drops_total", "reason", reason.metricLabel).increment()
+    }
+    func handOff(_ outcome: String) { counter("ted_handoffs_total", "outcome", outcome).increment() }
+}
+
+extension DropReason {
+    /// A short label value for metrics.
+    var metricLabel: String {
+        switch self {
+        case .rejected: "rejected"
+        case .notAProbe: "not_a_probe"
+        case .noMatch: "no_match"
+        case .deny: "deny"
+        case .rateLimitedSource: "rate_limited_source"
+        case .rateLimitedGlobal: "rate_limited_global"
+        case .disabled: "disabled"
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Logging
+import NIOCore
+import NIOPosix
+import TEDConfig
+import TEDEngine
+import TEDModel
+import TEDWire
+
+/// One TED endpoint on a UDP socket: initiator, responder, or both.
+///
+/// All engine state lives on the socket's event loop; these methods hop there.
+public final class TEDNode: Sendable {
+    public struct Roles: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let initiator = Roles(rawValue: 1)
+        public static let responder = Roles(rawValue: 2)
+        public static let both: Roles = [.initiator, .responder]
+    }
+
+    public let channel: any Channel
+    public let metrics: MetricsRegistry
+    private let core: NIOLoopBound<DiscoveryCore>
+
+    /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
+    ///
+    /// `advertiseBoundPort` puts the port actually bound (e.g. an ephemeral one for
+    /// `ted probe`) into the identity payload instead of `advertise-port`.
+    public static func start(configuration: Configuration, roles: Roles = .both, bind: Endpoint? = nil,
+                             advertiseBoundPort: Bool = false,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             logger: Logger, events: DiscoveryEvents = DiscoveryEvents(),
+                             probeSender: ProbeSender? = nil, metrics: MetricsRegistry = MetricsRegistry()) async throws -> TEDNode {
+        let endpoint = bind ?? configuration.listen
+        let channel = try await DatagramBootstrap(group: group.next())
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.maxMessagesPerRead, value: 64)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4352))
+            .bind(to: endpoint.address.socketAddress(port: endpoint.port)).get()
+        let boundPort = UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0
+        let identity = Identity(address: configuration.identity,
+                                port: advertiseBoundPort ? boundPort : configuration.advertisePort)
+        var rng = SystemRandomNumberGenerator()
+        let responderSettings = configuration.responderSettings(using: &rng)
+        let tedMetrics = TEDMetrics(registry: metrics)
+        let core = try await channel.eventLoop.submit {
+            let core = DiscoveryCore(
+                initiator: roles.contains(.initiator)
+                    ? Initiator(policy: configuration.policy, identity: identity, settings: configuration.discoverySettings) : nil,
+                responder: roles.contains(.responder)
+                    ? Responder(policy: configuration.policy, identity: identity, settings: responderSettings) : nil,
+                metrics: tedMetrics, logger: logger, events: events, probeSender: probeSender)
+            try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
+            return NIOLoopBound(core, eventLoop: channel.eventLoop)
+        }.get()
+        return TEDNode(channel: channel, metrics: metrics, core: core)
+    }
+
+    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>) {
+        self.channel = channel
+        self.metrics = metrics
+        self.core = core
+    }
+
+    /// The bound port (useful when bound to port 0).
+    public var port: UInt16 { UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0 }
+
+    /// Discovers the responder for P. `explicit` bypasses the caches (`ted probe`); `target`
+    /// sends the probe to that address and port instead of P's destination.
+    public func discover(_ packet: Packet, to target: (address: IPAddress, port: UInt16)? = nil,
+                         explicit: Bool = false) async -> DiscoveryOutcome {
+        let core = self.core
+        let promise = channel.eventLoop.makePromise(of: DiscoveryOutcome.self)
+        channel.eventLoop.execute {
+            core.value.request(packet, target: target, explicit: explicit, promise: promise)
+        }
+        return (try? await promise.futureResult.get()) ?? .cancelled
+    }
+
+    /// Hands P to the initiator without waiting (the data plane's ACQUIRE path).
+    public func trigger(_ packet: Packet) {
+        let core = self.core
+        channel.eventLoop.execute { core.value.request(packet, target: nil, explicit: false, promise: nil) }
+    }
+
+    /// A datagram received elsewhere (the intercepting transparent socket), handled as if
+    /// it had arrived on the TED socket; replies leave through the TED socket.
+    public func inject(_ datagram: ByteBuffer, from address: IPAddress, port: UInt16) {
+        let core = self.core
+        let source = address.socketAddress(port: port)
+        channel.eventLoop.execute {
+            core.value.datagram(datagram, from: source)
+            core.value.readComplete()
+        }
+    }
+
+    /// Forgets cached discoveries of a peer (its tunnel went down).
+    public func forget(peer: IPAddress) {
+        let core = self.core
+        channel.eventLoop.execute { core.value.forget(peer: peer) }
+    }
+
+    /// Forgets cached discoveries whose intersection overlaps `proxy` (its tunnel went down).
+    public func forget(intersection proxy: Proxy) {
+        let core = self.core
+        channel.eventLoop.execute { core.value.forget(intersection: proxy) }
+    }
+
+    /// The engines' state for `ted status`.
+    public func snapshot() async -> (initiator: InitiatorSnapshot?, responder: ResponderCounters?) {
+        let core = self.core
+        return (try? await channel.eventLoop.submit { (core.value.initiatorSnapshot, core.value.responderCounters) }.get())
+            ?? (nil, nil)
+    }
+
+    /// Closes the socket; waiting requests end as `.cancelled`.
+    public func stop() async {
+        try? await channel.close()
+    }
+}

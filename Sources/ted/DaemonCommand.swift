@@ -1,0 +1,39 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TEDConfig
+import TEDDaemon
+
+/// `ted daemon`: run discovery (and, when configured, the data plane and IKE hand-off).
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run the TED initiator and responder until SIGTERM or SIGINT.")
+
+    @Option(help: "The configuration file (YAML).")
+    var config: String
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let configuration = try loadConfiguration(config)
+        let logger = makeLogger(label: "ted", level: logLevel)
+        let service = try await DaemonAssembly.service(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A logger writing structured lines to standard error.
+func makeLogger(label: String, level: Logger.Level) -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = level
+    return logger
+}

@@ -1,0 +1,141 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import TEDConfig
+import TEDEngine
+import TEDModel
+import TEDWire
+@testable import TEDDaemon
+
+/// Two nodes on 127.0.0.x over real UDP sockets.
+@Suite struct LoopbackDiscoveryTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    static func config(_ yaml: String) throws -> Configuration {
+        try ConfigurationLoader.parse(yaml, path: "test.yaml")
+    }
+
+    static let initiatorYAML = """
+        identity: 127.0.0.1
+        policy:
+          - deny tcp 198.18.1.0/24 any eq 22
+          - permit ip 198.18.1.0/24 198.18.0.0/16
+        discovery: { retries: 2, timeout: 100ms }
+        """
+    static let responderYAML = """
+        identity: 127.0.0.2
+        policy:
+          - permit tcp 198.18.2.0/24 eq 443 198.18.0.0/16
+        """
+
+    func nodes() async throws -> (TEDNode, TEDNode) {
+        let responderConfig = try Self.config(Self.responderYAML)
+        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
+                                                bind: Endpoint(address: responderConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        let initiatorConfig = try Self.config(Self.initiatorYAML)
+        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
+                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        return (initiator, responder)
+    }
+
+    @Test func discoversNarrowedIntersectionThenServesFromCache() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let target = (IPAddress("127.0.0.2")!, responder.port)
+        let packet = try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443")
+        let first = await initiator.discover(packet, to: target)
+        guard case .discovered(let d, let cached) = first else {
+            Issue.record("expected a discovery, got \(first)")
+            return
+        }
+        #expect(!cached)
+        #expect(d.peer.address.description == "127.0.0.2" && d.peer.port == responder.port)
+        #expect(d.intersection.description == "tcp 198.18.1.0/24 <-> 198.18.2.0/24 port 443")
+        let second = await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:40001 198.18.2.21:443"), to: target)
+        guard case .discovered(_, true) = second else {
+            Issue.record("expected a cached discovery, got \(second)")
+            return
+        }
+        #expect(responder.metrics.value("ted_responder_replies_total") == 1)
+        #expect(initiator.metrics.value("ted_discoveries_total") == 1)
+    }
+
+    @Test func silentResponderTimesOutAfterEveryRetry() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let packet = try Packet(parsing: "udp 198.18.1.10:4000 198.18.2.20:53")
+        let outcome = await initiator.discover(packet, to: (IPAddress("127.0.0.2")!, responder.port))
+        guard case .failed(let failure, false) = outcome else {
+            Issue.record("expected a failure, got \(outcome)")
+            return
+        }
+        #expect(failure.reason == .timeout && failure.attempts == 3)
+        #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "no_match")]) == 3)
+        #expect(initiator.metrics.value("ted_failures_total", [("reason", "timeout")]) == 1)
+    }
+
+    @Test func denyAndUnprotectedPacketsNeedNoDiscovery() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let denied = await initiator.discover(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:22"))
+        guard case .notProtected = denied else { Issue.record("deny must not be discovered: \(denied)"); return }
+        let outside = await initiator.discover(try Packet(parsing: "tcp 203.0.113.1:1 203.0.113.2:2"))
+        guard case .notProtected = outside else { Issue.record("unprotected: \(outside)"); return }
+        #expect(initiator.metrics.value("ted_probes_sent_total") == 0)
+    }
+
+    /// The spec's probe vector, replayed at a responder whose policy covers it, is answered;
+    /// garbage and the response vector are dropped and counted, and the responder still answers.
+    @Test func replaysSpecVectorsAndGarbage() async throws {
+        let config = try Self.config("""
+            identity: 127.0.0.2
+            policy:
+              - permit tcp 198.18.2.0/24 eq 443 198.18.0.0/16
+            """)
+        let responder = try await TEDNode.start(configuration: config, roles: .responder,
+                                                bind: Endpoint(address: config.identity, port: 0), logger: Self.logger)
+        defer { Task { await responder.stop() } }
+        let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).flatMapThrowing { channel in
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+            }.get()
+        let clientPort = UInt16(client.channel.localAddress!.port!)
+        // Vector 1 with its identity pointed at our client (127.0.0.1:clientPort).
+        var probe = try #require(hexBytes(SpecVectors.probeV4TCP))
+        // Identity ID payload body at offset 56: type, protocol, port (58-59), address (60-63).
+        probe.replaceSubrange(58...63, with: [UInt8(clientPort >> 8), UInt8(clientPort & 0xff), 127, 0, 0, 1])
+        let destination = try SocketAddress(ipAddress: "127.0.0.2", port: Int(responder.port))
+        try await client.executeThenClose { inbound, outbound in
+            for garbage in [[UInt8](repeating: 0xff, count: 40), [], try #require(hexBytes(SpecVectors.responseV4))] + [probe] {
+                try await outbound.write(AddressedEnvelope(remoteAddress: destination, data: ByteBuffer(bytes: garbage)))
+            }
+            var iterator = inbound.makeAsyncIterator()
+            let reply = try #require(try await iterator.next())
+            let message = try TEDCodec.decode(reply.data)
+            guard case .response(let response) = message else { Issue.record("not a response"); return }
+            #expect(response.initiatorCookie == 0x0102030405060708)
+            #expect(response.entries.first?.description == "tcp 198.18.0.0/16 <-> 198.18.2.0/24 port 443")
+        }
+        #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "rejected")]) >= 2)
+        #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "not_a_probe")]) == 1)
+        #expect(responder.metrics.value("ted_responder_replies_total") == 1)
+    }
+}
+
+enum SpecVectors {
+    static let probeV4TCP = "010203040506070800000000000000000d10f0000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401000000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214"
+    static let responseV4 = "010203040506070811121314151617180d10f1000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f100000c011101f4c633640200000024030401000600000001bb01bb0000ffffc6120200ffffff00c6120000ffff0000"
+}
+
+func hexBytes(_ hex: String) -> [UInt8]? {
+    var bytes: [UInt8] = []
+    var iterator = hex.makeIterator()
+    while let high = iterator.next() {
+        guard let low = iterator.next(), let value = UInt8(String([high, low]), radix: 16) else { return nil }
+        bytes.append(value)
+    }
+    return bytes
+}

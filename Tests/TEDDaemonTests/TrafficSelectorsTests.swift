@@ -1,0 +1,61 @@
+import Testing
+import TEDModel
+@testable import TEDDaemon
+
+@Suite struct TrafficSelectorsTests {
+    func proxy(_ i: String, _ r: String, packet: String) throws -> (Proxy, Packet) {
+        let p = try Packet(parsing: packet)
+        let a = try #require(try ACLParser.parseSelector(i).proxy(as: .initiator, family: p.family))
+        let b = try #require(try ACLParser.parseSelector(r).proxy(as: .responder, family: p.family))
+        return (try #require(a.intersection(b)), p)
+    }
+
+    @Test func narrowedToOnePort() throws {
+        let (x, p) = try proxy("ip 198.18.1.0/24 198.18.0.0/16", "tcp 198.18.2.0/24 eq 443 198.18.0.0/16",
+                               packet: "tcp 198.18.1.10:40000 198.18.2.20:443")
+        let child = TrafficSelectors.initiatorChild(intersection: x, packet: p)
+        #expect(child.local == "198.18.1.0/24[tcp]")
+        #expect(child.remote == "198.18.2.0/24[tcp/443]")
+    }
+
+    @Test func portRangesAndAnyProtocol() throws {
+        let (x, p) = try proxy("udp 198.18.1.0/24 range 1024 65535 198.18.2.0/24", "ip 198.18.2.0/24 198.18.1.0/24",
+                               packet: "udp 198.18.1.10:5353 198.18.2.20:53")
+        let child = TrafficSelectors.initiatorChild(intersection: x, packet: p)
+        #expect(child.local == "198.18.1.0/24[udp/1024-65535]")
+        #expect(child.remote == "198.18.2.0/24[udp]")
+        let (y, q) = try proxy("ip 2001:db8:1::/48 2001:db8::/32", "ip 2001:db8:2::/48 2001:db8::/32",
+                               packet: "tcp [2001:db8:1::10]:1 [2001:db8:2::20]:2")
+        #expect(TrafficSelectors.initiatorChild(intersection: y, packet: q).remote == "2001:db8:2::/48")
+    }
+
+    /// A non-contiguous pattern becomes the largest prefix inside it holding the packet.
+    @Test func nonContiguousMaskBecomesTheLargestPrefixHoldingP() throws {
+        let pattern = try #require(AddressPattern("198.18.0.5/255.255.0.255"))
+        let address = try #require(IPAddress("198.18.7.5"))
+        #expect(TrafficSelectors.prefix(in: pattern, containing: address).description == "198.18.7.5/32")
+        let wide = try #require(AddressPattern("198.18.0.0/255.255.1.0"))
+        let inWide = try #require(IPAddress("198.18.6.77"))
+        let prefix = TrafficSelectors.prefix(in: wide, containing: inWide)
+        #expect(prefix.description == "198.18.6.0/24")
+        #expect(wide.contains(prefix) && prefix.contains(inWide))
+    }
+
+    /// Brute force on one byte: the chosen prefix is inside the pattern, holds P, and no
+    /// longer-by-one prefix holding P is also inside.
+    @Test func prefixIsMaximalOnOneByte() {
+        for maskLow in 0...255 {
+            let pattern = AddressPattern(family: .v4, address: 0xC612_0100 | 0x5A, mask: 0xFFFF_FF00 | UInt128(maskLow))
+            for low in 0...255 {
+                let address = IPAddress(v4: 0xC612_0100 | UInt32(low))
+                guard pattern.contains(address) else { continue }
+                let prefix = TrafficSelectors.prefix(in: pattern, containing: address)
+                #expect(pattern.contains(prefix) && prefix.contains(address))
+                if let length = prefix.prefixLength, length > 24,
+                   let bigger = AddressPattern(address: address, prefixLength: length - 1) {
+                    #expect(!pattern.contains(bigger))
+                }
+            }
+        }
+    }
+}
