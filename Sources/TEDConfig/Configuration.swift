@@ -67,7 +67,7 @@ public struct ResponderOptions: Hashable, Sendable {
     public var globalBurst = 400_000
     public var maxSources = 65_536
     /// Whether responses offer further permit entries after the matched one.
-    public var offerAll = true
+    public var offerAll = false
 
     public init() {}
 }

@@ -108,7 +108,7 @@ func unlinkSocket(_ path: String) { _ = unlink(path) }
 /// The control socket's line protocol: `status`, `status text`, `discover <packet>`.
 enum ControlProtocol {
     static func answer(_ request: String, node: TEDNode, identity: Identity, plugins: [any DaemonPlugin]) async -> String {
-        let line = request.trimmingCharacters(in: " \r\n\t")
+        let line = request.trimmingWhitespace()
         if line == "status" || line == "status text" {
             let (initiator, responder) = await node.snapshot()
             var tunnels: [TunnelRecord] = []
@@ -147,11 +147,11 @@ enum MetricsEndpoint {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
+    /// Without leading and trailing white space and line breaks.
+    func trimmingWhitespace() -> String {
         var slice = Substring(self)
-        while let first = slice.first, characters.contains(first) { slice.removeFirst() }
-        while let last = slice.last, characters.contains(last) { slice.removeLast() }
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
         return String(slice)
     }
 }

@@ -43,12 +43,13 @@ public final class TEDNode: Sendable {
         var rng = SystemRandomNumberGenerator()
         let responderSettings = configuration.responderSettings(using: &rng)
         let tedMetrics = TEDMetrics(registry: metrics)
+        let lookup = IndexedPolicy(configuration.policy)
         let core = try await channel.eventLoop.submit {
             let core = DiscoveryCore(
                 initiator: roles.contains(.initiator)
-                    ? Initiator(policy: configuration.policy, identity: identity, settings: configuration.discoverySettings) : nil,
+                    ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
                 responder: roles.contains(.responder)
-                    ? Responder(policy: configuration.policy, identity: identity, settings: responderSettings) : nil,
+                    ? Responder(policy: configuration.policy, lookup: lookup, identity: identity, settings: responderSettings) : nil,
                 metrics: tedMetrics, logger: logger, events: events, probeSender: probeSender)
             try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
             return NIOLoopBound(core, eventLoop: channel.eventLoop)

@@ -14,12 +14,16 @@ public struct Responder: Sendable {
     public private(set) var counters = ResponderCounters()
 
     private let policy: Policy
+    private let lookup: any PolicyLookup
     /// Permit rules as responder proxies, per IP version, in policy order.
     private let offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]]
     private var limiter: ProbeRateLimiter
 
-    public init(policy: Policy, identity: Identity, settings: ResponderSettings) {
+    /// `lookup` answers first-match queries over `policy` (default: its linear scan;
+    /// the daemon passes an `IndexedPolicy` for large policies).
+    public init(policy: Policy, lookup: (any PolicyLookup)? = nil, identity: Identity, settings: ResponderSettings) {
         self.policy = policy
+        self.lookup = lookup ?? policy
         self.identity = identity
         self.settings = settings
         var offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]] = [:]
@@ -53,7 +57,7 @@ public struct Responder: Sendable {
         case .sourceLimited: return drop(.rateLimitedSource)
         case .globalLimited: return drop(.rateLimitedGlobal)
         }
-        guard let rule = policy.firstMatch(probe.summary, as: .responder) else { return drop(.noMatch) }
+        guard let rule = lookup.firstMatch(probe.summary, as: .responder) else { return drop(.noMatch) }
         guard rule.entry.action == .permit else { return drop(.deny) }
         guard let matched = rule.entry.proxy(as: .responder, family: probe.summary.family) else {
             return drop(.noMatch)

@@ -25,8 +25,13 @@ public protocol PolicyLookup: Sendable {
 /// An ordered crypto ACL (the SPD): first match wins; `deny` means "not protected".
 public struct Policy: Hashable, Sendable, PolicyLookup {
     public let rules: [PolicyRule]
+    /// The entries alone: plain values, so a scan copies no reference (no retain/release).
+    private let entries: [PolicyEntry]
 
-    public init(rules: [PolicyRule]) { self.rules = rules }
+    public init(rules: [PolicyRule]) {
+        self.rules = rules
+        self.entries = rules.map(\.entry)
+    }
 
     /// Builds a policy from ACL lines (remarks and blank lines skipped).
     ///
@@ -42,14 +47,15 @@ public struct Policy: Hashable, Sendable, PolicyLookup {
                 throw PolicyLineError(lineIndex: offset, error: error)
             }
         }
-        self.rules = rules
+        self.init(rules: rules)
     }
 
     public func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule? {
-        switch role {
-        case .initiator: rules.first { $0.entry.matchesOutbound(packet) }
-        case .responder: rules.first { $0.entry.matchesInbound(packet) }
+        let index: Int? = switch role {
+        case .initiator: entries.firstIndex { $0.matchesOutbound(packet) }
+        case .responder: entries.firstIndex { $0.matchesInbound(packet) }
         }
+        return index.map { rules[$0] }
     }
 
     /// The permit rules, in policy order.

@@ -39,7 +39,7 @@ struct ResponderBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
 
         var rng = SystemRandomNumberGenerator()
-        let rules = ClassBenchRule.load(path: classbench, limit: entries) ?? []
+        let rules = readTextFile(classbench).map { ClassBenchRule.parse($0, limit: entries) } ?? []
         let lines = rules.isEmpty ? syntheticPolicy(entries) : rules.map(\.responderLine)
         let source = rules.isEmpty ? "synthetic" : "ClassBench \(classbench)"
         let tedPort = try freeUDPPort(), echoPort = try freeUDPPort()

@@ -1,20 +1,19 @@
-import TEDConfig
-import TEDModel
 
 /// ClassBench acl1 rules (shared/data/classbench) turned into ted policies and packets.
 ///
 /// A rule `@src/len dst/len sportlo : sporthi dportlo : dporthi proto/mask flags` describes
 /// packets from src to dst. As the responder's policy line the destination is the local
 /// side: `permit <proto> <dst> [ports] <src> [ports]`.
-struct ClassBenchRule {
-    let source: AddressPattern
-    let destination: AddressPattern
-    let sourcePorts: PortRange
-    let destinationPorts: PortRange
-    let proto: IPProtocol
+public struct ClassBenchRule: Hashable, Sendable {
+    public let source: AddressPattern
+    public let destination: AddressPattern
+    public let sourcePorts: PortRange
+    public let destinationPorts: PortRange
+    public let proto: IPProtocol
 
-    init?(line: Substring) {
-        let fields = line.dropFirst().split(whereSeparator: { $0 == "\t" }).map { trimmed($0) }
+    /// Parses one `@...` line; nil when it is not one.
+    public init?(line: Substring) {
+        let fields = line.dropFirst().split(whereSeparator: { $0 == "\t" }).map { $0.filter { $0 != " " } }
         guard fields.count >= 5, let source = AddressPattern(fields[0]), let destination = AddressPattern(fields[1]),
               let sourcePorts = Self.range(fields[2]), let destinationPorts = Self.range(fields[3]) else { return nil }
         let protoParts = fields[4].split(separator: "/")
@@ -29,13 +28,13 @@ struct ClassBenchRule {
     }
 
     private static func range(_ text: String) -> PortRange? {
-        let parts = text.split(separator: ":").map { trimmed($0) }
+        let parts = text.split(separator: ":").map { $0.filter { $0 != " " } }
         guard parts.count == 2, let low = UInt16(parts[0]), let high = UInt16(parts[1]) else { return nil }
         return PortRange(low, high)
     }
 
     /// The rule as the responder's ACL line.
-    var responderLine: String {
+    public var responderLine: String {
         func ports(_ range: PortRange) -> String {
             if range.isAll { return "" }
             return range.isSingle ? " eq \(range.lower)" : " range \(range.lower) \(range.upper)"
@@ -44,7 +43,7 @@ struct ClassBenchRule {
     }
 
     /// A packet inside the rule: random host bits, random ports inside each range.
-    func packet(using rng: inout some RandomNumberGenerator) -> Packet? {
+    public func packet(using rng: inout some RandomNumberGenerator) -> Packet? {
         func host(_ p: AddressPattern) -> IPAddress {
             IPAddress(family: p.family, bits: p.address.bits | (UInt128(rng.next() as UInt64) & ~p.mask.bits))
         }
@@ -54,9 +53,8 @@ struct ClassBenchRule {
                       destinationPort: proto.hasPorts ? UInt16.random(in: destinationPorts.lower...destinationPorts.upper, using: &rng) : nil)
     }
 
-    /// Reads up to `limit` rules from a ClassBench file.
-    static func load(path: String, limit: Int) -> [ClassBenchRule]? {
-        guard let text = readTextFile(path) else { return nil }
+    /// The rules of a ClassBench file's text, at most `limit`.
+    public static func parse(_ text: String, limit: Int = .max) -> [ClassBenchRule] {
         var rules: [ClassBenchRule] = []
         for line in text.split(separator: "\n") where line.hasPrefix("@") {
             if let rule = ClassBenchRule(line: line) { rules.append(rule) }

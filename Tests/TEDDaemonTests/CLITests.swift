@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+/// The command line as other tools and scripts use it: the real `ted` binary, real processes.
+@Suite(.serialized) struct CLITests {
+    static let ted = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("ted").path
+
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], timeout: Double = 20) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ted)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus,
+                   stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                   stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    static func temporaryFile(_ name: String, _ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ted-cli-\(getpid())-\(name)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func intersectPrintsTheDocumentedJSON() throws {
+        let result = try Self.run(["intersect", "--initiator", "ip 198.18.1.0/24 198.18.0.0/16",
+                                   "--responder", "tcp 198.18.2.0/24 eq 443 198.18.0.0/16",
+                                   "--packet", "tcp 198.18.1.10:40000 198.18.2.20:443", "--json"])
+        #expect(result.status == 0)
+        #expect(result.stdout == #"{"empty":false,"protocol":6,"initiator_side":{"address":"198.18.1.0","mask":"255.255.255.0","ports":[0,65535]},"responder_side":{"address":"198.18.2.0","mask":"255.255.255.0","ports":[443,443]},"packet_inside":true}"# + "\n")
+        let empty = try Self.run(["intersect", "--initiator", "udp 198.18.1.0/24 198.18.2.0/24",
+                                  "--responder", "tcp 198.18.2.0/24 198.18.1.0/24",
+                                  "--packet", "udp 198.18.1.10:1 198.18.2.20:2", "--json"])
+        #expect(empty.status == 0 && empty.stdout == #"{"empty":true,"packet_inside":false}"# + "\n")
+    }
+
+    @Test func usageAndSyntaxErrorsExitTwo() throws {
+        let bad = try Self.run(["intersect", "--initiator", "tcp any any eq nope", "--responder", "ip any any"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("column 16: invalid port 'nope'"))
+        #expect(try Self.run(["intersect"]).status == 2)
+        #expect(try Self.run(["probe", "--config", "x.yaml", "--packet", "tcp 1.2.3"]).status == 2)
+    }
+
+    @Test func checkReportsFileLineColumn() throws {
+        let good = try Self.temporaryFile("good.yaml", "identity: 198.51.100.1\npolicy:\n  - permit ip 198.18.1.0/24 any\n")
+        let ok = try Self.run(["check", good])
+        #expect(ok.status == 0 && ok.stdout.contains("1 entries (1 permit, 0 deny)"))
+        let badPath = try Self.temporaryFile("bad.yaml", "identity: 198.51.100.1\npolicy:\n  - permit ip 198.18.1.0/24 any\n  - permit tcp any any eq nope\n")
+        let bad = try Self.run(["check", badPath])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "\(badPath):4:27: error: invalid port 'nope' (0-65535 or a name such as 'https')\n")
+    }
+
+    @Test func classifyNamesTheEntry() throws {
+        let path = try Self.temporaryFile("classify.yaml", """
+            identity: 198.51.100.1
+            policy:
+              - deny tcp 198.18.1.0/24 any eq 22
+              - permit ip 198.18.1.0/24 198.18.0.0/16
+            """)
+        let result = try Self.run(["classify", "--config", path, "--packet", "tcp 198.18.1.10:40000 198.18.2.20:22", "--json"])
+        #expect(result.stdout == #"{"match":true,"role":"initiator","index":1,"line":3,"entry":"deny tcp 198.18.1.0/24 any eq 22","action":"deny"}"# + "\n")
+        let responder = try Self.run(["classify", "--config", path, "--as", "responder", "--packet", "tcp 198.18.2.20:1 198.18.1.10:2", "--json"])
+        #expect(responder.stdout.contains(#""index":2"#))
+    }
+
+    /// A real daemon: `ted probe` discovers through it, `ted status` and /metrics report it,
+    /// SIGTERM stops it cleanly.
+    @Test func daemonProbeStatusMetricsAndShutdown() throws {
+        let port = 20000 + Int(getpid() % 20000), metricsPort = port + 1
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("ted-cli-\(getpid()).sock").path
+        let daemonConfig = try Self.temporaryFile("daemon.yaml", """
+            identity: 127.0.0.2
+            listen: 127.0.0.2:\(port)
+            advertise-port: \(port)
+            policy:
+              - permit tcp 198.18.2.0/24 eq 443 198.18.0.0/16
+            control-socket: \(socket)
+            metrics: 127.0.0.1:\(metricsPort)
+            """)
+        let probeConfig = try Self.temporaryFile("probe.yaml", """
+            identity: 127.0.0.1
+            policy:
+              - permit ip 198.18.1.0/24 198.18.0.0/16
+            discovery: { retries: 1, timeout: 200ms }
+            """)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Self.ted)
+        daemon.arguments = ["daemon", "--config", daemonConfig, "--log-level", "warning"]
+        try daemon.run()
+        defer { if daemon.isRunning { daemon.terminate() } }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
+
+        let found = try Self.run(["probe", "--config", probeConfig, "--packet", "tcp 198.18.1.10:40000 198.18.2.20:443",
+                                  "--to", "127.0.0.2:\(port)", "--json"])
+        #expect(found.status == 0)
+        #expect(found.stdout.hasPrefix(#"{"discovered":true,"peer":{"address":"127.0.0.2","port":\#(port)}"#))
+        #expect(found.stdout.contains(#""intersection":{"empty":false,"protocol":6,"initiator_side":{"address":"198.18.1.0""#))
+        let missed = try Self.run(["probe", "--config", probeConfig, "--packet", "udp 198.18.1.10:4000 198.18.2.20:53",
+                                   "--to", "127.0.0.2:\(port)", "--timeout", "0.3", "--json"])
+        #expect(missed.status == 1)
+        #expect(missed.stdout.contains(#""discovered":false,"reason":"timeout""#))
+
+        let status = try Self.run(["status", "--socket", socket, "--json"])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains(#""responder":{"received":3,"replies":1"#))
+
+        let metrics = try httpGet(port: metricsPort, path: "/metrics")
+        #expect(metrics.contains("HTTP/1.1 200 OK"))
+        #expect(metrics.contains("ted_responder_replies_total 1"))
+        #expect(metrics.contains(#"ted_responder_drops_total{reason="no_match"} 2"#))
+
+        daemon.terminate()
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    @Test func demoRunsAndShowsWhereV2Fails() throws {
+        let result = try Self.run(["demo"], timeout: 30)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("TED v3        tunnel tcp 198.18.1.0/24 <-> 198.18.2.0/24 port 443"))
+        #expect(result.stdout.contains("TED v2        would FAIL"))
+        #expect(result.stdout.contains("(from the cache, no probe)"))
+        #expect(result.stdout.contains("TED v3        tunnel udp 2001:db8:1::/48 <-> 2001:db8:2::/48 port 53"))
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1 over a blocking socket.
+func httpGet(port: Int, path: String) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return "" }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var reply: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &chunk, chunk.count, 0)
+        if n <= 0 { break }
+        reply += chunk[0..<n]
+    }
+    return String(decoding: reply, as: UTF8.self)
+}
