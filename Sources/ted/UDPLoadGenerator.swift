@@ -105,7 +105,9 @@ final class UDPLoadGenerator: @unchecked Sendable {
             if let rate {
                 let due = start + UInt64(Double(sequence) / rate * 1e9)
                 if now < due {
-                    if due - now > 50_000 { usleep(UInt32((due - now) / 2000)) }
+                    // Sleep rather than spin, so the sender leaves the CPU to the server.
+                    var pause = timespec(tv_sec: 0, tv_nsec: Int(due - now))
+                    nanosleep(&pause, nil)
                     continue
                 }
                 if sequence >= capacity { break }
