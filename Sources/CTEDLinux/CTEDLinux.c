@@ -1,1 +1,324 @@
+#define _GNU_SOURCE
 #include "CTEDLinux.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
+#include <linux/in6.h>
+
+#ifndef IP_TRANSPARENT
+#define IP_TRANSPARENT 19
+#endif
+#ifndef IP_RECVORIGDSTADDR
+#define IP_RECVORIGDSTADDR 20
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+
+#define TED_NLMSG_MAX 8192
+
+static int af_of(uint8_t family) { return family == 6 ? AF_INET6 : AF_INET; }
+
+int ted_xfrm_open(uint32_t groups, int receive_timeout_ms) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_XFRM);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl local = { .nl_family = AF_NETLINK, .nl_groups = groups };
+    if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { int e = errno; close(fd); return -e; }
+    if (receive_timeout_ms > 0) {
+        struct timeval tv = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    int size = 1 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    return fd;
+}
+
+static void fill_selector(struct xfrm_selector *out, const ted_selector *sel) {
+    memset(out, 0, sizeof *out);
+    out->family = af_of(sel->family);
+    size_t n = sel->family == 6 ? 16 : 4;
+    memcpy(&out->saddr, sel->saddr, n);
+    memcpy(&out->daddr, sel->daddr, n);
+    out->prefixlen_s = sel->prefixlen_s;
+    out->prefixlen_d = sel->prefixlen_d;
+    out->proto = sel->proto;
+    out->sport = htons(sel->sport);
+    out->sport_mask = htons(sel->sport_mask);
+    out->dport = htons(sel->dport);
+    out->dport_mask = htons(sel->dport_mask);
+    out->ifindex = sel->ifindex;
+    out->user = (__kernel_uid32_t)-1;
+}
+
+static void read_selector(ted_selector *out, const struct xfrm_selector *sel) {
+    memset(out, 0, sizeof *out);
+    out->family = sel->family == AF_INET6 ? 6 : 4;
+    size_t n = out->family == 6 ? 16 : 4;
+    memcpy(out->saddr, &sel->saddr, n);
+    memcpy(out->daddr, &sel->daddr, n);
+    out->prefixlen_s = sel->prefixlen_s;
+    out->prefixlen_d = sel->prefixlen_d;
+    out->proto = sel->proto;
+    out->sport = ntohs(sel->sport);
+    out->sport_mask = ntohs(sel->sport_mask);
+    out->dport = ntohs(sel->dport);
+    out->dport_mask = ntohs(sel->dport_mask);
+    out->ifindex = sel->ifindex;
+}
+
+/* Sends a request and waits for its netlink ACK; returns 0 or -errno from the kernel. */
+static int transact(int fd, struct nlmsghdr *request) {
+    static uint32_t sequence = 1;
+    request->nlmsg_seq = __atomic_fetch_add(&sequence, 1, __ATOMIC_RELAXED);
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (sendto(fd, request, request->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+    char buffer[TED_NLMSG_MAX];
+    for (int attempts = 0; attempts < 64; attempts++) {
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        if (n < 0) return -errno;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != request->nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *err = NLMSG_DATA(h);
+                return err->error;
+            }
+        }
+    }
+    return -ETIMEDOUT;
+}
+
+int ted_xfrm_add_policy(int fd, const ted_selector *sel, uint32_t priority, int trap, uint32_t reqid) {
+    char buffer[NLMSG_SPACE(sizeof(struct xfrm_userpolicy_info)) + RTA_SPACE(sizeof(struct xfrm_user_tmpl))];
+    memset(buffer, 0, sizeof buffer);
+    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
+    h->nlmsg_type = XFRM_MSG_UPDPOLICY;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(struct xfrm_userpolicy_info));
+    struct xfrm_userpolicy_info *info = NLMSG_DATA(h);
+    fill_selector(&info->sel, sel);
+    info->lft.soft_byte_limit = XFRM_INF;
+    info->lft.hard_byte_limit = XFRM_INF;
+    info->lft.soft_packet_limit = XFRM_INF;
+    info->lft.hard_packet_limit = XFRM_INF;
+    info->priority = priority;
+    info->dir = XFRM_POLICY_OUT;
+    info->action = XFRM_POLICY_ALLOW; /* with a template: protect; without: bypass */
+    info->share = XFRM_SHARE_ANY;
+    if (trap) {
+        struct rtattr *attribute = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+        attribute->rta_type = XFRMA_TMPL;
+        attribute->rta_len = RTA_LENGTH(sizeof(struct xfrm_user_tmpl));
+        struct xfrm_user_tmpl *tmpl = RTA_DATA(attribute);
+        tmpl->family = af_of(sel->family);
+        tmpl->id.proto = IPPROTO_ESP;
+        tmpl->mode = XFRM_MODE_TUNNEL;
+        tmpl->reqid = reqid;
+        tmpl->aalgos = tmpl->ealgos = tmpl->calgos = ~0u;
+        h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + attribute->rta_len;
+    }
+    return transact(fd, h);
+}
+
+int ted_xfrm_delete_policy(int fd, const ted_selector *sel) {
+    char buffer[NLMSG_SPACE(sizeof(struct xfrm_userpolicy_id))];
+    memset(buffer, 0, sizeof buffer);
+    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
+    h->nlmsg_type = XFRM_MSG_DELPOLICY;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(struct xfrm_userpolicy_id));
+    struct xfrm_userpolicy_id *id = NLMSG_DATA(h);
+    fill_selector(&id->sel, sel);
+    id->dir = XFRM_POLICY_OUT;
+    return transact(fd, h);
+}
+
+int ted_xfrm_dump_policies(int fd, uint32_t low, uint32_t high, ted_selector *out, int max) {
+    char request[NLMSG_SPACE(0)];
+    memset(request, 0, sizeof request);
+    struct nlmsghdr *h = (struct nlmsghdr *)request;
+    h->nlmsg_type = XFRM_MSG_GETPOLICY;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    h->nlmsg_len = NLMSG_LENGTH(0);
+    h->nlmsg_seq = 0x7ed;
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+    char buffer[TED_NLMSG_MAX * 4];
+    int found = 0;
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        if (n < 0) return -errno;
+        for (struct nlmsghdr *m = (struct nlmsghdr *)buffer; NLMSG_OK(m, (size_t)n); m = NLMSG_NEXT(m, n)) {
+            if (m->nlmsg_type == NLMSG_DONE) return found;
+            if (m->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(m))->error;
+            if (m->nlmsg_type != XFRM_MSG_NEWPOLICY) continue;
+            struct xfrm_userpolicy_info *info = NLMSG_DATA(m);
+            if (info->dir != XFRM_POLICY_OUT || info->priority < low || info->priority > high) continue;
+            if (found < max) read_selector(&out[found], &info->sel);
+            found++;
+        }
+    }
+    return found;
+}
+
+int ted_xfrm_receive_acquire(int fd, ted_selector *sel) {
+    char buffer[TED_NLMSG_MAX];
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -errno;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type != XFRM_MSG_ACQUIRE || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct xfrm_user_acquire))) continue;
+        struct xfrm_user_acquire *acquire = NLMSG_DATA(h);
+        read_selector(sel, &acquire->sel);
+        return 1;
+    }
+    return 0;
+}
+
+int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
+                         const uint8_t *dst, uint16_t dport, const void *data, size_t length) {
+    int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1, result = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct xfrm_userpolicy_info bypass;
+    memset(&bypass, 0, sizeof bypass);
+    bypass.sel.family = af_of(family);
+    bypass.lft.soft_byte_limit = bypass.lft.hard_byte_limit = XFRM_INF;
+    bypass.lft.soft_packet_limit = bypass.lft.hard_packet_limit = XFRM_INF;
+    bypass.dir = XFRM_POLICY_OUT;
+    bypass.action = XFRM_POLICY_ALLOW;
+    if (family == 6) {
+        if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one) < 0) { result = -errno; goto done; }
+        setsockopt(fd, SOL_IPV6, IPV6_XFRM_POLICY, &bypass, sizeof bypass);
+        struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(sport) };
+        memcpy(&local.sin6_addr, src, 16);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        struct sockaddr_in6 remote = { .sin6_family = AF_INET6, .sin6_port = htons(dport) };
+        memcpy(&remote.sin6_addr, dst, 16);
+        if (sendto(fd, data, length, 0, (struct sockaddr *)&remote, sizeof remote) < 0) result = -errno;
+    } else {
+        if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0) { result = -errno; goto done; }
+        setsockopt(fd, SOL_IP, IP_XFRM_POLICY, &bypass, sizeof bypass);
+        struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(sport) };
+        memcpy(&local.sin_addr, src, 4);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(dport) };
+        memcpy(&remote.sin_addr, dst, 4);
+        if (sendto(fd, data, length, 0, (struct sockaddr *)&remote, sizeof remote) < 0) result = -errno;
+    }
+done:
+    close(fd);
+    return result;
+}
+
+int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_ms) {
+    int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct timeval tv = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int status;
+    if (family == 6) {
+        setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one) < 0 ||
+            setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
+        struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT };
+        status = bind(fd, (struct sockaddr *)&local, sizeof local);
+    } else {
+        if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0 ||
+            setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
+        struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = { INADDR_ANY } };
+        status = bind(fd, (struct sockaddr *)&local, sizeof local);
+    }
+    if (status < 0) { int e = errno; close(fd); return -e; }
+    return fd;
+}
+
+int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
+                                          uint8_t *source, uint16_t *source_port,
+                                          uint8_t *destination, uint16_t *destination_port) {
+    struct sockaddr_storage from;
+    char control[256];
+    struct iovec io = { .iov_base = buffer, .iov_len = capacity };
+    struct msghdr message = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &io, .msg_iovlen = 1,
+                              .msg_control = control, .msg_controllen = sizeof control };
+    ssize_t n = recvmsg(fd, &message, 0);
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -errno;
+    if (from.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&from;
+        memcpy(source, &s->sin6_addr, 16);
+        *source_port = ntohs(s->sin6_port);
+    } else {
+        struct sockaddr_in *s = (struct sockaddr_in *)&from;
+        memcpy(source, &s->sin_addr, 4);
+        *source_port = ntohs(s->sin_port);
+    }
+    *destination_port = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) {
+            struct sockaddr_in *d = (struct sockaddr_in *)CMSG_DATA(c);
+            memcpy(destination, &d->sin_addr, 4);
+            *destination_port = ntohs(d->sin_port);
+        } else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR) {
+            struct sockaddr_in6 *d = (struct sockaddr_in6 *)CMSG_DATA(c);
+            memcpy(destination, &d->sin6_addr, 16);
+            *destination_port = ntohs(d->sin6_port);
+        }
+    }
+    return (int)n;
+}
+
+int ted_kernel_has_esp(void) {
+    int fd = ted_xfrm_open(0, 1000);
+    if (fd < 0) return fd;
+    char buffer[NLMSG_SPACE(sizeof(struct xfrm_usersa_info)) + RTA_SPACE(sizeof(struct xfrm_algo) + 16)];
+    memset(buffer, 0, sizeof buffer);
+    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
+    h->nlmsg_type = XFRM_MSG_NEWSA;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(struct xfrm_usersa_info));
+    struct xfrm_usersa_info *sa = NLMSG_DATA(h);
+    sa->family = AF_INET;
+    sa->id.proto = IPPROTO_ESP;
+    sa->id.spi = htonl(0x7ed00001);
+    /* 192.0.2.0/24 is documentation space; the state is deleted at once and never used. */
+    sa->id.daddr.a4 = htonl(0xC0000201);
+    sa->saddr.a4 = htonl(0xC0000202);
+    sa->mode = XFRM_MODE_TRANSPORT;
+    sa->lft.soft_byte_limit = sa->lft.hard_byte_limit = XFRM_INF;
+    sa->lft.soft_packet_limit = sa->lft.hard_packet_limit = XFRM_INF;
+    struct rtattr *attribute = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+    attribute->rta_type = XFRMA_ALG_CRYPT;
+    attribute->rta_len = RTA_LENGTH(sizeof(struct xfrm_algo) + 16);
+    struct xfrm_algo *algo = RTA_DATA(attribute);
+    strcpy(algo->alg_name, "cbc(aes)");
+    algo->alg_key_len = 128;
+    h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + attribute->rta_len;
+    int added = transact(fd, h);
+    if (added == 0) {
+        char del[NLMSG_SPACE(sizeof(struct xfrm_usersa_id))];
+        memset(del, 0, sizeof del);
+        struct nlmsghdr *d = (struct nlmsghdr *)del;
+        d->nlmsg_type = XFRM_MSG_DELSA;
+        d->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        d->nlmsg_len = NLMSG_LENGTH(sizeof(struct xfrm_usersa_id));
+        struct xfrm_usersa_id *id = NLMSG_DATA(d);
+        id->daddr.a4 = htonl(0xC0000201);
+        id->spi = htonl(0x7ed00001);
+        id->family = AF_INET;
+        id->proto = IPPROTO_ESP;
+        transact(fd, d);
+    }
+    close(fd);
+    return added == 0 ? 1 : 0;
+}

@@ -19,7 +19,13 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration(config)
         let logger = makeLogger(label: "ted", level: logLevel)
-        let service = try await DaemonAssembly.service(configuration: configuration, logger: logger)
+        let service: DaemonService
+        do {
+            service = try DaemonAssembly.service(configuration: configuration, logger: logger)
+        } catch {
+            printError("\(config): error: \(error)")
+            throw ExitCode(2)
+        }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)],
             gracefulShutdownSignals: [.sigterm, .sigint],

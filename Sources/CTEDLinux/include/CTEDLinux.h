@@ -1,1 +1,54 @@
 #pragma once
+/*
+ * C side of ted's Linux adapters: netlink XFRM messages and socket options whose
+ * structs and constants Swift cannot build comfortably. Every function returns 0 or a
+ * positive count on success and -errno on failure; none keeps state.
+ */
+#include <stdint.h>
+#include <stddef.h>
+
+/* An XFRM selector: addresses in network order (4 or 16 bytes used), ports in host order. */
+typedef struct {
+    uint8_t family;            /* 4 or 6 */
+    uint8_t proto;             /* 0 = any */
+    uint8_t prefixlen_s, prefixlen_d;
+    uint8_t saddr[16], daddr[16];
+    uint16_t sport, sport_mask, dport, dport_mask;
+    int32_t ifindex;           /* 0 = any */
+} ted_selector;
+
+/* Opens a NETLINK_XFRM socket; `groups` is a bit mask of multicast groups (ACQUIRE = 1 << 0). */
+int ted_xfrm_open(uint32_t groups, int receive_timeout_ms);
+
+/* Adds (or replaces) an outbound policy. `trap` non-zero: a tunnel-mode ESP template with an
+ * unknown peer and `reqid`; zero: action allow (bypass), no template. */
+int ted_xfrm_add_policy(int fd, const ted_selector *sel, uint32_t priority, int trap, uint32_t reqid);
+
+/* Deletes the outbound policy with exactly this selector. */
+int ted_xfrm_delete_policy(int fd, const ted_selector *sel);
+
+/* Dumps outbound policies whose priority lies in [low, high]; fills up to `max` selectors
+ * and returns how many were found (possibly more than `max`). */
+int ted_xfrm_dump_policies(int fd, uint32_t low, uint32_t high, ted_selector *out, int max);
+
+/* Waits for one netlink message on an ACQUIRE socket; on an ACQUIRE fills `sel` and returns 1,
+ * returns 0 on a timeout or another message, -errno on error. */
+int ted_xfrm_receive_acquire(int fd, ted_selector *sel);
+
+/* Sends one UDP datagram from a foreign address (IP_TRANSPARENT) with a per-socket XFRM
+ * bypass so that ted's own trap policies do not catch it. Addresses in network order. */
+int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
+                         const uint8_t *dst, uint16_t dport, const void *data, size_t length);
+
+/* Opens a UDP socket with IP_TRANSPARENT and IP_RECVORIGDSTADDR bound to the wildcard
+ * address of `family` on `port` (the nftables TPROXY target). */
+int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_ms);
+
+/* Receives one datagram with its source and original destination (network order addresses).
+ * Returns the datagram's length, 0 on a timeout, -errno on error. */
+int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
+                                          uint8_t *source, uint16_t *source_port,
+                                          uint8_t *destination, uint16_t *destination_port);
+
+/* Whether this kernel can hold an ESP state (tries to add and delete one in this namespace). */
+int ted_kernel_has_esp(void);

@@ -1,0 +1,116 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import TEDConfig
+import TEDEngine
+import TEDLinux
+import TEDModel
+
+/// The Linux data plane: XFRM traps whose ACQUIREs start discoveries (patent blocks
+/// 202-210), probes that leave with P's source, and nftables interception of probes
+/// addressed to the hosts this gateway protects.
+public final class DataplanePlugin: DaemonPlugin {
+    private let configuration: Configuration
+    private let plan: [PlannedXFRMPolicy]
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var table: XFRMPolicyTable?
+        var acquire: AcquireListener?
+        var interception: NFTInterception?
+        var listener: InterceptListener?
+    }
+
+    /// Plans the XFRM policies now, so an inexpressible policy is refused before anything starts.
+    public init(configuration: Configuration, logger: Logger) throws(XFRMPlanError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.plan = configuration.dataplane.traps
+            ? try XFRMTrapPlan.plan(configuration.policy, maxSelectorsPerEntry: configuration.dataplane.maxSelectorsPerEntry)
+            : []
+    }
+
+    /// Sends probes from P's source address (IP_TRANSPARENT); a probe whose source is
+    /// this gateway goes out of the TED socket instead.
+    public var probeSender: ProbeSender {
+        let identity = configuration.identity, logger = self.logger
+        return { probe in
+            if probe.source == identity { return false }
+            do {
+                try TransparentProbe.send(Array(probe.bytes.readableBytesView), from: probe.source, port: probe.sourcePort,
+                                          to: probe.destination, port: probe.destinationPort)
+                return true
+            } catch {
+                logger.warning("transparent probe failed; sending from the TED socket", metadata: ["ted.error": "\(error)"])
+                return false
+            }
+        }
+    }
+
+    public func start(node: TEDNode) async throws {
+        let options = configuration.dataplane
+        if options.traps {
+            if let seconds = options.acquireExpires {
+                setSysctl("net/core/xfrm_acq_expires", "\(seconds)")
+            }
+            let table = try XFRMPolicyTable()
+            let stale = try table.removeStale()
+            if stale > 0 { logger.notice("removed XFRM policies a previous ted left", metadata: ["ted.count": "\(stale)"]) }
+            var interface: Int32 = 0
+            if let name = options.trapInterface {
+                guard let index = interfaceIndex(name) else { throw DataplaneError("trap-interface \(name) does not exist") }
+                interface = index
+            }
+            try table.install(plan, interface: interface)
+            state.withLockedValue { $0.table = table }
+            let acquire = try AcquireListener { packet in node.trigger(packet) }
+            state.withLockedValue { $0.acquire = acquire }
+            logger.info("XFRM traps installed", metadata: ["ted.policies": "\(plan.count)", "ted.esp_in_kernel": "\(kernelHasESP())"])
+        }
+        if options.intercept {
+            let interception = NFTInterception(
+                destinations: NFTInterception.destinations(policy: configuration.policy, identity: configuration.identity),
+                probePort: configuration.probePort, listenPort: options.interceptPort)
+            try interception.install()
+            state.withLockedValue { $0.interception = interception }
+            let listener = try InterceptListener(port: options.interceptPort, families: interception.families) { datagram in
+                node.inject(ByteBuffer(bytes: datagram.bytes), from: datagram.source, port: datagram.sourcePort)
+            }
+            state.withLockedValue { $0.listener = listener }
+            logger.info("probe interception installed", metadata: ["ted.table": "inet \(NFTInterception.tableName)",
+                                                                  "ted.port": "\(options.interceptPort)"])
+        }
+    }
+
+    public func stop() async {
+        let current = state.withLockedValue { state in
+            defer { state = State() }
+            return state
+        }
+        current.listener?.stop()
+        current.interception?.remove()
+        current.acquire?.stop()
+        current.table?.removeInstalled()
+        logger.info("data plane objects removed")
+    }
+
+    private func setSysctl(_ key: String, _ value: String) {
+        guard let file = fopen("/proc/sys/\(key)", "w") else {
+            logger.warning("cannot set sysctl", metadata: ["ted.key": "\(key)"])
+            return
+        }
+        fputs(value, file)
+        fclose(file)
+    }
+}
+
+/// A data plane start-up failure.
+public struct DataplaneError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,1 +1,0 @@
-// TEDLinux: see Package.swift for what this module holds.

@@ -1,0 +1,80 @@
+import CTEDLinux
+import Synchronization
+import TEDModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Probes that leave with packet P's source address and port (spec section 1), so they
+/// follow P's path to the first responder on it.
+public enum TransparentProbe {
+    /// Sends `bytes` from `source`:`sourcePort` to `destination`:`destinationPort`
+    /// (IP_TRANSPARENT, with a per-socket XFRM bypass so ted's traps do not catch it).
+    public static func send(_ bytes: [UInt8], from source: IPAddress, port sourcePort: UInt16,
+                            to destination: IPAddress, port destinationPort: UInt16) throws(LinuxError) {
+        let result = bytes.withUnsafeBytes { data in
+            source.bytes.withUnsafeBufferPointer { src in
+                destination.bytes.withUnsafeBufferPointer { dst in
+                    ted_send_transparent(source.family.rawValue, src.baseAddress, sourcePort, dst.baseAddress,
+                                         destinationPort, data.baseAddress, data.count)
+                }
+            }
+        }
+        try check(result, "send probe from \(source):\(sourcePort) to \(destination):\(destinationPort)")
+    }
+}
+
+/// The socket nftables TPROXY steers intercepted probes to: reports each datagram with its
+/// source and the destination it was originally sent to.
+public final class InterceptListener: Sendable {
+    public struct Datagram: Sendable {
+        public let bytes: [UInt8]
+        public let source: IPAddress
+        public let sourcePort: UInt16
+        public let originalDestination: IPAddress?
+        public let originalPort: UInt16
+    }
+
+    private let sockets: [Int32]
+    private let control = ThreadControl()
+
+    /// Listens on `port` for the given families; `onDatagram` runs on the listener threads.
+    public init(port: UInt16, families: [IPAddress.Family], onDatagram: @escaping @Sendable (Datagram) -> Void) throws(LinuxError) {
+        var sockets: [Int32] = []
+        for family in families {
+            let fd = ted_transparent_listener(family.rawValue, port, 200)
+            guard fd >= 0 else {
+                sockets.forEach { close($0) }
+                throw LinuxError("transparent listener on port \(port) (\(family))", code: -fd)
+            }
+            sockets.append(fd)
+        }
+        self.sockets = sockets
+        for (fd, family) in zip(sockets, families) {
+            let control = self.control
+            spawnThread {
+                var buffer = [UInt8](repeating: 0, count: 4352)
+                var source = [UInt8](repeating: 0, count: 16), destination = [UInt8](repeating: 0, count: 16)
+                var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0
+                while control.isRunning {
+                    let count = ted_receive_with_original_destination(fd, &buffer, buffer.count, &source, &sourcePort,
+                                                                      &destination, &destinationPort)
+                    guard count > 0, let from = IPAddress(bytes: source.prefix(family.byteCount)) else { continue }
+                    onDatagram(Datagram(bytes: Array(buffer.prefix(Int(count))), source: from, sourcePort: sourcePort,
+                                        originalDestination: destinationPort == 0 ? nil : IPAddress(bytes: destination.prefix(family.byteCount)),
+                                        originalPort: destinationPort))
+                }
+                control.threadFinished()
+            }
+        }
+    }
+
+    public func stop() {
+        control.stop(threads: sockets.count)
+        sockets.forEach { close($0) }
+    }
+}
+
+/// Whether the kernel can hold ESP states (else strongSwan must use kernel-libipsec).
+public func kernelHasESP() -> Bool { ted_kernel_has_esp() == 1 }

@@ -1,0 +1,113 @@
+import TEDModel
+
+/// One XFRM outbound policy ted installs: a selector, its priority and what it does.
+public struct PlannedXFRMPolicy: Hashable, Sendable {
+    public var family: IPAddress.Family
+    public var proto: UInt8
+    public var source: AddressPattern
+    public var destination: AddressPattern
+    /// Port (or ICMP type/code) and its mask, as XFRM selectors hold them.
+    public var sourcePort: UInt16, sourcePortMask: UInt16
+    public var destinationPort: UInt16, destinationPortMask: UInt16
+    public var priority: UInt32
+    /// A trap (tunnel template, unknown peer) for a permit; a bypass for a deny.
+    public var trap: Bool
+    public var reqid: UInt32
+    /// The policy entry (1-based) this selector came from.
+    public var ruleIndex: Int
+}
+
+/// Why a policy cannot be expressed as XFRM selectors.
+public struct XFRMPlanError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let ruleIndex: Int
+    public let text: String
+    public let reason: String
+    public var description: String { "policy entry \(ruleIndex) (\(text)): \(reason)" }
+}
+
+/// The XFRM policies for a crypto ACL (patent blocks 202-208: packets that policy says
+/// must be protected and have no tunnel raise an ACQUIRE instead of leaving in clear).
+///
+/// Every policy lives in ted's priority band `base ... base + 0xffff`: that tags them as
+/// ted's and keeps them below (numerically above) the real IPsec policies an IKE daemon
+/// installs. Entry i gets priority `base + i`, so XFRM keeps the ACL's first-match order.
+/// XFRM selectors hold prefixes and port/mask pairs: a non-contiguous mask becomes the
+/// prefixes it covers, a port range the aligned blocks that cover it, up to
+/// `maxSelectorsPerEntry` selectors per entry; beyond that the entry is refused.
+public enum XFRMTrapPlan {
+    public static let priorityBase: UInt32 = 0x7ed0_0000
+    public static let priorityBandEnd: UInt32 = 0x7ed0_ffff
+    public static let reqidBase: UInt32 = 0x7ed0_0000
+
+    public static func plan(_ policy: Policy, maxSelectorsPerEntry: Int) throws(XFRMPlanError) -> [PlannedXFRMPolicy] {
+        var result: [PlannedXFRMPolicy] = []
+        for rule in policy.rules {
+            let entry = rule.entry
+            let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
+            for family in families {
+                guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family) else { continue }
+                let sources = prefixes(of: local), destinations = prefixes(of: remote)
+                let sourcePorts = portBlocks(entry.localPorts), destinationPorts = portBlocks(entry.remotePorts)
+                let count = sources.count * destinations.count * sourcePorts.count * destinationPorts.count
+                guard sources.count <= maxSelectorsPerEntry, count <= maxSelectorsPerEntry else {
+                    throw XFRMPlanError(ruleIndex: rule.index, text: rule.text,
+                                        reason: "needs \(count > 0 ? count : sources.count) XFRM selectors (more than \(maxSelectorsPerEntry)); "
+                                            + "write it as prefixes and port ranges XFRM can hold, or raise dataplane.max-selectors-per-entry")
+                }
+                for source in sources {
+                    for destination in destinations {
+                        for sourcePort in sourcePorts {
+                            for destinationPort in destinationPorts {
+                                result.append(PlannedXFRMPolicy(
+                                    family: family, proto: entry.proto.number, source: source, destination: destination,
+                                    sourcePort: sourcePort.port, sourcePortMask: sourcePort.mask,
+                                    destinationPort: destinationPort.port, destinationPortMask: destinationPort.mask,
+                                    priority: priorityBase + UInt32(min(rule.index, 0xffff)),
+                                    trap: entry.action == .permit, reqid: reqidBase + UInt32(min(rule.index, 0xffff)),
+                                    ruleIndex: rule.index))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The prefixes whose union is the pattern: the free bits before the mask's last 1
+    /// bit are enumerated (2^k prefixes); a contiguous mask is one prefix.
+    public static func prefixes(of pattern: AddressPattern, limit: Int = 1 << 16) -> [AddressPattern] {
+        if pattern.prefixLength != nil { return [pattern] }
+        let width = pattern.family.bitWidth
+        let length = width - pattern.mask.bits.trailingZeroBitCount
+        let fullPrefix = pattern.family.allOnes << (width - length) & pattern.family.allOnes
+        let freeBits = (0..<width).filter { bit in
+            let value = UInt128(1) << bit
+            return value & fullPrefix != 0 && value & pattern.mask.bits == 0
+        }
+        let count = 1 << min(freeBits.count, 20)
+        guard count <= limit else { return Array(repeating: pattern, count: count) }
+        return (0..<count).compactMap { combination in
+            var address = pattern.address.bits
+            for (index, bit) in freeBits.enumerated() where combination >> index & 1 == 1 {
+                address |= UInt128(1) << bit
+            }
+            return AddressPattern(address: IPAddress(family: pattern.family, bits: address), prefixLength: length)
+        }
+    }
+
+    /// Aligned (port, mask) blocks whose union is the range.
+    public static func portBlocks(_ range: PortRange) -> [(port: UInt16, mask: UInt16)] {
+        if range.isAll { return [(0, 0)] }
+        var blocks: [(UInt16, UInt16)] = []
+        var low = Int(range.lower)
+        let high = Int(range.upper)
+        while low <= high {
+            var size = 1
+            while low % (size * 2) == 0 && low + size * 2 - 1 <= high && size < 65536 { size *= 2 }
+            blocks.append((UInt16(low), UInt16(truncatingIfNeeded: ~(size - 1) & 0xffff)))
+            low += size
+        }
+        return blocks
+    }
+}

@@ -1,1 +1,0 @@
-// TEDVici: see Package.swift for what this module holds.
