@@ -201,7 +201,11 @@ int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
         setsockopt(fd, SOL_IPV6, IPV6_XFRM_POLICY, &bypass, sizeof bypass);
         struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(sport) };
         memcpy(&local.sin6_addr, src, 16);
-        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
+            /* The port is taken (an IKE daemon holds the wildcard :500): keep P's address, any port. */
+            local.sin6_port = 0;
+            if (errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        }
         struct sockaddr_in6 remote = { .sin6_family = AF_INET6, .sin6_port = htons(dport) };
         memcpy(&remote.sin6_addr, dst, 16);
         if (sendto(fd, data, length, 0, (struct sockaddr *)&remote, sizeof remote) < 0) result = -errno;
@@ -210,7 +214,11 @@ int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
         setsockopt(fd, SOL_IP, IP_XFRM_POLICY, &bypass, sizeof bypass);
         struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(sport) };
         memcpy(&local.sin_addr, src, 4);
-        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
+            /* The port is taken (an IKE daemon holds the wildcard :500): keep P's address, any port. */
+            local.sin_port = 0;
+            if (errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+        }
         struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(dport) };
         memcpy(&remote.sin_addr, dst, 4);
         if (sendto(fd, data, length, 0, (struct sockaddr *)&remote, sizeof remote) < 0) result = -errno;

@@ -1,0 +1,119 @@
+# Network namespaces for ted's end-to-end tests (source this file; bash).
+#
+#   hostA - gwA --+                     +-- gwB - hostB
+#                 +--- transit (bridge) +
+#                 +-- gwC - hostC
+#
+# Inside networks 198.18.1.0/24 (A), 198.18.2.0/24 (B), 198.18.3.0/24 (C): host .10/.20/.30,
+# gateway .1. Outside link 198.51.100.0/24 through a bridge in the transit namespace:
+# gwA .1, gwB .2, gwC .3. IPv6 is off everywhere. Every name carries a per-run tag
+# ($TOPO), every PID started is recorded, and topology_cleanup undoes it all.
+
+TOPO=${TOPO:-ted$$}
+TOPO_DIR=${TOPO_DIR:-$(mktemp -d /tmp/ted-e2e.XXXXXX)}
+TOPO_PIDS=()
+
+ns() { echo "$TOPO-$1"; }
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+topology_up() {
+  local n
+  for n in tr hA gA hB gB hC gC; do
+    ip netns add "$(ns $n)"
+    in_ns $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    in_ns $n ip link set lo up
+  done
+  in_ns tr ip link add br0 type bridge
+  in_ns tr ip link set br0 up
+  local site host gw out_addr index=1
+  for site in A B C; do
+    gw=g$site; host=h$site
+    local inside=$(( $(printf '%d' "'$site") - 64 ))   # A=1, B=2, C=3
+    # inside link: host <-> gateway
+    ip link add "${TOPO}h$site" type veth peer name "${TOPO}i$site"
+    ip link set "${TOPO}h$site" netns "$(ns $host)"
+    ip link set "${TOPO}i$site" netns "$(ns $gw)"
+    in_ns $host ip link set "${TOPO}h$site" name eth0
+    in_ns $gw ip link set "${TOPO}i$site" name inside
+    in_ns $host ip addr add 198.18.$inside.$(( inside * 10 ))/24 dev eth0
+    in_ns $host ip link set eth0 up
+    in_ns $host ip route add default via 198.18.$inside.1
+    in_ns $gw ip addr add 198.18.$inside.1/24 dev inside
+    in_ns $gw ip link set inside up
+    # outside link: gateway <-> transit bridge
+    ip link add "${TOPO}o$site" type veth peer name "${TOPO}t$site"
+    ip link set "${TOPO}o$site" netns "$(ns $gw)"
+    ip link set "${TOPO}t$site" netns "$(ns tr)"
+    in_ns $gw ip link set "${TOPO}o$site" name outside
+    in_ns $gw ip addr add 198.51.100.$inside/24 dev outside
+    in_ns $gw ip link set outside up
+    in_ns tr ip link set "${TOPO}t$site" master br0
+    in_ns tr ip link set "${TOPO}t$site" up
+    in_ns $gw sysctl -qw net.ipv4.ip_forward=1
+  done
+  # Each gateway routes the other inside networks over the transit link; ted's traps
+  # catch what policy says must be protected before it could leave in clear.
+  for site in A B C; do
+    local me=$(( $(printf '%d' "'$site") - 64 )) other
+    for other in 1 2 3; do
+      [ $other -eq $me ] && continue
+      in_ns g$site ip route add 198.18.$other.0/24 via 198.51.100.$other
+    done
+  done
+}
+
+# charon_start SITE: one charon per gateway with kernel-libipsec, its own /run and VICI socket.
+charon_start() {
+  local site=$1 conf="$TOPO_DIR/g$1.strongswan.conf"
+  cat > "$conf" <<CONF
+charon {
+  load_modular = yes
+  install_routes = yes
+  retransmit_tries = 3
+  plugins {
+    include /etc/strongswan.d/charon/*.conf
+    vici {
+      socket = unix://$TOPO_DIR/g$site.vici
+    }
+    stroke {
+      load = no
+    }
+    kernel-libipsec {
+      load = yes
+    }
+  }
+  filelog {
+    charon {
+      path = $TOPO_DIR/g$site.charon.log
+      default = 1
+      ike = 2
+      cfg = 2
+    }
+  }
+}
+CONF
+  ip netns exec "$(ns g$site)" unshare -m sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$conf exec /usr/lib/ipsec/charon" \
+    > "$TOPO_DIR/g$site.charon.out" 2>&1 &
+  TOPO_PIDS+=($!)
+  local i
+  for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.vici" ] && return 0; sleep 0.1; done
+  echo "charon on g$site did not open its VICI socket" >&2
+  return 1
+}
+
+# bg NS CMD...: run a command in a namespace in the background, remember its PID
+# (ip netns exec execs the command, so the PID is the command's own).
+bg() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@" & TOPO_PIDS+=($!); }
+
+topology_cleanup() {
+  local pid n
+  for pid in "${TOPO_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  sleep 0.5
+  for pid in "${TOPO_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  # Anything still running inside our namespaces (children of the commands above).
+  for n in tr hA gA hB gB hC gC; do
+    ip netns pids "$(ns $n)" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  done
+  for n in tr hA gA hB gB hC gC; do ip netns del "$(ns $n)" 2>/dev/null; done
+  TOPO_PIDS=()
+}
