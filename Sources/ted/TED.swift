@@ -14,6 +14,7 @@ struct TED: AsyncParsableCommand {
             IntersectCommand.self,
             CheckCommand.self,
             ClassifyCommand.self,
+            DecodeCommand.self,
             DaemonCommand.self,
             ProbeCommand.self,
             StatusCommand.self,
