@@ -76,7 +76,8 @@ ping_to() { in_ns hA ping -c 1 -W 1 "$1"; }
 sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }
 no_ted_objects() {
   local site=$1
-  ! in_ns g$site ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && ! in_ns g$site nft list tables 2>/dev/null | grep -q "inet ted"
+  ! in_ns g$site ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && ! in_ns g$site nft list tables 2>/dev/null | grep -q "inet ted" \
+    && ! in_ns g$site ip rule | grep -qE "fwmark 0x7ed|dport 500 lookup main"
 }
 # cleartext_count HOST-ADDRESS: packets of that host on the transit link other than TED probes
 # (udp/500) and the ICMP unreachables a host without a responder in front sends back to them.
@@ -117,6 +118,14 @@ check "gwA's child SA to gwB is exactly 198.18.1.0/24[tcp] === 198.18.2.0/24[tcp
   child_ts A 198.51.100.2 '198.18.1.0/24\[tcp\]' '198.18.2.0/24\[tcp/https\]'
 no_tcp80() { no_tcp_to 198.18.2.20 80; }
 check "other traffic to hostB (tcp/80) gets no tunnel" no_tcp80
+
+# A probe addressed to a gateway itself (where charon holds :500) is answered by ted.
+probe_to_gateway() {
+  ip netns exec "$(ns gA)" "$TED" probe --config "$TOPO_DIR/gA.yaml" --packet "tcp 198.18.1.10:40000 198.18.2.20:443" \
+    --to 198.51.100.2:500 --json | grep -q '"discovered":true,"peer":{"address":"198.51.100.2","port":1500}'
+}
+check "ted probe to gwB's own address is intercepted beside charon and answered" probe_to_gateway
+"$TED" status --socket "$TOPO_DIR/gA.sock" > "$TOPO_DIR/gA.status.txt"
 
 # 4. What crossed the transit link.
 sleep 0.5

@@ -20,6 +20,7 @@ public final class DataplanePlugin: DaemonPlugin {
         var acquire: AcquireListener?
         var interception: NFTInterception?
         var listener: InterceptListener?
+        var routing: ProbeRoutingException?
     }
 
     /// Plans the XFRM policies now, so an inexpressible policy is refused before anything starts.
@@ -66,7 +67,13 @@ public final class DataplanePlugin: DaemonPlugin {
             state.withLockedValue { $0.table = table }
             let acquire = try AcquireListener { packet in node.trigger(packet) }
             state.withLockedValue { $0.acquire = acquire }
-            logger.info("XFRM traps installed", metadata: ["ted.policies": "\(plan.count)", "ted.esp_in_kernel": "\(kernelHasESP())"])
+            let espInKernel = kernelHasESP()
+            if !espInKernel {
+                let routing = ProbeRoutingException(probePort: configuration.probePort)
+                try routing.install()
+                state.withLockedValue { $0.routing = routing }
+            }
+            logger.info("XFRM traps installed", metadata: ["ted.policies": "\(plan.count)", "ted.esp_in_kernel": "\(espInKernel)"])
         }
         if options.intercept {
             let interception = NFTInterception(
@@ -91,6 +98,7 @@ public final class DataplanePlugin: DaemonPlugin {
         current.listener?.stop()
         current.interception?.remove()
         current.acquire?.stop()
+        current.routing?.remove()
         current.table?.removeInstalled()
         logger.info("data plane objects removed")
     }

@@ -9,6 +9,9 @@ public struct NFTInterception: Sendable {
     /// The firewall mark and routing table that deliver TPROXY'd datagrams locally.
     public static let mark: UInt32 = 0x7ed
     public static let routingTable = 2029
+    /// Ahead of the probe routing exception (priority 100), which would otherwise route
+    /// an intercepted probe by the main table instead of delivering it locally.
+    public static let rulePriority = 99
 
     public let destinations: [AddressPattern]
     public let probePort: UInt16
@@ -60,7 +63,7 @@ public struct NFTInterception: Sendable {
         for family in families {
             let flag = family == .v4 ? "-4" : "-6"
             let any = family == .v4 ? "0.0.0.0/0" : "::/0"
-            _ = runCommand(["ip", flag, "rule", "add", "fwmark", "\(Self.mark)", "lookup", "\(Self.routingTable)", "priority", "\(Self.routingTable)"])
+            _ = runCommand(["ip", flag, "rule", "add", "fwmark", "\(Self.mark)", "lookup", "\(Self.routingTable)", "priority", "\(Self.rulePriority)"])
             let route = runCommand(["ip", flag, "route", "replace", "local", any, "dev", "lo", "table", "\(Self.routingTable)"])
             guard route.status == 0 else { remove(); throw CommandError(command: "ip route local (table \(Self.routingTable))", output: route.output) }
         }
