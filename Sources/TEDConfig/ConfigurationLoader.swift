@@ -214,8 +214,8 @@ public enum ConfigurationLoader {
     }
 }
 
-/// Reads a whole text file (at most `maxBytes`), or nil when it cannot be read.
-public func readTextFile(_ path: String, maxBytes: Int = 64 << 20) -> String? {
+/// Reads a whole file (at most `maxBytes`), or nil when it cannot be read or is larger.
+public func readFileBytes(_ path: String, maxBytes: Int = 64 << 20) -> [UInt8]? {
     guard let file = fopen(path, "rb") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
@@ -223,8 +223,12 @@ public func readTextFile(_ path: String, maxBytes: Int = 64 << 20) -> String? {
     while true {
         let count = fread(&chunk, 1, chunk.count, file)
         if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
-        if count < chunk.count { break }
         if bytes.count > maxBytes { return nil }
+        if count < chunk.count { return bytes }
     }
-    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Reads a whole text file (at most `maxBytes`), or nil when it cannot be read.
+public func readTextFile(_ path: String, maxBytes: Int = 64 << 20) -> String? {
+    readFileBytes(path, maxBytes: maxBytes).map { String(decoding: $0, as: UTF8.self) }
 }

@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import TEDConfig
 import TEDVici
 
 #if canImport(Glibc)
@@ -139,15 +140,7 @@ public final class ViciController: IKEController {
     }
 
     private static func read(_ path: String) throws -> [UInt8] {
-        guard let file = fopen(path, "rb") else { throw ViciClient.Failure("cannot read \(path)") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            bytes += chunk[0..<n]
-            if n < chunk.count || bytes.count > 1 << 20 { break }
-        }
+        guard let bytes = readFileBytes(path, maxBytes: 1 << 20) else { throw ViciClient.Failure("cannot read \(path)") }
         return bytes
     }
 }

@@ -37,10 +37,10 @@ struct DecodeCommand: ParsableCommand {
         if let hex, let bytes = decodeHex(hex) {
             datagrams = [("hex", bytes)]
         } else if let file {
-            guard let bytes = readBytes(file) else { throw usage("--file \(file): cannot read it") }
+            guard let bytes = readFileBytes(file) else { throw usage("--file \(file): cannot read it") }
             datagrams = [(file, bytes)]
         } else if let pcap {
-            guard let bytes = readBytes(pcap) else { throw usage("--pcap \(pcap): cannot read it") }
+            guard let bytes = readFileBytes(pcap) else { throw usage("--pcap \(pcap): cannot read it") }
             do {
                 datagrams = try Pcap.datagrams(in: bytes, port: port).map {
                     ("\($0.source):\($0.sourcePort) -> \($0.destination):\($0.destinationPort)", $0.payload)
@@ -81,20 +81,6 @@ func decodeHex(_ text: String) -> [UInt8]? {
         index = next
     }
     return bytes
-}
-
-/// A whole file's bytes (at most 64 MiB), or nil.
-func readBytes(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while bytes.count <= 64 << 20 {
-        let n = fread(&chunk, 1, chunk.count, file)
-        bytes += chunk[0..<n]
-        if n < chunk.count { return bytes }
-    }
-    return nil
 }
 
 #if canImport(Glibc)
