@@ -49,18 +49,6 @@ extension ByteBuffer {
         }
     }
 
-    /// Writes an address in network order (4 or 16 bytes).
-    @discardableResult
-    mutating func writeAddress(_ address: IPAddress) -> Int {
-        switch address.family {
-        case .v4:
-            return writeInteger(UInt32(truncatingIfNeeded: address.bits))
-        case .v6:
-            return writeInteger(UInt64(truncatingIfNeeded: address.bits >> 64))
-                + writeInteger(UInt64(truncatingIfNeeded: address.bits))
-        }
-    }
-
     /// Reads the 16-byte TED hash and tells whether it is the right one.
     mutating func readTEDHash() -> Bool? {
         guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self) else { return nil }
@@ -70,17 +58,5 @@ extension ByteBuffer {
     /// Whether the bytes at `index` start with the TED hash (without moving the reader).
     func hasTEDHash(at index: Int) -> Bool {
         getInteger(at: index, as: UInt64.self) == Wire.hashHigh && getInteger(at: index + 8, as: UInt64.self) == Wire.hashLow
-    }
-
-    mutating func writeTEDHash() {
-        writeInteger(Wire.hashHigh)
-        writeInteger(Wire.hashLow)
-    }
-
-    /// Writes an ISAKMP generic payload header (RFC 2408 3.2) for a body of `bodySize` bytes.
-    mutating func writePayloadHeader(next: UInt8, bodySize: Int) {
-        writeInteger(next)
-        writeInteger(UInt8(0))
-        writeInteger(UInt16(truncatingIfNeeded: bodySize + 4))
     }
 }

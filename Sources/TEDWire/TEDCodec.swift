@@ -9,58 +9,67 @@ public enum TEDCodec {
     /// summary or response. A response carries at most 16 entries, all of the first
     /// entry's IP version (entries of the other version are left out).
     public static func encode(_ message: Message, into buffer: inout ByteBuffer) {
-        let start = buffer.writerIndex
-        let initiatorCookie: UInt64, responderCookie: UInt64, exchange: UInt8, capabilities: Capabilities
-        let identity: Identity
         switch message {
         case .probe(let probe):
-            (initiatorCookie, responderCookie, exchange) = (probe.initiatorCookie, 0, Wire.probeExchange)
-            (capabilities, identity) = (probe.capabilities, probe.identity)
+            let proxyFamily = probe.proxyAddress?.pattern.family
+            let size = Wire.headerSize + 24 + 8 + probe.identity.address.family.byteCount
+                + (proxyFamily.map { 8 + 2 * $0.byteCount } ?? 0) + (probe.summary.family == .v4 ? 36 : 60)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                var w = RawWriter(raw)
+                writeHeader(&w, initiatorCookie: probe.initiatorCookie, responderCookie: 0,
+                            exchange: Wire.probeExchange, capabilities: probe.capabilities, length: size)
+                writeIdentity(&w, probe.identity, next: proxyFamily == nil ? Wire.PayloadType.summary : Wire.PayloadType.identification)
+                if let proxy = probe.proxyAddress {
+                    let family = proxy.pattern.family
+                    w.payloadHeader(next: Wire.PayloadType.summary, bodySize: 4 + 2 * family.byteCount)
+                    w.write(family == .v4 ? Wire.IDType.ipv4Subnet : Wire.IDType.ipv6Subnet)
+                    w.write(proxy.proto.number)
+                    w.write(UInt16(0))
+                    w.write(proxy.pattern.address)
+                    w.write(proxy.pattern.mask)
+                }
+                writeSummary(&w, probe.summary)
+                return w.offset
+            }
         case .response(let response):
-            (initiatorCookie, responderCookie, exchange) = (response.initiatorCookie, response.responderCookie, Wire.responseExchange)
-            (capabilities, identity) = (response.capabilities, response.identity)
+            let family = response.entries.first?.family ?? .v4
+            var count = 0
+            for entry in response.entries where entry.family == family && count < Wire.maxEntries { count += 1 }
+            let size = Wire.headerSize + 24 + 8 + response.identity.address.family.byteCount + 8 + count * Wire.entrySize(family)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                var w = RawWriter(raw)
+                writeHeader(&w, initiatorCookie: response.initiatorCookie, responderCookie: response.responderCookie,
+                            exchange: Wire.responseExchange, capabilities: response.capabilities, length: size)
+                writeIdentity(&w, response.identity, next: Wire.PayloadType.response)
+                writeResponse(&w, response.entries, family: family, count: count)
+                return w.offset
+            }
         }
-        // Section 2: header; the length is filled in at the end.
-        buffer.writeInteger(initiatorCookie)
-        buffer.writeInteger(responderCookie)
-        buffer.writeInteger(Wire.PayloadType.vendorID)
-        buffer.writeInteger(Wire.version)
-        buffer.writeInteger(exchange)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(0))
-        let lengthIndex = buffer.writerIndex
-        buffer.writeInteger(UInt32(0))
+    }
 
-        // Section 4.1: Vendor ID.
-        buffer.writePayloadHeader(next: Wire.PayloadType.identification, bodySize: 20)
-        buffer.writeTEDHash()
-        buffer.writeInteger(capabilities.rawValue)
+    /// Section 2 header, then the section 4.1 Vendor ID.
+    private static func writeHeader(_ w: inout RawWriter, initiatorCookie: UInt64, responderCookie: UInt64,
+                                    exchange: UInt8, capabilities: Capabilities, length: Int) {
+        w.write(initiatorCookie)
+        w.write(responderCookie)
+        w.write(Wire.PayloadType.vendorID)
+        w.write(Wire.version)
+        w.write(exchange)
+        w.write(UInt8(0))
+        w.write(UInt32(0))
+        w.write(UInt32(truncatingIfNeeded: length))
+        w.payloadHeader(next: Wire.PayloadType.identification, bodySize: 20)
+        w.tedHash()
+        w.write(capabilities.rawValue)
+    }
 
-        // Section 4.2: identity.
-        let last: UInt8 = exchange == Wire.probeExchange ? Wire.PayloadType.summary : Wire.PayloadType.response
-        var proxyAddress: ProxyAddress?
-        if case .probe(let probe) = message { proxyAddress = probe.proxyAddress }
-        buffer.writePayloadHeader(next: proxyAddress == nil ? last : Wire.PayloadType.identification,
-                                  bodySize: 4 + identity.address.family.byteCount)
-        buffer.writeInteger(identity.address.family == .v4 ? Wire.IDType.ipv4 : Wire.IDType.ipv6)
-        buffer.writeInteger(UInt8(17))
-        buffer.writeInteger(identity.port)
-        buffer.writeAddress(identity.address)
-        if let proxyAddress {
-            let family = proxyAddress.pattern.family
-            buffer.writePayloadHeader(next: last, bodySize: 4 + 2 * family.byteCount)
-            buffer.writeInteger(family == .v4 ? Wire.IDType.ipv4Subnet : Wire.IDType.ipv6Subnet)
-            buffer.writeInteger(proxyAddress.proto.number)
-            buffer.writeInteger(UInt16(0))
-            buffer.writeAddress(proxyAddress.pattern.address)
-            buffer.writeAddress(proxyAddress.pattern.mask)
-        }
-
-        switch message {
-        case .probe(let probe): writeSummary(probe.summary, into: &buffer)
-        case .response(let response): writeResponse(response.entries, into: &buffer)
-        }
-        buffer.setInteger(UInt32(buffer.writerIndex - start), at: lengthIndex)
+    /// Section 4.2: the identity ID payload.
+    private static func writeIdentity(_ w: inout RawWriter, _ identity: Identity, next: UInt8) {
+        w.payloadHeader(next: next, bodySize: 4 + identity.address.family.byteCount)
+        w.write(identity.address.family == .v4 ? Wire.IDType.ipv4 : Wire.IDType.ipv6)
+        w.write(UInt8(17))
+        w.write(identity.port)
+        w.write(identity.address)
     }
 
     /// The whole datagram for `message`.
@@ -76,44 +85,43 @@ public enum TEDCodec {
     }
 
     /// Section 4.3.
-    private static func writeSummary(_ packet: Packet, into buffer: inout ByteBuffer) {
-        let family = packet.family
-        buffer.writePayloadHeader(next: 0, bodySize: family == .v4 ? 32 : 56)
-        buffer.writeTEDHash()
-        buffer.writeInteger(Wire.tedVersion)
-        buffer.writeInteger(family.rawValue)
-        buffer.writeInteger(packet.proto.number)
+    private static func writeSummary(_ w: inout RawWriter, _ packet: Packet) {
+        w.payloadHeader(next: 0, bodySize: packet.family == .v4 ? 32 : 56)
+        w.tedHash()
+        w.write(Wire.tedVersion)
+        w.write(packet.family.rawValue)
+        w.write(packet.proto.number)
         let flags = (packet.sourcePort == nil ? 0 : Wire.summaryFlagSourcePort)
             | (packet.destinationPort == nil ? 0 : Wire.summaryFlagDestinationPort)
-        buffer.writeInteger(flags)
-        buffer.writeInteger(packet.sourcePort ?? 0)
-        buffer.writeInteger(packet.destinationPort ?? 0)
-        buffer.writeAddress(packet.source)
-        buffer.writeAddress(packet.destination)
+        w.write(flags)
+        w.write(packet.sourcePort ?? 0)
+        w.write(packet.destinationPort ?? 0)
+        w.write(packet.source)
+        w.write(packet.destination)
     }
 
     /// Section 4.4.
-    private static func writeResponse(_ entries: [Proxy], into buffer: inout ByteBuffer) {
-        let family = entries.first?.family ?? .v4
-        let sent = entries.lazy.filter { $0.family == family }.prefix(Wire.maxEntries)
-        let count = sent.count
-        buffer.writePayloadHeader(next: 0, bodySize: 4 + count * Wire.entrySize(family))
-        buffer.writeInteger(Wire.tedVersion)
-        buffer.writeInteger(family.rawValue)
-        buffer.writeInteger(UInt8(count))
-        buffer.writeInteger(UInt8(0))
-        for entry in sent {
-            buffer.writeInteger(entry.proto.number)
-            buffer.writeInteger(UInt8(0))
-            buffer.writeInteger(UInt16(0))
-            buffer.writeInteger(entry.responderSide.ports.lower)
-            buffer.writeInteger(entry.responderSide.ports.upper)
-            buffer.writeInteger(entry.initiatorSide.ports.lower)
-            buffer.writeInteger(entry.initiatorSide.ports.upper)
-            buffer.writeAddress(entry.responderSide.pattern.address)
-            buffer.writeAddress(entry.responderSide.pattern.mask)
-            buffer.writeAddress(entry.initiatorSide.pattern.address)
-            buffer.writeAddress(entry.initiatorSide.pattern.mask)
+    private static func writeResponse(_ w: inout RawWriter, _ entries: [Proxy], family: IPAddress.Family, count: Int) {
+        w.payloadHeader(next: 0, bodySize: 4 + count * Wire.entrySize(family))
+        w.write(Wire.tedVersion)
+        w.write(family.rawValue)
+        w.write(UInt8(count))
+        w.write(UInt8(0))
+        var written = 0
+        for entry in entries where entry.family == family {
+            if written == count { break }
+            written += 1
+            w.write(entry.proto.number)
+            w.write(UInt8(0))
+            w.write(UInt16(0))
+            w.write(entry.responderSide.ports.lower)
+            w.write(entry.responderSide.ports.upper)
+            w.write(entry.initiatorSide.ports.lower)
+            w.write(entry.initiatorSide.ports.upper)
+            w.write(entry.responderSide.pattern.address)
+            w.write(entry.responderSide.pattern.mask)
+            w.write(entry.initiatorSide.pattern.address)
+            w.write(entry.initiatorSide.pattern.mask)
         }
     }
 }

@@ -14,7 +14,7 @@ struct WireBench: ParsableCommand {
     @Option(help: "Seconds per measurement.")
     var seconds = 2.0
 
-    @Option(help: "Run exactly this many decodes of the probe vector and print nothing else.")
+    @Option(help: "Decode the probe vector and the response vector this many times each; print nothing.")
     var onlyDecode: Int?
 
     static let probe: [UInt8] = decodeHex("010203040506070800000000000000000d10f0000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401000000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214") ?? []
@@ -24,8 +24,11 @@ struct WireBench: ParsableCommand {
         let probe = ByteBuffer(bytes: Self.probe), response = ByteBuffer(bytes: Self.response)
         if let count = onlyDecode {
             var decoded = 0
-            for _ in 0..<count where (try? TEDCodec.decode(probe)) != nil { decoded += 1 }
-            if decoded != count { throw ExitCode(1) }
+            for _ in 0..<count {
+                if (try? TEDCodec.decode(probe)) != nil { decoded += 1 }
+                if (try? TEDCodec.decode(response)) != nil { decoded += 1 }
+            }
+            if decoded != 2 * count { throw ExitCode(1) }
             return
         }
         guard let probeMessage = try? TEDCodec.decode(probe), let responseMessage = try? TEDCodec.decode(response) else {
