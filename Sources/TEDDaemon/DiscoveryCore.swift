@@ -36,7 +36,10 @@ final class DiscoveryCore {
     private var timerDeadline: NIODeadline?
     private var waiters: [Packet: [EventLoopPromise<DiscoveryOutcome>]] = [:]
     private var packetOfCookie: [Cookie: Packet] = [:]
-    private var needsFlush = false
+    /// Replies written since the last flush: flushed at the end of a read burst, or every
+    /// `flushEvery` replies so the first answer of a long burst does not wait for the last.
+    private var unflushed = 0
+    private let flushEvery = 8
 
     init(initiator: Initiator?, responder: Responder?, metrics: TEDMetrics, logger: Logger,
          events: DiscoveryEvents, probeSender: ProbeSender?) {
@@ -85,8 +88,8 @@ final class DiscoveryCore {
 
     /// Flushes replies written during one read burst.
     func readComplete() {
-        if needsFlush {
-            needsFlush = false
+        if unflushed > 0 {
+            unflushed = 0
             channel?.flush()
         }
     }
@@ -190,7 +193,8 @@ final class DiscoveryCore {
             remote = address.socketAddress(port: port)
         }
         channel.write(AddressedEnvelope(remoteAddress: remote, data: bytes), promise: nil)
-        needsFlush = true
+        unflushed += 1
+        if unflushed >= flushEvery { readComplete() }
     }
 
     private var localFamily: IPAddress.Family? {

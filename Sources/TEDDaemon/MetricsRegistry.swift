@@ -1,5 +1,6 @@
 import CoreMetrics
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// A swift-metrics factory that keeps every value in memory and renders Prometheus text.
 ///
@@ -14,6 +15,9 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
         let name: String
         let labels: String
         let kind: String
+        /// Whole-number increments (the hot path: one atomic add, no lock).
+        private let count = Atomic<Int64>(0)
+        /// Everything else: gauges and fractional amounts.
         private let value = NIOLockedValueBox(0.0)
 
         init(name: String, labels: String, kind: String) {
@@ -22,11 +26,17 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
             self.kind = kind
         }
 
-        var current: Double { value.withLockedValue { $0 } }
-        func increment(by amount: Int64) { value.withLockedValue { $0 += Double(amount) } }
+        var current: Double { Double(count.load(ordering: .relaxed)) + value.withLockedValue { $0 } }
+        func increment(by amount: Int64) { count.add(amount, ordering: .relaxed) }
         func increment(by amount: Double) { value.withLockedValue { $0 += amount } }
-        func reset() { value.withLockedValue { $0 = 0 } }
-        func set(_ newValue: Double) { value.withLockedValue { $0 = newValue } }
+        func reset() {
+            count.store(0, ordering: .relaxed)
+            value.withLockedValue { $0 = 0 }
+        }
+        func set(_ newValue: Double) {
+            count.store(0, ordering: .relaxed)
+            value.withLockedValue { $0 = newValue }
+        }
         func set(_ newValue: Int64) { set(Double(newValue)) }
         func decrement(by amount: Double) { value.withLockedValue { $0 -= amount } }
         func record(_ newValue: Int64) { set(Double(newValue)) }

@@ -15,6 +15,8 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
         let family: IPAddress.Family?
         let mask: UInt128
         let positions: [UInt128: [Int32]]
+        /// The group's earliest entry: once a match is earlier, later groups cannot win.
+        let first: Int
     }
 
     public init(_ policy: Policy) {
@@ -36,7 +38,11 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
             if byMask[key] == nil { order.append(key) }
             byMask[key, default: [:]][address, default: []].append(Int32(position))
         }
-        groups = order.map { Group(family: $0.family, mask: $0.mask, positions: byMask[$0] ?? [:]) }
+        groups = order.map { key in
+            let positions = byMask[key] ?? [:]
+            return Group(family: key.family, mask: key.mask, positions: positions,
+                         first: Int(positions.values.compactMap(\.first).min() ?? 0))
+        }  // `order` is by first appearance, so groups are sorted by `first`.
     }
 
     private struct GroupKey: Hashable {
@@ -48,6 +54,7 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
         let local = role == .initiator ? packet.source : packet.destination
         var best = Int.max
         for group in groups {
+            if group.first >= best { break }
             if let family = group.family, family != local.family { continue }
             guard let candidates = group.positions[local.bits & group.mask] else { continue }
             for candidate in candidates {
