@@ -130,6 +130,8 @@ public struct Configuration: Hashable, Sendable {
     public var controlSocket = "/run/ted/ted.sock"
     /// Where Prometheus text is served over HTTP, when set.
     public var metrics: Endpoint?
+    /// A classic pcap file to which every TED datagram sent or received is appended.
+    public var capture: String?
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
         self.identity = identity

@@ -8,7 +8,7 @@ import Glibc
 /// Loads a configuration file, all or nothing: any error aborts with its position.
 public enum ConfigurationLoader {
     static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
-                          "responder", "dataplane", "ike", "control-socket", "metrics"]
+                          "responder", "dataplane", "ike", "control-socket", "metrics", "capture"]
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
@@ -101,6 +101,7 @@ public enum ConfigurationLoader {
             }
             config.metrics = endpoint
         }
+        if let node = top.value("capture") { config.capture = try read.string(node, "capture") }
         try top.rejectUnknownKeys(allowed: topKeys)
         return config
     }

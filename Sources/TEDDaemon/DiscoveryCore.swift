@@ -30,6 +30,7 @@ final class DiscoveryCore {
     private let logger: Logger
     private let events: DiscoveryEvents
     private let probeSender: ProbeSender?
+    private let capture: PcapCapture?
     private var rng = SystemRandomNumberGenerator()
     private var channel: (any Channel)?
     private var timer: Scheduled<Void>?
@@ -42,7 +43,8 @@ final class DiscoveryCore {
     private let flushEvery = 8
 
     init(initiator: Initiator?, responder: Responder?, metrics: TEDMetrics, logger: Logger,
-         events: DiscoveryEvents, probeSender: ProbeSender?) {
+         events: DiscoveryEvents, probeSender: ProbeSender?, capture: PcapCapture? = nil) {
+        self.capture = capture
         self.initiator = initiator
         self.responder = responder
         self.metrics = metrics
@@ -66,6 +68,9 @@ final class DiscoveryCore {
     /// A datagram on the TED socket: probes go to the responder, responses to the initiator.
     func datagram(_ data: ByteBuffer, from source: SocketAddress) {
         guard let address = IPAddress(source), let port = source.port.flatMap({ UInt16(exactly: $0) }) else { return }
+        if let capture, let local = localEndpoint {
+            capture.record(data, from: address, port: port, to: local.address, port: local.port)
+        }
         let exchange = data.getInteger(at: data.readerIndex + 18, as: UInt8.self)
         if exchange == 241, initiator != nil {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
@@ -192,9 +197,18 @@ final class DiscoveryCore {
         default:
             remote = address.socketAddress(port: port)
         }
+        if let capture, let local = localEndpoint {
+            capture.record(bytes, from: local.address, port: local.port, to: address, port: port)
+        }
         channel.write(AddressedEnvelope(remoteAddress: remote, data: bytes), promise: nil)
         unflushed += 1
         if unflushed >= flushEvery { readComplete() }
+    }
+
+    private var localEndpoint: (address: IPAddress, port: UInt16)? {
+        guard let local = channel?.localAddress, let address = IPAddress(local),
+              let port = local.port.flatMap({ UInt16(exactly: $0) }) else { return nil }
+        return (address, port)
     }
 
     private var localFamily: IPAddress.Family? {

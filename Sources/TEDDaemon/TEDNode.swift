@@ -45,12 +45,18 @@ public final class TEDNode: Sendable {
         let tedMetrics = TEDMetrics(registry: metrics)
         let lookup = IndexedPolicy(configuration.policy)
         let core = try await channel.eventLoop.submit {
+            var capture: PcapCapture?
+            if let path = configuration.capture {
+                guard let opened = PcapCapture(path: path) else { throw CaptureError(path: path) }
+                capture = opened
+            }
             let core = DiscoveryCore(
                 initiator: roles.contains(.initiator)
                     ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
                 responder: roles.contains(.responder)
                     ? Responder(policy: configuration.policy, lookup: lookup, identity: identity, settings: responderSettings) : nil,
-                metrics: tedMetrics, logger: logger, events: events, probeSender: probeSender)
+                metrics: tedMetrics, logger: logger, events: events, probeSender: probeSender,
+                capture: capture)
             try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
             return NIOLoopBound(core, eventLoop: channel.eventLoop)
         }.get()

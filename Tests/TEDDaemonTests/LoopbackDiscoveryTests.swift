@@ -1,6 +1,9 @@
 import Logging
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TEDConfig
 import TEDEngine
@@ -61,6 +64,34 @@ import TEDWire
         }
         #expect(responder.metrics.value("ted_responder_replies_total") == 1)
         #expect(initiator.metrics.value("ted_discoveries_total") == 1)
+    }
+
+    /// `capture` writes what a node sends and receives as pcap that our reader (and tshark) reads back.
+    @Test func captureRecordsProbeAndResponse() async throws {
+        let path = "/tmp/ted-capture-\(getpid()).pcap"
+        var config = try Self.config(Self.initiatorYAML)
+        config.capture = path
+        let responderConfig = try Self.config(Self.responderYAML)
+        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
+                                                bind: Endpoint(address: responderConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        let initiator = try await TEDNode.start(configuration: config, roles: .initiator,
+                                                bind: Endpoint(address: config.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        let responderPort = responder.port
+        _ = await initiator.discover(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"),
+                                     to: (IPAddress("127.0.0.2")!, responderPort))
+        await initiator.stop()
+        await responder.stop()
+        let datagrams = try Pcap.datagrams(in: try #require(readFileBytes(path)), port: responderPort)
+        #expect(datagrams.count == 2)
+        guard datagrams.count == 2 else { return }
+        guard case .probe = try TEDCodec.decode(ByteBuffer(bytes: datagrams[0].payload)),
+              case .response = try TEDCodec.decode(ByteBuffer(bytes: datagrams[1].payload)) else {
+            Issue.record("expected a probe then a response")
+            return
+        }
+        #expect(datagrams[0].destination.description == "127.0.0.2" && datagrams[1].source.description == "127.0.0.2")
     }
 
     @Test func silentResponderTimesOutAfterEveryRetry() async throws {
