@@ -131,6 +131,44 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 
+    /// `ted probe` against a responder that is not ted: a plain socket that answers with the
+    /// spec's response vector 2, only the initiator cookie copied from the probe.
+    @Test func probeWorksAgainstAResponderThatIsNotTed() throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0003).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = UInt16(bigEndian: address.sin_port)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let responder = TestThread {
+            var probe = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &probe, probe.count, 0)
+            guard n >= 64 else { return }
+            // Vector 2, cookie from the probe, sent to the probe's identity (ID body at 56: port 58-59, address 60-63).
+            var reply = hexBytes(SpecVectors.responseV4) ?? []
+            reply.replaceSubrange(0..<8, with: probe[0..<8])
+            var to = sockaddr_in()
+            to.sin_family = sa_family_t(AF_INET)
+            to.sin_port = (UInt16(probe[58]) << 8 | UInt16(probe[59])).bigEndian
+            to.sin_addr.s_addr = (UInt32(probe[60]) << 24 | UInt32(probe[61]) << 16 | UInt32(probe[62]) << 8 | UInt32(probe[63])).bigEndian
+            _ = withUnsafePointer(to: &to) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, reply, reply.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        let config = try Self.temporaryFile("plain.yaml", "identity: 127.0.0.1\npolicy:\n  - permit ip 198.18.1.0/24 198.18.0.0/16\n")
+        let result = try Self.run(["probe", "--config", config, "--packet", "tcp 198.18.1.10:40000 198.18.2.20:443",
+                                   "--to", "127.0.0.3:\(port)", "--json"])
+        responder.join()
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix(#"{"discovered":true,"peer":{"address":"198.51.100.2","port":500}"#))
+        #expect(result.stdout.contains(#""intersection":{"empty":false,"protocol":6,"initiator_side":{"address":"198.18.1.0","mask":"255.255.255.0","ports":[0,65535]},"responder_side":{"address":"198.18.2.0","mask":"255.255.255.0","ports":[443,443]}}"#))
+    }
+
     @Test func demoRunsAndShowsWhereV2Fails() throws {
         let result = try Self.run(["demo"], timeout: 30)
         #expect(result.status == 0)
@@ -163,4 +201,21 @@ func httpGet(port: Int, path: String) throws -> String {
         reply += chunk[0..<n]
     }
     return String(decoding: reply, as: UTF8.self)
+}
+
+/// A joinable thread for a blocking test peer.
+final class TestThread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private let body: () -> Void
+
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+        pthread_create(&handle, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<TestThread>.fromOpaque(raw).takeRetainedValue().body()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+    }
+
+    func join() { pthread_join(handle, nil) }
 }
