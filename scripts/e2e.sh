@@ -35,7 +35,7 @@ ted_config() {
     for line in "$@"; do echo "  - $line"; done
     echo "discovery: { retries: 3, timeout: 200ms, negative-ttl: 1s }"
     echo "responder: { rate: 1000, burst: 1000 }"
-    echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1, trap-interface: outside }"
+    echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1 }"
     echo "ike:"
     echo "  vici: $TOPO_DIR/g$site.vici"
     echo "  psk: \"$PSK\""
@@ -95,7 +95,7 @@ bg hC nc -lk 22
 sleep 0.5
 
 ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
-ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24"
+ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
@@ -112,11 +112,14 @@ check "hostA pings hostC over a discovered tunnel" retry 20 ping_to 198.18.3.30
 check "hostA opens a TCP connection to hostC" retry 10 tcp_to 198.18.3.30 22
 check "gwA has an IKE SA with gwC (198.51.100.3)" ike_sa_with A 198.51.100.3
 
-# 3. Narrowing: gwB protects only tcp/443 towards hostB; the tunnel is exactly that.
+# 3. Narrowing: gwB protects only tcp/443 and ICMP towards hostB; each tunnel is exactly that.
 check "hostA opens a TCP connection to hostB:443" retry 20 tcp_to 198.18.2.20 443
+check "hostA pings hostB over a second discovered tunnel to the same peer" retry 20 ping_to 198.18.2.20
 check "gwA's child SA to gwB is exactly 198.18.1.0/24[tcp] === 198.18.2.0/24[tcp/443]" \
   child_ts A 198.51.100.2 '198.18.1.0/24\[tcp\]' '198.18.2.0/24\[tcp/https\]'
 no_tcp80() { no_tcp_to 198.18.2.20 80; }
+check "gwA's other child SA to gwB is exactly 198.18.1.0/24[icmp] === 198.18.2.0/24[icmp]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[icmp\]' '198.18.2.0/24\[icmp\]'
 check "other traffic to hostB (tcp/80) gets no tunnel" no_tcp80
 
 # A probe addressed to a gateway itself (where charon holds :500) is answered by ted.

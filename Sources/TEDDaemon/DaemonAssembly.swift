@@ -10,14 +10,20 @@ public enum DaemonAssembly {
         var plugins: [any DaemonPlugin] = []
         var events = DiscoveryEvents()
         var probeSender: ProbeSender?
+        var dataplane: DataplanePlugin?
         if configuration.dataplane.traps || configuration.dataplane.intercept {
-            let dataplane = try DataplanePlugin(configuration: configuration, logger: logger)
-            plugins.append(dataplane)
-            if configuration.dataplane.traps { probeSender = dataplane.probeSender }
+            let plugin = try DataplanePlugin(configuration: configuration, logger: logger)
+            plugins.append(plugin)
+            dataplane = plugin
+            if configuration.dataplane.traps { probeSender = plugin.probeSender }
         }
         if let ike = configuration.ike {
             let handoff = IKEHandoff(controller: ViciController(socketPath: ike.vici, logger: logger),
-                                     configuration: configuration, options: ike, logger: logger)
+                                     configuration: configuration, options: ike, logger: logger,
+                                     childHooks: dataplane.map { plugin in
+                                         IKEHandoff.ChildHooks(up: { plugin.childUp($0, localTS: $1, remoteTS: $2) },
+                                                               down: { plugin.childDown($0) })
+                                     })
             plugins.append(handoff)
             events.discovered = { handoff.discovered($0) }
         }

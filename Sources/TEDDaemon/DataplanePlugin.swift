@@ -21,6 +21,10 @@ public final class DataplanePlugin: DaemonPlugin {
         var interception: NFTInterception?
         var listener: InterceptListener?
         var routing: ProbeRoutingException?
+        /// kernel-libipsec without `trap-interface`: the tunnel device's index, and the
+        /// bypass policies installed for each child SA that is up.
+        var tunnelDevice: Int32?
+        var childBypasses: [String: [PlannedXFRMPolicy]] = [:]
     }
 
     /// Plans the XFRM policies now, so an inexpressible policy is refused before anything starts.
@@ -72,6 +76,12 @@ public final class DataplanePlugin: DaemonPlugin {
                 let routing = ProbeRoutingException(probePort: configuration.probePort)
                 try routing.install()
                 state.withLockedValue { $0.routing = routing }
+                if options.trapInterface == nil {
+                    guard let device = interfaceIndex("ipsec0") else {
+                        throw DataplaneError("kernel-libipsec is in use but ipsec0 does not exist: start charon before ted, or set dataplane.trap-interface")
+                    }
+                    state.withLockedValue { $0.tunnelDevice = device }
+                }
             }
             logger.info("XFRM traps installed", metadata: ["ted.policies": "\(plan.count)", "ted.esp_in_kernel": "\(espInKernel)"])
         }
@@ -87,6 +97,38 @@ public final class DataplanePlugin: DaemonPlugin {
             state.withLockedValue { $0.listener = listener }
             logger.info("probe interception installed", metadata: ["ted.table": "inet \(NFTInterception.tableName)",
                                                                   "ted.port": "\(options.interceptPort)"])
+        }
+    }
+
+    /// A child SA is up: under kernel-libipsec its traffic is routed into ipsec0, where the
+    /// traps would catch it again; bypass exactly its selectors on that device.
+    public func childUp(_ child: String, localTS: [String], remoteTS: [String]) {
+        state.withLockedValue { state in
+            guard let device = state.tunnelDevice, let table = state.table, state.childBypasses[child] == nil else { return }
+            var plan: [PlannedXFRMPolicy] = []
+            for local in localTS {
+                for remote in remoteTS {
+                    guard let l = TrafficSelectors.parse(local), let r = TrafficSelectors.parse(remote),
+                          l.pattern.family == r.pattern.family else { continue }
+                    let proto = l.proto.isAny ? r.proto : l.proto
+                    plan += XFRMTrapPlan.tunnelBypass(proto: proto, source: l.pattern, sourcePorts: l.ports,
+                                                      destination: r.pattern, destinationPorts: r.ports)
+                }
+            }
+            do {
+                try table.install(plan, interface: device)
+                state.childBypasses[child] = plan
+            } catch {
+                logger.warning("cannot bypass a tunnel's traffic on ipsec0", metadata: ["ted.child": "\(child)", "ted.error": "\(error)"])
+            }
+        }
+    }
+
+    /// A child SA went down: its bypasses go, so its traffic meets the traps again.
+    public func childDown(_ child: String) {
+        state.withLockedValue { state in
+            guard let plan = state.childBypasses.removeValue(forKey: child), let device = state.tunnelDevice else { return }
+            state.table?.remove(plan, interface: device)
         }
     }
 

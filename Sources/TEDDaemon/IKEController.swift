@@ -1,6 +1,19 @@
 import TEDModel
 
-/// A connection ted asks the IKE daemon to load: one IKE peer, one child.
+/// One child SA configuration: its name and traffic selectors.
+public struct IKEChild: Hashable, Sendable {
+    public var name: String
+    public var localTS: [String]
+    public var remoteTS: [String]
+
+    public init(name: String, localTS: [String], remoteTS: [String]) {
+        self.name = name
+        self.localTS = localTS
+        self.remoteTS = remoteTS
+    }
+}
+
+/// A connection ted asks the IKE daemon to load: one IKE peer and its children.
 public struct IKEConnection: Hashable, Sendable {
     public var name: String
     public var localAddress: String
@@ -10,12 +23,12 @@ public struct IKEConnection: Hashable, Sendable {
     public var espProposals: [String]
     public var localID: String
     public var remoteID: String
-    public var childName: String
-    public var localTS: [String]
-    public var remoteTS: [String]
+    /// A discovered tunnel has one child; a responder connection one per permit entry, so
+    /// the IKE daemon picks the child whose selectors fit the initiator's proposal.
+    public var children: [IKEChild]
 
     public init(name: String, localAddress: String, remoteAddress: String, proposals: [String], espProposals: [String],
-                localID: String, remoteID: String, childName: String, localTS: [String], remoteTS: [String]) {
+                localID: String, remoteID: String, children: [IKEChild]) {
         self.name = name
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress
@@ -23,9 +36,7 @@ public struct IKEConnection: Hashable, Sendable {
         self.espProposals = espProposals
         self.localID = localID
         self.remoteID = remoteID
-        self.childName = childName
-        self.localTS = localTS
-        self.remoteTS = remoteTS
+        self.children = children
     }
 }
 
@@ -38,11 +49,19 @@ public struct IKEEvent: Hashable, Sendable {
     /// The connection's name.
     public var connection: String
     public var remoteAddress: String?
+    /// For child events: the child SA's unique name and its negotiated selectors.
+    public var child: String?
+    public var localTS: [String]
+    public var remoteTS: [String]
 
-    public init(kind: Kind, connection: String, remoteAddress: String?) {
+    public init(kind: Kind, connection: String, remoteAddress: String?, child: String? = nil,
+                localTS: [String] = [], remoteTS: [String] = []) {
         self.kind = kind
         self.connection = connection
         self.remoteAddress = remoteAddress
+        self.child = child
+        self.localTS = localTS
+        self.remoteTS = remoteTS
     }
 }
 

@@ -19,8 +19,23 @@ public actor IKEHandoff: DaemonPlugin {
     private var records: [String: TunnelRecord] = [:]
     private var responderConnections: [String] = []
     private var eventTask: Task<Void, Never>?
+    /// Child SAs of ted's connections that are up, by unique child name, with their connection.
+    private var children: [String: String] = [:]
 
-    public init(controller: any IKEController, configuration: Configuration, options: IKEOptions, logger: Logger) {
+    /// Told when a child SA of one of ted's connections comes up or goes down (both roles).
+    public struct ChildHooks: Sendable {
+        public var up: @Sendable (_ child: String, _ localTS: [String], _ remoteTS: [String]) -> Void
+        public var down: @Sendable (_ child: String) -> Void
+        public init(up: @escaping @Sendable (String, [String], [String]) -> Void, down: @escaping @Sendable (String) -> Void) {
+            self.up = up
+            self.down = down
+        }
+    }
+    private let hooks: ChildHooks?
+
+    public init(controller: any IKEController, configuration: Configuration, options: IKEOptions, logger: Logger,
+                childHooks: ChildHooks? = nil) {
+        self.hooks = childHooks
         self.controller = controller
         self.configuration = configuration
         self.options = options
@@ -48,6 +63,8 @@ public actor IKEHandoff: DaemonPlugin {
 
     public func stop() async {
         eventTask?.cancel()
+        for child in children.keys { hooks?.down(child) }
+        children = [:]
         for name in Array(records.keys) + responderConnections {
             try? await controller.unloadConnection(name)
         }
@@ -77,9 +94,9 @@ public actor IKEHandoff: DaemonPlugin {
             name: name, localAddress: "\(configuration.identity)", remoteAddress: "\(discovery.peer.address)",
             proposals: options.proposals, espProposals: options.espProposals,
             localID: "\(configuration.identity)", remoteID: "\(discovery.peer.address)",
-            childName: name, localTS: [selectors.local], remoteTS: [selectors.remote])
+            children: [IKEChild(name: name, localTS: [selectors.local], remoteTS: [selectors.remote])])
         records[name] = TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
-                                     localTS: connection.localTS, remoteTS: connection.remoteTS, state: "connecting")
+                                     localTS: [selectors.local], remoteTS: [selectors.remote], state: "connecting")
         let metadata: Logger.Metadata = ["ted.conn": "\(name)", "ted.peer": "\(discovery.peer.address)",
                                          "ted.local_ts": "\(selectors.local)", "ted.remote_ts": "\(selectors.remote)"]
         do {
@@ -103,6 +120,24 @@ public actor IKEHandoff: DaemonPlugin {
     }
 
     private func handle(_ event: IKEEvent) async {
+        if event.connection.hasPrefix("ted-") {
+            switch event.kind {
+            case .childUp:
+                if let child = event.child {
+                    children[child] = event.connection
+                    hooks?.up(child, event.localTS, event.remoteTS)
+                }
+            case .childDown:
+                if let child = event.child, children.removeValue(forKey: child) != nil { hooks?.down(child) }
+            case .ikeDown:
+                for (child, connection) in children where connection == event.connection {
+                    children[child] = nil
+                    hooks?.down(child)
+                }
+            case .ikeUp:
+                break
+            }
+        }
         guard let record = records[event.connection] else { return }
         switch event.kind {
         case .ikeDown, .childDown:
@@ -118,24 +153,28 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
 
+    /// One `%any` connection whose children are the permit entries (per IP version).
     private func loadResponderConnections() async throws {
+        var children: [IKEChild] = []
         for rule in configuration.policy.permits {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
                 guard let selectors = TrafficSelectors.responderChild(entry: rule.entry, family: family) else {
-                    logger.warning("policy entry not expressible as IKE selectors; no responder connection",
+                    logger.warning("policy entry not expressible as IKE selectors; peers cannot start IKE for it",
                                    metadata: ["ted.entry": "\(rule.index)"])
                     continue
                 }
-                let name = "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")"
-                let connection = IKEConnection(
-                    name: name, localAddress: "\(configuration.identity)", remoteAddress: "%any",
-                    proposals: options.proposals, espProposals: options.espProposals,
-                    localID: "\(configuration.identity)", remoteID: "%any", childName: name,
-                    localTS: [selectors.local], remoteTS: [selectors.remote])
-                try await controller.loadConnection(connection, authentication: authentication)
-                responderConnections.append(name)
+                children.append(IKEChild(name: "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")",
+                                         localTS: [selectors.local], remoteTS: [selectors.remote]))
             }
         }
+        guard !children.isEmpty else { return }
+        let name = "ted-responder"
+        let connection = IKEConnection(
+            name: name, localAddress: "\(configuration.identity)", remoteAddress: "%any",
+            proposals: options.proposals, espProposals: options.espProposals,
+            localID: "\(configuration.identity)", remoteID: "%any", children: children)
+        try await controller.loadConnection(connection, authentication: authentication)
+        responderConnections.append(name)
     }
 }

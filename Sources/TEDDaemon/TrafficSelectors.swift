@@ -40,6 +40,21 @@ public enum TrafficSelectors {
                 selector(remote, proto: intersection.proto, ports: intersection.responderSide.ports))
     }
 
+    /// Parses a selector as strongSwan prints it (`198.18.2.0/24[tcp/https]`, `198.18.1.0/24`,
+    /// `198.18.1.0/24[udp/1024-65535]`): pattern, protocol, ports; nil when not understood.
+    public static func parse(_ text: String) -> (pattern: AddressPattern, proto: IPProtocol, ports: PortRange)? {
+        let parts = text.split(separator: "[", maxSplits: 1)
+        guard let first = parts.first, let pattern = AddressPattern(first) else { return nil }
+        guard parts.count == 2 else { return (pattern, .any, .all) }
+        let inner = parts[1].dropLast(parts[1].hasSuffix("]") ? 1 : 0).split(separator: "/", maxSplits: 1)
+        guard let protoText = inner.first, let proto = IPProtocol(name: protoText) else { return nil }
+        guard inner.count == 2, inner[1] != "%any" else { return (pattern, proto, .all) }
+        let bounds = inner[1].split(separator: "-", maxSplits: 1).map(String.init)
+        guard let low = bounds.first.flatMap(ACLParser.portNumber),
+              let range = PortRange(low, bounds.count == 2 ? (ACLParser.portNumber(bounds[1]) ?? 0) : low) else { return nil }
+        return (pattern, proto, range)
+    }
+
     /// The local and remote selectors of a responder's policy entry (its `%any` connection).
     public static func responderChild(entry: PolicyEntry, family: IPAddress.Family) -> (local: String, remote: String)? {
         guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family),

@@ -51,15 +51,17 @@ public final class ViciController: IKEController {
     }
 
     public func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
-        var child = ViciMessage()
-        child.add("local_ts", list: connection.localTS)
-        child.add("remote_ts", list: connection.remoteTS)
-        child.add("esp_proposals", list: connection.espProposals)
-        child.add("mode", "tunnel")
-        child.add("start_action", "none")
-        child.add("close_action", "none")
         var children = ViciMessage()
-        children.add(connection.childName, section: child)
+        for configured in connection.children {
+            var child = ViciMessage()
+            child.add("local_ts", list: configured.localTS)
+            child.add("remote_ts", list: configured.remoteTS)
+            child.add("esp_proposals", list: connection.espProposals)
+            child.add("mode", "tunnel")
+            child.add("start_action", "none")
+            child.add("close_action", "none")
+            children.add(configured.name, section: child)
+        }
 
         var local = ViciMessage(), remote = ViciMessage()
         switch authentication {
@@ -133,9 +135,16 @@ public final class ViciController: IKEController {
     /// named after its connection.
     static func events(name: String, message: ViciMessage) -> [IKEEvent] {
         let up = message["up"] == "yes"
-        let kind: IKEEvent.Kind = name == "ike-updown" ? (up ? .ikeUp : .ikeDown) : (up ? .childUp : .childDown)
-        return message.sections.map { connection, sa in
-            IKEEvent(kind: kind, connection: connection, remoteAddress: sa["remote-host"])
+        if name == "ike-updown" {
+            return message.sections.map { connection, sa in
+                IKEEvent(kind: up ? .ikeUp : .ikeDown, connection: connection, remoteAddress: sa["remote-host"])
+            }
+        }
+        return message.sections.flatMap { connection, sa in
+            (sa.section("child-sas")?.sections ?? []).map { child, details in
+                IKEEvent(kind: up ? .childUp : .childDown, connection: connection, remoteAddress: sa["remote-host"],
+                         child: child, localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [])
+            }
         }
     }
 

@@ -9,7 +9,7 @@ import Glibc
 /// and cleans what a crashed ted left (every outbound policy in ted's priority band).
 public final class XFRMPolicyTable: @unchecked Sendable {
     private let fd: Int32
-    private var installed: [PlannedXFRMPolicy] = []
+    private var installed: [(policy: PlannedXFRMPolicy, interface: Int32)] = []
 
     public init() throws(LinuxError) {
         fd = try check(ted_xfrm_open(0, 2000), "open NETLINK_XFRM")
@@ -41,20 +41,27 @@ public final class XFRMPolicyTable: @unchecked Sendable {
             var selector = Self.selector(policy, interface: interface)
             let result = ted_xfrm_add_policy(fd, &selector, policy.priority, policy.trap ? 1 : 0, policy.reqid)
             if result < 0 {
-                removeInstalled()
+                remove(plan, interface: interface)
                 throw LinuxError("add XFRM policy for entry \(policy.ruleIndex) (\(policy.source) -> \(policy.destination))", code: -result)
             }
-            installed.append(policy)
-            installedInterface = interface
+            installed.append((policy, interface))
         }
     }
 
-    private var installedInterface: Int32 = 0
+    /// Removes these policies (installed with `interface`), if this table installed them.
+    public func remove(_ plan: [PlannedXFRMPolicy], interface: Int32 = 0) {
+        for policy in plan {
+            guard let index = installed.firstIndex(where: { $0.policy == policy && $0.interface == interface }) else { continue }
+            var selector = Self.selector(policy, interface: interface)
+            _ = ted_xfrm_delete_policy(fd, &selector)
+            installed.remove(at: index)
+        }
+    }
 
     /// Removes exactly the policies this table installed.
     public func removeInstalled() {
-        for policy in installed.reversed() {
-            var selector = Self.selector(policy, interface: installedInterface)
+        for (policy, interface) in installed.reversed() {
+            var selector = Self.selector(policy, interface: interface)
             _ = ted_xfrm_delete_policy(fd, &selector)
         }
         installed = []

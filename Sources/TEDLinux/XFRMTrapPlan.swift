@@ -74,6 +74,24 @@ public enum XFRMTrapPlan {
         return result
     }
 
+    /// Bypass policies for the traffic of an established tunnel (kernel-libipsec only: they
+    /// are installed on `dev ipsec0`, so only traffic already routed into the tunnel device
+    /// skips the traps). Priority `base`: ahead of every trap.
+    public static func tunnelBypass(proto: IPProtocol, source: AddressPattern, sourcePorts: PortRange,
+                                    destination: AddressPattern, destinationPorts: PortRange) -> [PlannedXFRMPolicy] {
+        var result: [PlannedXFRMPolicy] = []
+        for sourcePort in portBlocks(proto.hasPorts ? sourcePorts : .all) {
+            for destinationPort in portBlocks(proto.hasPorts ? destinationPorts : .all) {
+                result.append(PlannedXFRMPolicy(
+                    family: source.family, proto: proto.number, source: source, destination: destination,
+                    sourcePort: sourcePort.port, sourcePortMask: sourcePort.mask,
+                    destinationPort: destinationPort.port, destinationPortMask: destinationPort.mask,
+                    priority: priorityBase, trap: false, reqid: 0, ruleIndex: 0))
+            }
+        }
+        return result
+    }
+
     /// The prefixes whose union is the pattern: the free bits before the mask's last 1
     /// bit are enumerated (2^k prefixes); a contiguous mask is one prefix.
     public static func prefixes(of pattern: AddressPattern, limit: Int = 1 << 16) -> [AddressPattern] {
