@@ -59,3 +59,33 @@ import TEDModel
         }
     }
 }
+
+@Suite struct TrafficSelectorParsingTests {
+    @Test(arguments: [
+        ("198.18.2.0/24[tcp/https]", "198.18.2.0/24", 6, 443, 443),
+        ("198.18.1.0/24[tcp]", "198.18.1.0/24", 6, 0, 65535),
+        ("198.18.1.0/24", "198.18.1.0/24", 0, 0, 65535),
+        ("198.18.1.0/24[udp/1024-65535]", "198.18.1.0/24", 17, 1024, 65535),
+        ("2001:db8:2::/48[udp/domain]", "2001:db8:2::/48", 17, 53, 53),
+        ("198.18.1.0/24[icmp]", "198.18.1.0/24", 1, 0, 65535),
+    ])
+    func parsesWhatStrongSwanPrints(text: String, pattern: String, proto: Int, low: Int, high: Int) throws {
+        let parsed = try #require(TrafficSelectors.parse(text))
+        #expect(parsed.pattern.description == pattern)
+        #expect(Int(parsed.proto.number) == proto)
+        #expect(Int(parsed.ports.lower) == low && Int(parsed.ports.upper) == high)
+    }
+
+    @Test(arguments: ["", "nonsense", "198.18.1.0/24[bogus/1]", "198.18.1.0/24[tcp/nosuchservice]", "198.18.1.0/24[tcp/9-1]"])
+    func refusesWhatItCannotRead(text: String) {
+        #expect(TrafficSelectors.parse(text) == nil)
+    }
+
+    /// A round trip: what ted proposes, it can read back.
+    @Test func readsBackItsOwnSelectors() throws {
+        for text in ["198.18.2.0/24[tcp/443]", "198.18.1.0/24[udp/1024-65535]", "2001:db8::/32"] {
+            let parsed = try #require(TrafficSelectors.parse(text))
+            #expect(TrafficSelectors.selector(parsed.pattern, proto: parsed.proto, ports: parsed.ports) == text)
+        }
+    }
+}

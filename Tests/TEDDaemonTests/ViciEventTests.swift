@@ -1,0 +1,37 @@
+import Testing
+import TEDVici
+@testable import TEDDaemon
+
+/// child-updown and ike-updown messages as charon sends them, turned into ted's events.
+@Suite struct ViciEventTests {
+    func message(up: Bool, children: [(String, [String], [String])]) -> ViciMessage {
+        var childSAs = ViciMessage()
+        for (name, local, remote) in children {
+            var child = ViciMessage()
+            child.add("local-ts", list: local)
+            child.add("remote-ts", list: remote)
+            childSAs.add(name, section: child)
+        }
+        var sa = ViciMessage()
+        sa.add("remote-host", "198.51.100.2")
+        sa.add("child-sas", section: childSAs)
+        var message = ViciMessage()
+        if up { message.add("up", "yes") }
+        message.add("ted-198-51-100-2-e462bba", section: sa)
+        return message
+    }
+
+    @Test func childUpCarriesItsSelectors() {
+        let events = ViciController.events(name: "child-updown",
+                                           message: message(up: true, children: [("ted-198-51-100-2-e462bba-2", ["198.18.1.0/24[tcp]"], ["198.18.2.0/24[tcp/https]"])]))
+        #expect(events == [IKEEvent(kind: .childUp, connection: "ted-198-51-100-2-e462bba", remoteAddress: "198.51.100.2",
+                                    child: "ted-198-51-100-2-e462bba-2", localTS: ["198.18.1.0/24[tcp]"],
+                                    remoteTS: ["198.18.2.0/24[tcp/https]"])])
+    }
+
+    @Test func ikeDownWithoutUpFlag() {
+        let events = ViciController.events(name: "ike-updown", message: message(up: false, children: []))
+        #expect(events.map(\.kind) == [.ikeDown])
+        #expect(events.first?.connection == "ted-198-51-100-2-e462bba")
+    }
+}
