@@ -55,6 +55,7 @@ let package = Package(
             "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDLinux", "TEDVici",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -232,7 +232,6 @@ int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_
     int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct timeval tv = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int status;
@@ -329,4 +328,79 @@ int ted_kernel_has_esp(void) {
     }
     close(fd);
     return added == 0 ? 1 : 0;
+}
+
+int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int send_buffer) {
+    int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    if (send_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof send_buffer) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
+    int status;
+    if (family == 6) {
+        int zero = 0;
+        setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+        memcpy(&local.sin6_addr, address, 16);
+        status = bind(fd, (struct sockaddr *)&local, sizeof local);
+    } else {
+        struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(port) };
+        memcpy(&local.sin_addr, address, 4);
+        status = bind(fd, (struct sockaddr *)&local, sizeof local);
+    }
+    if (status < 0) { int e = errno; close(fd); return -e; }
+    return fd;
+}
+
+int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagrams, int count, int *errors) {
+    enum { batch = 64 };
+    if (count > batch) count = batch;
+    struct mmsghdr messages[batch];
+    struct iovec vectors[batch];
+    struct sockaddr_storage addresses[batch];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        const ted_datagram *d = &datagrams[i];
+        errors[i] = 0;
+        vectors[i].iov_base = (void *)d->data;
+        vectors[i].iov_len = d->length;
+        memset(&addresses[i], 0, sizeof addresses[i]);
+        socklen_t length;
+        if (socket_family == 6) {
+            struct sockaddr_in6 *to = (struct sockaddr_in6 *)&addresses[i];
+            to->sin6_family = AF_INET6;
+            to->sin6_port = htons(d->port);
+            if (d->family == 4) {   /* IPv4-mapped on a dual-stack socket */
+                to->sin6_addr.s6_addr[10] = 0xff;
+                to->sin6_addr.s6_addr[11] = 0xff;
+                memcpy(&to->sin6_addr.s6_addr[12], d->address, 4);
+            } else {
+                memcpy(&to->sin6_addr, d->address, 16);
+            }
+            length = sizeof *to;
+        } else {
+            struct sockaddr_in *to = (struct sockaddr_in *)&addresses[i];
+            to->sin_family = AF_INET;
+            to->sin_port = htons(d->port);
+            memcpy(&to->sin_addr, d->address, 4);
+            length = sizeof *to;
+        }
+        messages[i].msg_hdr.msg_name = &addresses[i];
+        messages[i].msg_hdr.msg_namelen = length;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = 0, next = 0;
+    while (next < count) {
+        int n = sendmmsg(fd, &messages[next], (unsigned)(count - next), MSG_DONTWAIT);
+        if (n > 0) { sent += n; next += n; continue; }
+        int e = n < 0 ? errno : EIO;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            /* The socket buffer is full: drop the rest rather than queue them. */
+            for (; next < count; next++) errors[next] = e;
+            break;
+        }
+        errors[next++] = e;   /* this datagram failed; the next ones still go */
+    }
+    return sent;
 }

@@ -52,6 +52,8 @@ public struct DiscoveryOptions: Hashable, Sendable {
     public var maxCache = 4096
     /// Whether probes carry the initiator's proxy address (spec 4.2).
     public var sendProxyAddress = true
+    /// Response entries wanted; above 1 the probe is padded so a responder may send them.
+    public var entries = 1
 
     public init() {}
 }
@@ -62,9 +64,13 @@ public struct ResponderOptions: Hashable, Sendable {
     /// Probes per second accepted from one source /24 (IPv4) or /64 (IPv6).
     public var rate = 100
     public var burst = 200
+    /// Responses per second sent towards one identity /24 (IPv4) or /64 (IPv6), whoever
+    /// asked: bounds reflection towards a victim named by forged probes.
+    public var targetRate = 100
+    public var targetBurst = 200
     /// Probes per second accepted in all.
-    public var globalRate = 200_000
-    public var globalBurst = 400_000
+    public var globalRate = 1_000
+    public var globalBurst = 2_000
     public var maxSources = 65_536
     /// Whether responses offer further permit entries after the matched one.
     public var offerAll = false
@@ -128,6 +134,9 @@ public struct Configuration: Hashable, Sendable {
     public var dataplane = DataplaneOptions()
     public var ike: IKEOptions?
     public var controlSocket = "/run/ted/ted.sock"
+    /// A group whose members may use the control socket (mode 0660); nil: 0600, root and
+    /// ted's own user only.
+    public var controlGroup: String?
     /// Where Prometheus text is served over HTTP, when set.
     public var metrics: Endpoint?
     /// A classic pcap file to which every TED datagram sent or received is appended.

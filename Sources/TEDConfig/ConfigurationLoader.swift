@@ -8,7 +8,7 @@ import Glibc
 /// Loads a configuration file, all or nothing: any error aborts with its position.
 public enum ConfigurationLoader {
     static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
-                          "responder", "dataplane", "ike", "control-socket", "metrics", "capture"]
+                          "responder", "dataplane", "ike", "control-socket", "control-group", "metrics", "capture"]
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
@@ -94,6 +94,13 @@ public enum ConfigurationLoader {
                 throw ConfigError.at(path, node, "'control-socket' must be a path of 1 to 107 bytes")
             }
         }
+        if let node = top.value("control-group") {
+            let name = try read.string(node, "control-group")
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
+                throw ConfigError.at(path, node, "'control-group' must be a group name, not '\(name)'")
+            }
+            config.controlGroup = name
+        }
         if let node = top.value("metrics") {
             let text = try read.string(node, "metrics")
             guard let endpoint = Endpoint(text) else {
@@ -140,8 +147,9 @@ public enum ConfigurationLoader {
         if let n = section.value("max-pending") { options.maxPending = try read.int(n, "max-pending", in: 1...1_000_000) }
         if let n = section.value("max-cache") { options.maxCache = try read.int(n, "max-cache", in: 1...1_000_000) }
         if let n = section.value("send-proxy-address") { options.sendProxyAddress = try read.bool(n, "send-proxy-address") }
+        if let n = section.value("entries") { options.entries = try read.int(n, "entries", in: 1...16) }
         try section.rejectUnknownKeys(allowed: ["retries", "timeout", "cache-ttl", "negative-ttl", "max-pending",
-                                                "max-cache", "send-proxy-address"])
+                                                "max-cache", "send-proxy-address", "entries"])
         return options
     }
 
@@ -152,11 +160,13 @@ public enum ConfigurationLoader {
         if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
         if let n = section.value("rate") { options.rate = try read.int(n, "rate", in: 1...10_000_000) }
         if let n = section.value("burst") { options.burst = try read.int(n, "burst", in: 1...10_000_000) }
+        if let n = section.value("target-rate") { options.targetRate = try read.int(n, "target-rate", in: 1...10_000_000) }
+        if let n = section.value("target-burst") { options.targetBurst = try read.int(n, "target-burst", in: 1...10_000_000) }
         if let n = section.value("global-rate") { options.globalRate = try read.int(n, "global-rate", in: 1...100_000_000) }
         if let n = section.value("global-burst") { options.globalBurst = try read.int(n, "global-burst", in: 1...100_000_000) }
         if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: 1...10_000_000) }
         if let n = section.value("offer-all") { options.offerAll = try read.bool(n, "offer-all") }
-        try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "global-rate", "global-burst",
+        try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "target-rate", "target-burst", "global-rate", "global-burst",
                                                 "max-sources", "offer-all"])
         return options
     }

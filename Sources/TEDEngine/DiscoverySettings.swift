@@ -28,6 +28,11 @@ public struct DiscoverySettings: Hashable, Sendable {
     public var allowedPeers: [AddressPattern]
     /// Whether probes carry the optional proxy address payload (the local half of the rule).
     public var sendProxyAddress: Bool
+    /// Response entries wanted (1...16): above 1 the probe is padded (spec 4.5) so that the
+    /// responder may send that many within its amplification bound.
+    public var wantedEntries: Int
+    /// Response identities that are never accepted (special ranges, this gateway's addresses).
+    public var peerCheck: PeerAddressCheck
 
     public init(retries: Int = 3,
                 retransmitSchedule: [TimeAmount] = [.milliseconds(500), .seconds(1), .seconds(2)],
@@ -38,7 +43,9 @@ public struct DiscoverySettings: Hashable, Sendable {
                 maxCache: Int = 4096,
                 probePort: UInt16 = 500,
                 allowedPeers: [AddressPattern] = [],
-                sendProxyAddress: Bool = false) {
+                sendProxyAddress: Bool = false,
+                wantedEntries: Int = 1,
+                peerCheck: PeerAddressCheck = PeerAddressCheck()) {
         self.retries = retries
         self.retransmitSchedule = retransmitSchedule
         self.jitter = jitter
@@ -49,6 +56,8 @@ public struct DiscoverySettings: Hashable, Sendable {
         self.probePort = probePort
         self.allowedPeers = allowedPeers
         self.sendProxyAddress = sendProxyAddress
+        self.wantedEntries = wantedEntries
+        self.peerCheck = peerCheck
     }
 
     /// Whether a responder identity may answer.

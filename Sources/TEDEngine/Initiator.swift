@@ -73,6 +73,7 @@ public struct Initiator: Sendable {
         guard let key = pendingByCookie[response.initiatorCookie], let discovery = pending[key] else {
             return ignore(finished.peek(response.initiatorCookie) != nil ? .duplicate : .unknownCookie)
         }
+        guard settings.peerCheck.refusal(of: response.identity.address) == nil else { return ignore(.refusedIdentity) }
         guard settings.allows(peer: response.identity.address) else { return ignore(.peerNotAllowed) }
         end(discovery)
         counters.responsesAccepted += 1
@@ -180,8 +181,12 @@ public struct Initiator: Sendable {
         }
         let proxyAddress = settings.sendProxyAddress
             ? ProxyAddress(pattern: localProxy.initiatorSide.pattern, proto: localProxy.proto) : nil
+        let padding = settings.wantedEntries > 1
+            ? TEDCodec.paddingForEntries(settings.wantedEntries, identity: identity.address.family,
+                                         proxy: proxyAddress?.pattern.family, summary: p.family)
+            : nil
         let message = Probe(initiatorCookie: cookie, capabilities: .ted, identity: identity,
-                            proxyAddress: proxyAddress, summary: p)
+                            proxyAddress: proxyAddress, summary: p, padding: padding)
         let probe = OutgoingProbe(bytes: TEDCodec.encode(.probe(message)), cookie: cookie, source: p.source,
                                   sourcePort: p.proto.hasPorts ? (p.sourcePort ?? 500) : 500,
                                   destination: key.destination, destinationPort: key.destinationPort, attempt: 1)

@@ -115,6 +115,9 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     case unknownCookie
     /// Its identity is outside the allowed peer prefixes; the discovery keeps waiting.
     case peerNotAllowed
+    /// Its identity can never be a peer (a special range or this gateway's own address);
+    /// the discovery keeps waiting.
+    case refusedIdentity
 
     public var description: String { rawValue }
 }

@@ -4,9 +4,11 @@ import TEDWire
 
 /// The responder side of TED v3, without I/O: stateless but for its rate limiters.
 ///
-/// A probe is decoded, rate limited, its packet summary mirror-matched against the
-/// policy, and a matching permit is answered with that entry as a proxy (plus, on request,
-/// further permits of the same IP version). No match and deny stay silent. The responder
+/// A probe is decoded, its identity checked, rate limited (per source, per target, in
+/// all), its packet summary mirror-matched against the policy, and a matching permit is
+/// answered with that entry as a proxy (plus, on request, further permits of the same IP
+/// version while the response stays within three times the probe's size: no
+/// amplification, spec section 1). No match and deny stay silent. The responder
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
 public struct Responder: Sendable {
     public let identity: Identity
@@ -33,12 +35,14 @@ public struct Responder: Sendable {
             }
         }
         self.offers = offers
-        self.limiter = ProbeRateLimiter(perSource: settings.perSourceRate, global: settings.globalRate,
-                                        maxSources: settings.effectiveMaxTrackedSources)
+        self.limiter = ProbeRateLimiter(perSource: settings.perSourceRate, perTarget: settings.perTargetRate,
+                                        global: settings.globalRate, maxTracked: settings.effectiveMaxTrackedSources)
     }
 
     /// Source prefixes that have a token bucket now (at most `maxTrackedSources`).
     public var trackedSources: Int { limiter.trackedSources }
+    /// Target prefixes that have a token bucket now (at most `maxTrackedSources`).
+    public var trackedTargets: Int { limiter.trackedTargets }
 
     /// One datagram that arrived on the TED port from `source`:`port`.
     public mutating func received(_ datagram: ByteBuffer, from source: IPAddress, port: UInt16,
@@ -52,9 +56,11 @@ public struct Responder: Sendable {
             return drop(.rejected(error.reason))
         }
         guard case .probe(let probe) = message else { return drop(.notAProbe) }
-        switch limiter.admit(from: source, now: now) {
+        if let refusal = settings.peerCheck.refusal(of: probe.identity.address) { return drop(.refusedIdentity(refusal)) }
+        switch limiter.admit(from: source, to: probe.identity.address, now: now) {
         case .allowed: break
         case .sourceLimited: return drop(.rateLimitedSource)
+        case .targetLimited: return drop(.rateLimitedTarget)
         case .globalLimited: return drop(.rateLimitedGlobal)
         }
         guard let rule = lookup.firstMatch(probe.summary, as: .responder) else { return drop(.noMatch) }
@@ -64,7 +70,10 @@ public struct Responder: Sendable {
         }
         var entries = [matched]
         if settings.offerAdditionalEntries, probe.capabilities.contains(.multipleEntries) {
-            let limit = settings.effectiveMaxEntries
+            let limit = min(settings.effectiveMaxEntries,
+                            TEDCodec.entriesWithinAmplificationBound(probeSize: datagram.readableBytes,
+                                                                     identity: identity.address.family,
+                                                                     family: probe.summary.family))
             for offer in offers[probe.summary.family] ?? [] where entries.count < limit {
                 if offer.ruleIndex != rule.index, !entries.contains(offer.proxy) { entries.append(offer.proxy) }
             }

@@ -22,8 +22,12 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case deny
     /// The source prefix used up its tokens.
     case rateLimitedSource
+    /// The target (identity) prefix used up its tokens.
+    case rateLimitedTarget
     /// All sources together used up the global tokens.
     case rateLimitedGlobal
+    /// The probe's identity can never be a peer.
+    case refusedIdentity(IdentityRefusal)
     /// Responding is switched off.
     case disabled
 
@@ -34,7 +38,9 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .noMatch: "no match"
         case .deny: "deny"
         case .rateLimitedSource: "rate limited (source)"
+        case .rateLimitedTarget: "rate limited (target)"
         case .rateLimitedGlobal: "rate limited (global)"
+        case .refusedIdentity(let why): "refused identity: \(why.rawValue)"
         case .disabled: "disabled"
         }
     }

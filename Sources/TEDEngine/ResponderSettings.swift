@@ -26,10 +26,16 @@ public struct ResponderSettings: Hashable, Sendable {
     public var secret: CookieSecret
     /// Probes per source prefix (/24 for IPv4, /64 for IPv6).
     public var perSourceRate: RateLimit
+    /// Responses towards one identity prefix (/24, /64), whoever sent the probes: bounds
+    /// how hard a forged identity can aim ted at a victim.
+    public var perTargetRate: RateLimit
     /// Probes from everyone together.
     public var globalRate: RateLimit
-    /// Source prefixes with a bucket; the least recently seen is forgotten (at least 1).
+    /// Source prefixes (and, separately, target prefixes) with a bucket; the least
+    /// recently seen is forgotten (at least 1).
     public var maxTrackedSources: Int
+    /// Identities that are never answered (special ranges, this gateway's addresses).
+    public var peerCheck: PeerAddressCheck
     /// Whether to list further permit entries after the matching one (to probes that
     /// say they understand several entries).
     public var offerAdditionalEntries: Bool
@@ -39,15 +45,19 @@ public struct ResponderSettings: Hashable, Sendable {
     public init(enabled: Bool = true,
                 secret: CookieSecret,
                 perSourceRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
+                perTargetRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
                 globalRate: RateLimit = RateLimit(perSecond: 1000, burst: 2000),
                 maxTrackedSources: Int = 4096,
+                peerCheck: PeerAddressCheck = PeerAddressCheck(),
                 offerAdditionalEntries: Bool = false,
                 maxEntries: Int = 16) {
         self.enabled = enabled
         self.secret = secret
         self.perSourceRate = perSourceRate
+        self.perTargetRate = perTargetRate
         self.globalRate = globalRate
         self.maxTrackedSources = maxTrackedSources
+        self.peerCheck = peerCheck
         self.offerAdditionalEntries = offerAdditionalEntries
         self.maxEntries = maxEntries
     }

@@ -51,6 +51,9 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     }
 
     /// The IPv4 value, when this is IPv4.
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool { family == .v4 ? bits >> 24 == 127 : bits == 1 }
+
     public var v4: UInt32? { family == .v4 ? UInt32(truncatingIfNeeded: bits) : nil }
 
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {

@@ -17,6 +17,7 @@ enum Wire {
         static let identification: UInt8 = 5
         static let summary: UInt8 = 240
         static let response: UInt8 = 241
+        static let padding: UInt8 = 242
     }
 
     enum IDType {
@@ -35,6 +36,18 @@ enum Wire {
 
     /// Body size of one response entry (spec 4.4).
     static func entrySize(_ family: IPAddress.Family) -> Int { family == .v4 ? 28 : 76 }
+
+    /// Size of a probe with these parts (padding: the Padding payload's body, nil for none).
+    static func probeSize(identity: IPAddress.Family, proxy: IPAddress.Family?, summary: IPAddress.Family,
+                          padding: Int?) -> Int {
+        headerSize + 24 + 8 + identity.byteCount + (proxy.map { 8 + 2 * $0.byteCount } ?? 0)
+            + (summary == .v4 ? 36 : 60) + (padding.map { 4 + $0 } ?? 0)
+    }
+
+    /// Size of a response with `count` entries of `family`.
+    static func responseSize(identity: IPAddress.Family, family: IPAddress.Family, count: Int) -> Int {
+        headerSize + 24 + 8 + identity.byteCount + 8 + count * entrySize(family)
+    }
 }
 
 extension ByteBuffer {

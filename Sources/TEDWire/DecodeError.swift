@@ -25,6 +25,7 @@ public struct DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
         case duplicateVendorID
         case duplicateSummary
         case duplicateResponse
+        case duplicatePadding
         case tooManyIDs
         case unexpectedPayload
         case badPayloadSize

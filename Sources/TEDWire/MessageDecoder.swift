@@ -12,6 +12,7 @@ struct MessageDecoder {
     private var idCount = 0
     private var summary: Packet?
     private var entries: [Proxy]?
+    private var padding: Int?
 
     static func decode(_ datagram: ByteBuffer) throws(DecodeError) -> Message {
         var decoder = MessageDecoder()
@@ -76,6 +77,10 @@ struct MessageDecoder {
             guard !isProbe else { throw DecodeError(.unexpectedPayload, "TED response in a probe") }
             guard entries == nil else { throw DecodeError(.duplicateResponse) }
             entries = try Self.response(&body)
+        case Wire.PayloadType.padding:
+            guard isProbe else { throw DecodeError(.unexpectedPayload, "TED padding in a response") }
+            guard padding == nil else { throw DecodeError(.duplicatePadding) }
+            padding = body.readableBytes  // Its bytes are ignored on receipt (section 4.5).
         default:
             break  // Unknown payload types are skipped (section 3).
         }
@@ -197,7 +202,7 @@ struct MessageDecoder {
         if isProbe {
             guard let summary else { throw DecodeError(.missingSummary) }
             return .probe(Probe(initiatorCookie: initiatorCookie, capabilities: capabilities, identity: identity,
-                                proxyAddress: proxyAddress, summary: summary))
+                                proxyAddress: proxyAddress, summary: summary, padding: padding))
         }
         guard let entries else { throw DecodeError(.missingResponse) }
         return .response(Response(initiatorCookie: initiatorCookie, responderCookie: responderCookie,

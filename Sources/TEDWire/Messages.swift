@@ -54,14 +54,18 @@ public struct Probe: Hashable, Sendable {
     public let proxyAddress: ProxyAddress?
     /// The packet summary of P (payload 240).
     public let summary: Packet
+    /// Body size of the TED Padding payload (242, spec 4.5), nil when there is none. It
+    /// only makes the probe larger, so that a response may carry more entries (section 1).
+    public let padding: Int?
 
     public init(initiatorCookie: Cookie, capabilities: Capabilities = .ted, identity: Identity,
-                proxyAddress: ProxyAddress? = nil, summary: Packet) {
+                proxyAddress: ProxyAddress? = nil, summary: Packet, padding: Int? = nil) {
         self.initiatorCookie = initiatorCookie
         self.capabilities = capabilities
         self.identity = identity
         self.proxyAddress = proxyAddress
         self.summary = summary
+        self.padding = padding
     }
 }
 

@@ -33,6 +33,13 @@ struct RawWriter {
         write(UInt16(truncatingIfNeeded: bodySize + 4))
     }
 
+    mutating func zeros(_ count: Int) {
+        if count > 0, let start = base.baseAddress {
+            (start + offset).initializeMemory(as: UInt8.self, repeating: 0, count: count)
+        }
+        offset += count
+    }
+
     mutating func tedHash() {
         write(Wire.hashHigh)
         write(Wire.hashLow)

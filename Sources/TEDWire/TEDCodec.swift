@@ -6,14 +6,16 @@ public enum TEDCodec {
     /// Appends the whole datagram for `message` to `buffer`.
     ///
     /// Payload order on send (section 4): Vendor ID, identity ID, [proxy address ID],
-    /// summary or response. A response carries at most 16 entries, all of the first
+    /// summary or response, [padding]. Padding is clamped so the probe stays within 4096 bytes. A response carries at most 16 entries, all of the first
     /// entry's IP version (entries of the other version are left out).
     public static func encode(_ message: Message, into buffer: inout ByteBuffer) {
         switch message {
         case .probe(let probe):
             let proxyFamily = probe.proxyAddress?.pattern.family
-            let size = Wire.headerSize + 24 + 8 + probe.identity.address.family.byteCount
-                + (proxyFamily.map { 8 + 2 * $0.byteCount } ?? 0) + (probe.summary.family == .v4 ? 36 : 60)
+            let unpadded = Wire.probeSize(identity: probe.identity.address.family, proxy: proxyFamily,
+                                          summary: probe.summary.family, padding: nil)
+            let padding = probe.padding.map { min(max($0, 0), Wire.maxDatagram - unpadded - 4) }
+            let size = unpadded + (padding.map { 4 + $0 } ?? 0)
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
                 var w = RawWriter(raw)
                 writeHeader(&w, initiatorCookie: probe.initiatorCookie, responderCookie: 0,
@@ -28,14 +30,18 @@ public enum TEDCodec {
                     w.write(proxy.pattern.address)
                     w.write(proxy.pattern.mask)
                 }
-                writeSummary(&w, probe.summary)
+                writeSummary(&w, probe.summary, next: padding == nil ? 0 : Wire.PayloadType.padding)
+                if let padding {
+                    w.payloadHeader(next: 0, bodySize: padding)
+                    w.zeros(padding)
+                }
                 return w.offset
             }
         case .response(let response):
             let family = response.entries.first?.family ?? .v4
             var count = 0
             for entry in response.entries where entry.family == family && count < Wire.maxEntries { count += 1 }
-            let size = Wire.headerSize + 24 + 8 + response.identity.address.family.byteCount + 8 + count * Wire.entrySize(family)
+            let size = Wire.responseSize(identity: response.identity.address.family, family: family, count: count)
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
                 var w = RawWriter(raw)
                 writeHeader(&w, initiatorCookie: response.initiatorCookie, responderCookie: response.responderCookie,
@@ -72,6 +78,28 @@ public enum TEDCodec {
         w.write(identity.address)
     }
 
+    /// A response is never larger than this many times the probe it answers (spec section 1).
+    public static let amplificationBound = 3
+
+    /// How many entries of `family` a response from an `identity`-family responder may
+    /// carry in answer to a probe of `probeSize` bytes: at least 1 (entry 1 always fits an
+    /// unpadded probe), at most 16.
+    public static func entriesWithinAmplificationBound(probeSize: Int, identity: IPAddress.Family,
+                                                       family: IPAddress.Family) -> Int {
+        let room = amplificationBound * probeSize - Wire.responseSize(identity: identity, family: family, count: 0)
+        return min(max(room / Wire.entrySize(family), 1), Wire.maxEntries)
+    }
+
+    /// The Padding body a probe needs so that a response of `entries` entries stays within
+    /// the bound, whatever the responder's identity family; nil when none is needed.
+    public static func paddingForEntries(_ entries: Int, identity: IPAddress.Family, proxy: IPAddress.Family?,
+                                         summary: IPAddress.Family) -> Int? {
+        let unpadded = Wire.probeSize(identity: identity, proxy: proxy, summary: summary, padding: nil)
+        let wanted = Wire.responseSize(identity: .v6, family: summary, count: min(max(entries, 1), Wire.maxEntries))
+        let needed = (wanted + amplificationBound - 1) / amplificationBound
+        return needed > unpadded ? max(needed - unpadded - 4, 0) : nil
+    }
+
     /// The whole datagram for `message`.
     public static func encode(_ message: Message) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 512)
@@ -85,8 +113,8 @@ public enum TEDCodec {
     }
 
     /// Section 4.3.
-    private static func writeSummary(_ w: inout RawWriter, _ packet: Packet) {
-        w.payloadHeader(next: 0, bodySize: packet.family == .v4 ? 32 : 56)
+    private static func writeSummary(_ w: inout RawWriter, _ packet: Packet, next: UInt8) {
+        w.payloadHeader(next: next, bodySize: packet.family == .v4 ? 32 : 56)
         w.tedHash()
         w.write(Wire.tedVersion)
         w.write(packet.family.rawValue)

@@ -86,6 +86,8 @@ struct ResponderBench: AsyncParsableCommand {
             responder:
               rate: 10000000
               burst: 10000000
+              target-rate: 10000000
+              target-burst: 10000000
               global-rate: 100000000
               global-burst: 100000000
             control-socket: \(socket)

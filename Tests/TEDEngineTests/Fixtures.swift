@@ -73,6 +73,7 @@ let secret = CookieSecret(k0: 0x0123_4567_89ab_cdef, k1: 0xfedc_ba98_7654_3210)
 /// Responder settings with limits far above what a test sends unless it says otherwise.
 func generousResponderSettings(offerAdditionalEntries: Bool = false) -> ResponderSettings {
     ResponderSettings(secret: secret, perSourceRate: RateLimit(perSecond: 1_000_000, burst: 1_000_000),
+                      perTargetRate: RateLimit(perSecond: 1_000_000, burst: 1_000_000),
                       globalRate: RateLimit(perSecond: 1_000_000, burst: 1_000_000),
                       offerAdditionalEntries: offerAdditionalEntries)
 }

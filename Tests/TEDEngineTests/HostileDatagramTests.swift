@@ -118,6 +118,8 @@ import TEDWire
         add("initiator ports reversed", response) { $0.payloads[2] = responseBody(entries: [entry(initiatorPorts: (2, 1))]) }
         add("any protocol with ports", response) { $0.payloads[2] = responseBody(entries: [entry(proto: 0)]) }
         add("two responder IDs", response) { $0.payloads.append((5, [1, 17, 0, 0, 1, 2, 3, 4])) }
+        add("two paddings", probe) { $0.payloads += [(242, [0]), (242, [])] }
+        add("padding in a response", response) { $0.payloads.append((242, [0, 0])) }
         return cases
     }
 

@@ -147,8 +147,10 @@ import TEDWire
         var settings = generousResponderSettings(offerAdditionalEntries: true)
         settings.maxEntries = maxEntries
         var responder = Responder(policy: many, identity: responderIdentity, settings: settings)
-        let response = try decodeResponse(responder.received(probe("tcp 10.1.0.5:1 10.2.7.7:443"),
-                                                             from: ip("10.1.0.5"), port: 1, now: t0))
+        // Padded so that the amplification bound allows all 16 (spec vector 7's size).
+        let padded = TEDCodec.encode(.probe(Probe(initiatorCookie: 7, identity: initiatorIdentity,
+                                                  summary: packet("tcp 10.1.0.5:1 10.2.7.7:443"), padding: 200)))
+        let response = try decodeResponse(responder.received(padded, from: ip("10.1.0.5"), port: 1, now: t0))
         #expect(response.entries.count == expected)
         #expect(response.entries.first == proxy("tcp 10.1.0.0/16 10.2.7.0/24"))
     }

@@ -52,3 +52,23 @@ int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
 
 /* Whether this kernel can hold an ESP state (tries to add and delete one in this namespace). */
 int ted_kernel_has_esp(void);
+
+/* Opens a non-blocking UDP socket bound to address:port WITHOUT SO_REUSEADDR, so no other
+ * process can bind the same port beside it. An IPv6 socket also takes IPv4 (mapped).
+ * `send_buffer` > 0 sets SO_SNDBUFFORCE (root), else SO_SNDBUF. Returns the fd or -errno. */
+int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int send_buffer);
+
+/* One datagram to send: the destination's address in network order (4 or 16 bytes). */
+typedef struct {
+    const void *data;
+    size_t length;
+    uint8_t family;
+    uint8_t address[16];
+    uint16_t port;
+} ted_datagram;
+
+/* Sends up to 64 datagrams with sendmmsg, never blocking. `errors[i]` is 0 or the errno of
+ * datagram i: a failed datagram does not stop the others; on EAGAIN (socket buffer full)
+ * the rest are dropped with EAGAIN. Returns how many were sent. `socket_family` is the
+ * socket's (6: IPv4 destinations are sent IPv4-mapped). */
+int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagrams, int count, int *errors);

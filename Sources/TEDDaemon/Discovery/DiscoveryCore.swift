@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import TEDEngine
+import TEDLinux
 import TEDModel
 import TEDWire
 
@@ -32,18 +33,26 @@ final class DiscoveryCore {
     private let probeSender: ProbeSender?
     private let capture: PcapCapture?
     private var rng = SystemRandomNumberGenerator()
+    /// The last error the socket reported, for the log line when it is lost.
+    var lastError: (any Error)?
     private var channel: (any Channel)?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var waiters: [Packet: [EventLoopPromise<DiscoveryOutcome>]] = [:]
     private var packetOfCookie: [Cookie: Packet] = [:]
-    /// Replies written since the last flush: flushed at the end of a read burst, or every
-    /// `flushEvery` replies so the first answer of a long burst does not wait for the last.
-    private var unflushed = 0
-    private let flushEvery = 8
+    /// The TED socket, written here directly (NIO only reads it): a send error must never
+    /// close it, and a full socket buffer drops replies instead of queueing them.
+    private let socket: (fd: Int32, family: IPAddress.Family)
+    /// Datagrams written since the last flush: flushed at the end of a read burst, or every
+    /// `flushEvery` datagrams so the first answer of a long burst does not wait for the last.
+    private var outgoing: [UDPSocket.Outgoing] = []
+    private let flushEvery = 16
+    private let sendErrorLog = LogLimiter()
 
-    init(initiator: Initiator?, responder: Responder?, metrics: TEDMetrics, logger: Logger,
-         events: DiscoveryEvents, probeSender: ProbeSender?, capture: PcapCapture? = nil) {
+    init(socket: (fd: Int32, family: IPAddress.Family), initiator: Initiator?, responder: Responder?,
+         metrics: TEDMetrics, logger: Logger, events: DiscoveryEvents, probeSender: ProbeSender?,
+         capture: PcapCapture? = nil) {
+        self.socket = socket
         self.capture = capture
         self.initiator = initiator
         self.responder = responder
@@ -56,6 +65,7 @@ final class DiscoveryCore {
     func attach(_ channel: any Channel) { self.channel = channel }
 
     func detach() {
+        outgoing = []
         timer?.cancel()
         timer = nil
         channel = nil
@@ -91,11 +101,20 @@ final class DiscoveryCore {
         }
     }
 
-    /// Flushes replies written during one read burst.
+    /// Sends what was written during one read burst.
     func readComplete() {
-        if unflushed > 0 {
-            unflushed = 0
-            channel?.flush()
+        guard !outgoing.isEmpty, channel != nil else { return }
+        let errors = UDPSocket.send(outgoing, on: socket.fd, socketFamily: socket.family)
+        for (datagram, code) in zip(outgoing, errors) where code != 0 { sendFailed(code, to: datagram.address) }
+        outgoing.removeAll(keepingCapacity: true)
+    }
+
+    /// Counted per errno; logged at most once a second per errno.
+    private func sendFailed(_ code: Int32, to address: IPAddress) {
+        let name = UDPSocket.errnoName(code)
+        metrics.sendError(name)
+        if sendErrorLog.allow(name) {
+            logger.warning("send failed; the socket stays open", metadata: ["ted.errno": "\(name)", "ted.destination": "\(address)"])
         }
     }
 
@@ -184,39 +203,26 @@ final class DiscoveryCore {
     }
 
     private func write(_ bytes: ByteBuffer, to address: IPAddress, port: UInt16) {
-        guard let channel else { return }
-        let remote: SocketAddress
-        switch (localFamily, address.family) {
-        case (.v6, .v4):
-            remote = IPAddress(v6: 0xffff_0000_0000 | address.bits).socketAddress(port: port)
-        case (.v4, .v6):
+        guard channel != nil else { return }
+        if socket.family == .v4, address.family == .v6 {
             metrics.unsendable.increment()
-            logger.warning("cannot send to an IPv6 address from an IPv4 socket; listen on [::] for both",
-                           metadata: ["ted.destination": "\(address)"])
+            if sendErrorLog.allow("v6-on-v4") {
+                logger.warning("cannot send to an IPv6 address from an IPv4 socket; listen on [::] for both",
+                               metadata: ["ted.destination": "\(address)"])
+            }
             return
-        default:
-            remote = address.socketAddress(port: port)
         }
         if let capture, let local = localEndpoint {
             capture.record(bytes, from: local.address, port: local.port, to: address, port: port)
         }
-        channel.write(AddressedEnvelope(remoteAddress: remote, data: bytes), promise: nil)
-        unflushed += 1
-        if unflushed >= flushEvery { readComplete() }
+        outgoing.append(UDPSocket.Outgoing(bytes: Array(bytes.readableBytesView), address: address, port: port))
+        if outgoing.count >= flushEvery { readComplete() }
     }
 
     private var localEndpoint: (address: IPAddress, port: UInt16)? {
         guard let local = channel?.localAddress, let address = IPAddress(local),
               let port = local.port.flatMap({ UInt16(exactly: $0) }) else { return nil }
         return (address, port)
-    }
-
-    private var localFamily: IPAddress.Family? {
-        switch channel?.localAddress {
-        case .v4: .v4
-        case .v6: .v6
-        default: nil
-        }
     }
 
     private func updateGauges() {
@@ -266,6 +272,8 @@ final class DiscoveryChannelHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A UDP socket reports ICMP errors (port unreachable) here: not fatal.
+        // A UDP socket reports ICMP errors (port unreachable) here: not fatal. NIO closes
+        // the channel itself on a fatal one; the daemon then exits (TEDNode.closed).
+        core.lastError = error
     }
 }

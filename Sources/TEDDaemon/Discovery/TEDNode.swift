@@ -1,8 +1,10 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TEDConfig
 import TEDEngine
+import TEDLinux
 import TEDModel
 import TEDWire
 
@@ -21,6 +23,7 @@ public final class TEDNode: Sendable {
     public let channel: any Channel
     public let metrics: MetricsRegistry
     private let core: NIOLoopBound<DiscoveryCore>
+    private let stopping = NIOLockedValueBox(false)
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
     ///
@@ -32,11 +35,12 @@ public final class TEDNode: Sendable {
                              logger: Logger, events: DiscoveryEvents = DiscoveryEvents(),
                              probeSender: ProbeSender? = nil, metrics: MetricsRegistry = MetricsRegistry()) async throws -> TEDNode {
         let endpoint = bind ?? configuration.listen
+        // Bound here, without SO_REUSEADDR, and written by the core (see DiscoveryCore).
+        let fd = try UDPSocket.bind(endpoint.address, port: endpoint.port, sendBuffer: Self.sendBuffer)
         let channel = try await DatagramBootstrap(group: group.next())
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.maxMessagesPerRead, value: 64)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4352))
-            .bind(to: endpoint.address.socketAddress(port: endpoint.port)).get()
+            .withBoundSocket(fd).get()
         let boundPort = UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0
         let identity = Identity(address: configuration.identity,
                                 port: advertiseBoundPort ? boundPort : configuration.advertisePort)
@@ -51,6 +55,7 @@ public final class TEDNode: Sendable {
                 capture = opened
             }
             let core = DiscoveryCore(
+                socket: (fd, endpoint.address.family),
                 initiator: roles.contains(.initiator)
                     ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
                 responder: roles.contains(.responder)
@@ -67,6 +72,20 @@ public final class TEDNode: Sendable {
         self.channel = channel
         self.metrics = metrics
         self.core = core
+    }
+
+    /// The TED socket's send buffer: replies to identities that never resolve (no ARP
+    /// answer) hold buffer space for seconds; a large buffer keeps answering meanwhile.
+    static let sendBuffer: Int32 = 4 << 20
+
+    /// Returns when the TED socket closes: at `stop`, or when the kernel reports an error
+    /// that NIO treats as fatal. Then `lostReason` is non-nil unless ted stopped it.
+    public func closed() async -> String? {
+        try? await channel.closeFuture.get()
+        if stopping.withLockedValue({ $0 }) { return nil }
+        let core = self.core
+        let error = try? await channel.eventLoop.submit { core.value.lastError }.get()
+        return error.map { "\($0)" } ?? "closed"
     }
 
     /// The bound port (useful when bound to port 0).
@@ -122,6 +141,7 @@ public final class TEDNode: Sendable {
 
     /// Closes the socket; waiting requests end as `.cancelled`.
     public func stop() async {
+        stopping.withLockedValue { $0 = true }
         try? await channel.close()
     }
 }

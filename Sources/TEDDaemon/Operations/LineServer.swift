@@ -1,34 +1,41 @@
 import NIOCore
 import NIOPosix
 
-/// A tiny request/response server: each connection sends one request (up to a blank line
-/// or a newline, at most `maxRequest` bytes), gets one reply, and is closed.
+/// A tiny request/response server on the control socket: each connection sends one
+/// request line (at most `maxRequest` bytes), gets one reply, and is closed.
 ///
-/// Serves the control socket (UNIX) and the Prometheus endpoint (TCP).
+/// Every local client is treated as hostile: `ConnectionGuard` admits only allowed peers,
+/// a bounded number at once, each for a bounded time.
 struct LineServer: Sendable {
     typealias Handler = @Sendable (String) async -> String
 
     let maxRequest = 8192
-    /// Whether a request ends at an empty line (HTTP) rather than at the first newline.
-    let untilBlankLine: Bool
     let handler: Handler
 
-    /// Binds and returns the channel of accepted connections; serve it with `serve(_:)`.
-    static func bind(
-        group: any EventLoopGroup, unixPath: String? = nil, host: String? = nil, port: Int = 0
-    ) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+    /// Binds a UNIX socket and returns the channel of accepted connections; serve it with
+    /// `serve(_:)`. The socket file gets `mode` whatever the umask (and `group`, when set).
+    static func bind(group: any EventLoopGroup, unixPath: String, mode: mode_t, groupID: gid_t?,
+                     guard connectionGuard: ConnectionGuard) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
+            connectionGuard.admit(channel).flatMapThrowing {
                 try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
-        if let unixPath {
-            return try await bootstrap.bind(unixDomainSocketPath: unixPath, cleanupExistingSocketFile: true,
-                                            childChannelInitializer: initializer)
+        // Created owner-only (no window in which another user could connect), then widened.
+        let previous = umask(0o177)
+        defer { umask(previous) }
+        let server = try await bootstrap.bind(unixDomainSocketPath: unixPath, cleanupExistingSocketFile: true,
+                                              childChannelInitializer: initializer)
+        if let groupID, chown(unixPath, geteuid(), groupID) != 0 {
+            try? await server.channel.close()
+            throw ControlSocketError("chown \(unixPath): \(String(cString: strerror(errno)))")
         }
-        return try await bootstrap.bind(host: host ?? "127.0.0.1", port: port, childChannelInitializer: initializer)
+        guard chmod(unixPath, mode) == 0 else {
+            try? await server.channel.close()
+            throw ControlSocketError("chmod \(unixPath): \(String(cString: strerror(errno)))")
+        }
+        return server
     }
 
     /// Accepts connections until the server channel closes or the task is cancelled.
@@ -57,14 +64,19 @@ struct LineServer: Sendable {
     }
 
     private func isComplete(_ buffer: ByteBuffer) -> Bool {
-        let view = buffer.readableBytesView
-        if untilBlankLine {
-            return view.count >= 4 && view.suffix(4).elementsEqual("\r\n\r\n".utf8)
-                || view.count >= 2 && view.suffix(2).elementsEqual("\n\n".utf8)
-        }
-        return view.contains(UInt8(ascii: "\n"))
+        buffer.readableBytesView.contains(UInt8(ascii: "\n"))
     }
 }
+
+/// A control socket set-up failure.
+struct ControlSocketError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sends one request line to a UNIX socket and returns the whole reply.
 public enum ControlClient {

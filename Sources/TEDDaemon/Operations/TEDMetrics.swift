@@ -53,6 +53,8 @@ final class TEDMetrics: Sendable {
         if case .rejected(let decode) = reason { rejected(decode) }
         counter("ted_responder_drops_total", "reason", reason.metricLabel).increment()
     }
+    /// A datagram the kernel refused to send (or dropped because the socket was full).
+    func sendError(_ errnoName: String) { counter("ted_send_errors_total", "errno", errnoName).increment() }
     func handOff(_ outcome: String) { counter("ted_handoffs_total", "outcome", outcome).increment() }
 }
 
@@ -65,7 +67,9 @@ extension DropReason {
         case .noMatch: "no_match"
         case .deny: "deny"
         case .rateLimitedSource: "rate_limited_source"
+        case .rateLimitedTarget: "rate_limited_target"
         case .rateLimitedGlobal: "rate_limited_global"
+        case .refusedIdentity(let why): "identity_\(why.rawValue)"
         case .disabled: "disabled"
         }
     }

@@ -65,30 +65,64 @@ public struct DaemonService: Service {
     }
 
     private func serve(node: TEDNode) async throws {
-        let control = try await LineServer.bind(group: MultiThreadedEventLoopGroup.singleton,
-                                                unixPath: configuration.controlSocket)
-        let metricsServer = try await configuration.metrics.asyncMap {
-            try await LineServer.bind(group: MultiThreadedEventLoopGroup.singleton,
-                                      host: "\($0.address)", port: Int($0.port))
+        let group = MultiThreadedEventLoopGroup.singleton
+        var groupID: gid_t?
+        if let name = configuration.controlGroup {
+            guard let entry = getgrnam(name) else { throw ControlSocketError("control-group \(name) does not exist") }
+            groupID = entry.pointee.gr_gid
+        }
+        let controlGuard = ConnectionGuard(maxConnections: 64, lifetime: .seconds(60), checkCredentials: true, groupID: groupID)
+        let control = try await LineServer.bind(group: group, unixPath: configuration.controlSocket,
+                                                mode: groupID == nil ? 0o600 : 0o660, groupID: groupID,
+                                                guard: controlGuard)
+        let metricsServer: (any Channel)?
+        do {
+            metricsServer = try await configuration.metrics.asyncMap {
+                try await MetricsServer.bind(group: group, host: "\($0.address)", port: Int($0.port), registry: node.metrics,
+                                             guard: ConnectionGuard(maxConnections: MetricsServer.maxConnections,
+                                                                    lifetime: MetricsServer.lifetime, checkCredentials: false))
+            }
+        } catch {
+            try? await control.channel.close()
+            throw error
         }
         let plugins = self.plugins
         let identity = configuration.tedIdentity
-        let controlServer = LineServer(untilBlankLine: false) { request in
+        let controlServer = LineServer { request in
             await ControlProtocol.answer(request, node: node, identity: identity, plugins: plugins)
         }
-        let httpServer = LineServer(untilBlankLine: true) { request in
-            MetricsEndpoint.answer(request, registry: node.metrics)
-        }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try? await controlServer.serve(control) }
-            if let metricsServer { group.addTask { try? await httpServer.serve(metricsServer) } }
-            group.addTask {
+        let logger = self.logger
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { try? await controlServer.serve(control) }
+            tasks.addTask {
+                // A TED socket that closes by itself is fatal: exit non-zero so the service
+                // manager restarts ted (the kernel's traps keep traffic blocked meanwhile).
+                if let reason = await node.closed() {
+                    logger.critical("the TED socket was lost", metadata: ["ted.error": "\(reason)"])
+                    try? await control.channel.close()
+                    try? await metricsServer?.close()
+                    throw DaemonError.socketLost(reason)
+                }
+            }
+            tasks.addTask {
                 try? await gracefulShutdown()
                 try? await control.channel.close()
-                try? await metricsServer?.channel.close()
+                try? await metricsServer?.close()
+                await node.stop()
             }
         }
         unlinkSocket(configuration.controlSocket)
+    }
+}
+
+/// Why the daemon stopped on its own.
+public enum DaemonError: Error, CustomStringConvertible {
+    case socketLost(String)
+
+    public var description: String {
+        switch self {
+        case .socketLost(let reason): "the TED socket was lost: \(reason)"
+        }
     }
 }
 
@@ -127,22 +161,6 @@ enum ControlProtocol {
             }
         }
         return JSON.object([("error", .string("unknown request; expected 'status', 'status text', 'metrics' or 'discover <packet>'"))]).rendered + "\n"
-    }
-}
-
-/// The Prometheus scrape endpoint: `GET /metrics`.
-enum MetricsEndpoint {
-    static func answer(_ request: String, registry: MetricsRegistry) -> String {
-        let firstLine = request.prefix { $0 != "\r" && $0 != "\n" }
-        let parts = firstLine.split(separator: " ")
-        guard parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" else {
-            return response(status: "404 Not Found", body: "only GET /metrics is served\n")
-        }
-        return response(status: "200 OK", body: registry.prometheusText())
-    }
-
-    private static func response(status: String, body: String) -> String {
-        "HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
     }
 }
 

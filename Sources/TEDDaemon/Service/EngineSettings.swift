@@ -1,6 +1,7 @@
 import NIOCore
 import TEDConfig
 import TEDEngine
+import TEDLinux
 import TEDModel
 import TEDWire
 
@@ -18,7 +19,16 @@ extension Configuration {
             cacheTTL: .nanoseconds(Int64(discovery.cacheTTL * 1e9)),
             negativeTTL: .nanoseconds(Int64(discovery.negativeTTL * 1e9)),
             maxPending: discovery.maxPending, maxCache: discovery.maxCache, probePort: probePort,
-            allowedPeers: peers, sendProxyAddress: discovery.sendProxyAddress)
+            allowedPeers: peers, sendProxyAddress: discovery.sendProxyAddress,
+            wantedEntries: discovery.entries, peerCheck: peerCheck)
+    }
+
+    /// Identities never taken as peers: special ranges, and this host's own and broadcast
+    /// addresses (read from its interfaces now). Loopback is allowed when ted listens there.
+    public var peerCheck: PeerAddressCheck {
+        let local = LocalInterfaces.current()
+        let loopback = [listen.address, identity].contains { $0.isLoopback }
+        return PeerAddressCheck(own: local.addresses, broadcasts: local.broadcasts, allowLoopback: loopback)
     }
 
     /// The responder's settings with a fresh random cookie secret.
@@ -26,7 +36,9 @@ extension Configuration {
         ResponderSettings(
             enabled: responder.enabled, secret: .random(using: &rng),
             perSourceRate: RateLimit(perSecond: responder.rate, burst: responder.burst),
+            perTargetRate: RateLimit(perSecond: responder.targetRate, burst: responder.targetBurst),
             globalRate: RateLimit(perSecond: responder.globalRate, burst: responder.globalBurst),
-            maxTrackedSources: responder.maxSources, offerAdditionalEntries: responder.offerAll)
+            maxTrackedSources: responder.maxSources, peerCheck: peerCheck,
+            offerAdditionalEntries: responder.offerAll)
     }
 }
