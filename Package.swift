@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "TEDModel", targets: ["TEDModel"]),
         .library(name: "TEDWire", targets: ["TEDWire"]),
         .library(name: "TEDEngine", targets: ["TEDEngine"]),
+        .library(name: "TEDVici", targets: ["TEDVici"]),
+        .library(name: "TEDConfig", targets: ["TEDConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

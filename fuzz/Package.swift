@@ -1,5 +1,5 @@
 // swift-tools-version:6.1
-// libFuzzer target for ted's TED v3 decoder; built by scripts/fuzz.sh with
+// libFuzzer targets for what strangers feed ted (decoder, responder, VICI, configuration); built by scripts/fuzz.sh with
 // -sanitize=fuzzer,address, never by the main package's build.
 import Foundation
 import PackageDescription
@@ -12,5 +12,11 @@ let package = Package(
     dependencies: [.package(path: "..")],
     targets: [
         .executableTarget(name: "DecodeFuzzer", dependencies: [.product(name: "TEDWire", package: ted)]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "ResponderFuzzer", dependencies: [
+            "FuzzDriver", .product(name: "TEDEngine", package: ted), .product(name: "TEDWire", package: ted),
+        ]),
+        .executableTarget(name: "ViciFuzzer", dependencies: ["FuzzDriver", .product(name: "TEDVici", package: ted)]),
+        .executableTarget(name: "ConfigFuzzer", dependencies: ["FuzzDriver", .product(name: "TEDConfig", package: ted)]),
     ]
 )

@@ -107,8 +107,8 @@ public final class ViciClient: @unchecked Sendable {
     private func send(type: ViciPacketType, name: String, message: ViciMessage?) throws {
         var body = ByteBuffer()
         body.writeInteger(type.rawValue)
-        body.writeViciName(name)
-        message?.encode(into: &body)
+        try body.writeViciName(name)
+        try message?.encode(into: &body)
         var packet = ByteBuffer()
         packet.writeInteger(UInt32(body.readableBytes))
         packet.writeBuffer(&body)

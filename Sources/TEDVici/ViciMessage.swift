@@ -57,6 +57,13 @@ public struct ViciDecodeError: Error, Hashable, Sendable, CustomStringConvertibl
     public var description: String { "VICI: \(reason.rawValue)" }
 }
 
+/// A message that VICI's length fields cannot hold.
+public struct ViciEncodeError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let key: String
+    public let size: Int
+    public var description: String { "VICI: '\(key.prefix(40))' is \(size) bytes, more than its length field holds" }
+}
+
 /// Element and packet type codes (vici README, "Packet layer" and "Message format").
 enum ViciElement: UInt8 {
     case sectionStart = 1, sectionEnd = 2, keyValue = 3, listStart = 4, listItem = 5, listEnd = 6
@@ -68,28 +75,32 @@ public enum ViciPacketType: UInt8, Sendable {
 }
 
 extension ViciMessage {
-    /// The encoded elements (without packet framing).
-    public func encode(into buffer: inout ByteBuffer) {
+    /// The encoded elements (without packet framing). A value of 64 KiB or more, or a
+    /// name of 256 bytes or more, cannot be expressed (16- and 8-bit lengths): refused,
+    /// never truncated into a message that would corrupt everything after it.
+    public func encode(into buffer: inout ByteBuffer) throws(ViciEncodeError) {
         for element in elements {
             switch element {
             case .value(let key, let value):
+                guard value.count <= Int(UInt16.max) else { throw ViciEncodeError(key: key, size: value.count) }
                 buffer.writeInteger(ViciElement.keyValue.rawValue)
-                buffer.writeViciName(key)
-                buffer.writeInteger(UInt16(truncatingIfNeeded: value.count))
-                buffer.writeBytes(value.prefix(Int(UInt16.max)))
+                try buffer.writeViciName(key)
+                buffer.writeInteger(UInt16(value.count))
+                buffer.writeBytes(value)
             case .list(let key, let items):
                 buffer.writeInteger(ViciElement.listStart.rawValue)
-                buffer.writeViciName(key)
+                try buffer.writeViciName(key)
                 for item in items {
+                    guard item.count <= Int(UInt16.max) else { throw ViciEncodeError(key: key, size: item.count) }
                     buffer.writeInteger(ViciElement.listItem.rawValue)
-                    buffer.writeInteger(UInt16(truncatingIfNeeded: item.count))
-                    buffer.writeBytes(item.prefix(Int(UInt16.max)))
+                    buffer.writeInteger(UInt16(item.count))
+                    buffer.writeBytes(item)
                 }
                 buffer.writeInteger(ViciElement.listEnd.rawValue)
             case .section(let key, let message):
                 buffer.writeInteger(ViciElement.sectionStart.rawValue)
-                buffer.writeViciName(key)
-                message.encode(into: &buffer)
+                try buffer.writeViciName(key)
+                try message.encode(into: &buffer)
                 buffer.writeInteger(ViciElement.sectionEnd.rawValue)
             }
         }
@@ -144,8 +155,9 @@ extension ViciMessage {
 }
 
 extension ByteBuffer {
-    mutating func writeViciName(_ name: String) {
-        let bytes = Array(name.utf8.prefix(255))
+    mutating func writeViciName(_ name: String) throws(ViciEncodeError) {
+        let bytes = Array(name.utf8)
+        guard bytes.count <= Int(UInt8.max) else { throw ViciEncodeError(key: name, size: bytes.count) }
         writeInteger(UInt8(bytes.count))
         writeBytes(bytes)
     }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ViciMessageTests {
     /// A message whose bytes were worked out by hand from the vici README's element layout.
-    @Test func encodesByteExactly() {
+    @Test func encodesByteExactly() throws {
         var message = ViciMessage()
         message.add("a", "b")
         message.add("l", list: ["x"])
@@ -12,7 +12,7 @@ import Testing
         inner.add("k", "v")
         message.add("s", section: inner)
         var buffer = ByteBuffer()
-        message.encode(into: &buffer)
+        try message.encode(into: &buffer)
         #expect(Array(buffer.readableBytesView) == [
             3, 1, 0x61, 0, 1, 0x62,          // KEY_VALUE "a" = "b"
             4, 1, 0x6c, 5, 0, 1, 0x78, 6,    // LIST_START "l", LIST_ITEM "x", LIST_END
@@ -33,7 +33,7 @@ import Testing
         var message = ViciMessage()
         message.add("ted-1", section: connection)
         var buffer = ByteBuffer()
-        message.encode(into: &buffer)
+        try message.encode(into: &buffer)
         let decoded = try ViciMessage.decode(&buffer)
         #expect(decoded == message)
         #expect(decoded.section("ted-1")?.section("children")?.section("ted-1")?.list("remote_ts") == ["198.18.2.0/24[tcp/443]"])
@@ -63,6 +63,35 @@ import Testing
             for index in 0..<count { bytes.append(UInt8(truncatingIfNeeded: state >> (index % 8 * 8)) % 8) }
             var buffer = ByteBuffer(bytes: bytes)
             _ = try? ViciMessage.decode(&buffer)
+        }
+    }
+}
+
+/// VICI lengths are 16 bits for values and 8 for names: larger ones are refused, at the byte.
+@Suite struct ViciEncodeLimitTests {
+    @Test(arguments: [(65_535, true), (65_536, false), (70_000, false)])
+    func valueLengthBoundary(size: Int, accepted: Bool) throws {
+        for message in [ViciMessage([.value("k", Array(repeating: 1, count: size)), .value("after", [2])]),
+                        ViciMessage([.list("k", [Array(repeating: 1, count: size)]), .value("after", [2])])] {
+            var buffer = ByteBuffer()
+            if accepted {
+                try message.encode(into: &buffer)
+                #expect(try ViciMessage.decode(&buffer) == message)
+            } else {
+                #expect(throws: ViciEncodeError.self) { try message.encode(into: &buffer) }
+            }
+        }
+    }
+
+    @Test(arguments: [(255, true), (256, false)])
+    func nameLengthBoundary(size: Int, accepted: Bool) throws {
+        let message = ViciMessage([.value(String(repeating: "n", count: size), [1])])
+        var buffer = ByteBuffer()
+        if accepted {
+            try message.encode(into: &buffer)
+            #expect(try ViciMessage.decode(&buffer) == message)
+        } else {
+            #expect(throws: ViciEncodeError.self) { try message.encode(into: &buffer) }
         }
     }
 }
