@@ -22,7 +22,7 @@ public struct Responder: Sendable {
     private var limiter: ProbeRateLimiter
 
     /// `lookup` answers first-match queries over `policy` (default: its linear scan;
-    /// the daemon passes an `IndexedPolicy` for large policies).
+    /// the daemon passes a `CompiledPolicy`).
     public init(policy: Policy, lookup: (any PolicyLookup)? = nil, identity: Identity, settings: ResponderSettings) {
         self.policy = policy
         self.lookup = lookup ?? policy

@@ -1,5 +1,5 @@
 
-/// ClassBench acl1 rules (shared/data/classbench) turned into ted policies and packets.
+/// ClassBench acl1 rules (Benchmarks/classbench) turned into ted policies and packets.
 ///
 /// A rule `@src/len dst/len sportlo : sporthi dportlo : dporthi proto/mask flags` describes
 /// packets from src to dst. As the responder's policy line the destination is the local

@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure ted against baselines in the same run (build with -c release for real figures).",
-        subcommands: [ResponderBench.self, WireBench.self, EchoServerCommand.self])
+        subcommands: [ResponderBench.self, WireBench.self, ClassifyBench.self, EchoServerCommand.self])
 }
 
 /// The responder under load on loopback, beside a minimal NIO UDP echo server.
@@ -24,11 +24,11 @@ struct ResponderBench: AsyncParsableCommand {
     @Option(help: "Seconds per measurement.")
     var seconds = 5.0
 
-    @Option(help: "Policy entries (taken from ClassBench acl1_2k when found, else synthetic).")
+    @Option(help: "Policy entries (taken from the ClassBench file when found, else synthetic).")
     var entries = 1000
 
     @Option(help: "ClassBench acl1 file.")
-    var classbench = "../shared/data/classbench/acl1_2k.txt"
+    var classbench = "Benchmarks/classbench/acl1_2k.txt"
 
     @Option(help: "Unanswered probes allowed in flight during the throughput run.")
     var window = 256

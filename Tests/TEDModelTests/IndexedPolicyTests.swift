@@ -46,15 +46,10 @@ import Testing
     }
 }
 
-/// On real ClassBench rule sets (shared/data/classbench) both roles agree with the scan.
+/// On real ClassBench rule sets (Benchmarks/classbench) both roles agree with the scan.
 @Suite struct ClassBenchAgreementTests {
     @Test func indexAgreesOnClassBench2k() throws {
-        guard let text = try? String(contentsOfFile: "../shared/data/classbench/acl1_2k.txt", encoding: .utf8) else {
-            try #require(ProcessInfo.processInfo.environment["CI"] == nil, "ClassBench data missing in CI")
-            print("skipped: ../shared/data/classbench/acl1_2k.txt not found")
-            return
-        }
-        let rules = ClassBenchRule.parse(text)
+        let rules = try ClassBenchFixture.rules("acl1_2k.txt")
         #expect(rules.count == 2572)
         let policy = try Policy(lines: rules.map(\.responderLine))
         let index = IndexedPolicy(policy)

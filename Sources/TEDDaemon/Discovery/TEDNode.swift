@@ -47,7 +47,7 @@ public final class TEDNode: Sendable {
         var rng = SystemRandomNumberGenerator()
         let responderSettings = configuration.responderSettings(using: &rng)
         let tedMetrics = TEDMetrics(registry: metrics)
-        let lookup = IndexedPolicy(configuration.policy)
+        let lookup = CompiledPolicy(configuration.policy)
         let core = try await channel.eventLoop.submit {
             var capture: PcapCapture?
             if let path = configuration.capture {

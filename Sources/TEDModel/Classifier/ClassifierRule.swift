@@ -1,0 +1,76 @@
+/// One policy entry flattened for the classifier's exact check: plain integers, no enums.
+///
+/// `any` on a side is the empty mask; the IP version is not stored because a rule only
+/// sits in the trees of the versions it can match.
+struct ClassifierRule: Sendable {
+    let localAddress: UInt128
+    let localMask: UInt128
+    let remoteAddress: UInt128
+    let remoteMask: UInt128
+    let localLower: UInt16
+    let localUpper: UInt16
+    let remoteLower: UInt16
+    let remoteUpper: UInt16
+    /// 0 matches every protocol.
+    let proto: UInt8
+    /// ICMP type and code keep their sides in both roles (see `PolicyEntry.matchesInbound`).
+    let isICMP: Bool
+
+    init(_ entry: PolicyEntry) {
+        func bits(_ match: AddressMatch) -> (address: UInt128, mask: UInt128) {
+            switch match {
+            case .any: (0, 0)
+            case .pattern(let pattern): (pattern.address.bits, pattern.mask.bits)
+            }
+        }
+        (localAddress, localMask) = bits(entry.local)
+        (remoteAddress, remoteMask) = bits(entry.remote)
+        localLower = entry.localPorts.lower
+        localUpper = entry.localPorts.upper
+        remoteLower = entry.remotePorts.lower
+        remoteUpper = entry.remotePorts.upper
+        proto = entry.proto.number
+        isICMP = entry.proto.isICMP
+    }
+
+    /// The same answer as `PolicyEntry.matchesOutbound` / `matchesInbound` for a packet of
+    /// a version this rule can match.
+    @inline(__always)
+    func matches(_ key: ClassifierKey) -> Bool {
+        guard proto == 0 || proto == key.proto,
+              key.local & localMask == localAddress,
+              key.remote & remoteMask == remoteAddress else { return false }
+        let (localPort, remotePort) = isICMP ? (key.icmpType, key.icmpCode) : (key.localPort, key.remotePort)
+        return (localPort < 0 || (Int32(localLower) <= localPort && localPort <= Int32(localUpper)))
+            && (remotePort < 0 || (Int32(remoteLower) <= remotePort && remotePort <= Int32(remoteUpper)))
+    }
+}
+
+/// A packet seen from one role: which address and port are local. An absent port is -1.
+struct ClassifierKey {
+    let proto: UInt8
+    let local: UInt128
+    let remote: UInt128
+    let localPort: Int32
+    let remotePort: Int32
+    /// ICMP type (the packet's source port) and code (its destination port), in either role.
+    let icmpType: Int32
+    let icmpCode: Int32
+
+    @inline(__always)
+    init(_ packet: Packet, as role: Role) {
+        let source = packet.sourcePort.map(Int32.init) ?? -1
+        let destination = packet.destinationPort.map(Int32.init) ?? -1
+        proto = packet.proto.number
+        icmpType = source
+        icmpCode = destination
+        switch role {
+        case .initiator:
+            (local, remote) = (packet.source.bits, packet.destination.bits)
+            (localPort, remotePort) = (source, destination)
+        case .responder:
+            (local, remote) = (packet.destination.bits, packet.source.bits)
+            (localPort, remotePort) = (destination, source)
+        }
+    }
+}
