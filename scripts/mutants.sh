@@ -53,9 +53,12 @@ EOF
 if cmp -s "$scratch/Package.swift.new" "$scratch/Package.swift"; then rm "$scratch/Package.swift.new"
 else mv "$scratch/Package.swift.new" "$scratch/Package.swift"; fi
 
-# The scratch copy always ends equal to the tree, even when a run is interrupted.
-restore() { python3 "$helper" sync "$tree" "$scratch" "${folders[@]}"; }
+# The run works from a snapshot of the tree taken now, so edits made meanwhile do not
+# leak into it; the scratch copy always ends equal to that snapshot, even when interrupted.
+python3 "$helper" sync "$tree" "$scratch/snapshot" "${folders[@]}"
+restore() { python3 "$helper" sync "$scratch/snapshot" "$scratch" "${folders[@]}"; }
 trap restore EXIT
+trap 'exit 130' INT TERM
 restore
 
 build() { (cd "$scratch" && timeout "$limit" nice -n 10 swift build --build-tests) >"$1" 2>&1; }
