@@ -30,7 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests)
+# contrib: ThirdPartyDecoderTests runs contrib/wireshark/ted.lua where tshark is installed.
+folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests contrib)
 mkdir -p "$scratch/logs"
 cat > "$scratch/Package.swift.new" <<'EOF'
 // swift-tools-version:6.1
@@ -123,6 +124,13 @@ for row in "${selected[@]}"; do
   esac
 done
 
+# A suite that fails without a mutant (the machine changed under the run, e.g. tshark
+# appeared) would have "caught" every mutant: check it again.
+build "$scratch/logs/baseline-after.log" || { echo "mutants: the unmutated copy no longer builds" >&2; exit 2; }
+for module in TEDModelTests TEDWireTests TEDEngineTests; do
+  run_tests "$scratch/logs/baseline-after.log" "$module" \
+    || { echo "mutants: $module now fails without any mutant: this run proves nothing (see $scratch/logs/baseline-after.log)" >&2; exit 2; }
+done
 elapsed=$(( $(date +%s) - start ))
 echo "mutants: $caught caught, $survived survived, $equivalent equivalent, ${#stale[@]} stale, $nobuild not compiling in ${elapsed} s"
 [ ${#survivors[@]} -eq 0 ] || echo "mutants: survivors ${survivors[*]}"
