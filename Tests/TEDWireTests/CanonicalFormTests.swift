@@ -52,4 +52,37 @@ import Testing
         let trailing = RejectReasonTests.probe.with { $0.trailing = [0] }
         #expect(canonicalForm(trailing.bytes)?.count == trailing.bytes.count)
     }
+
+    /// What the fuzz target does, in little: flips, insertions, deletions and splices of the
+    /// vectors and the twins; every datagram that the decoder accepts must be canonical.
+    @Test func randomEditsThatDecodeAreCanonical() {
+        var rng = RoundTripTests.Generator(state: 14)
+        let seeds = specVectors.map(\.bytes) + RejectReasonTests.cases.flatMap(\.twins)
+        var accepted = 0
+        for _ in 0..<20000 {
+            var bytes = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let index = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: bytes[index] = UInt8.random(in: 0...255, using: &rng)
+                case 1: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: index)
+                case 2: if bytes.count > 28 { bytes.remove(at: index) }
+                default:
+                    let other = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
+                    let start = Int.random(in: 0..<other.count, using: &rng)
+                    bytes.insert(contentsOf: other[start..<min(other.count, start + 24)], at: index)
+                }
+            }
+            // Keep the header's length right half of the time, so that edits reach the payloads.
+            if bytes.count >= 28, Bool.random(using: &rng) {
+                let total = bytes.count
+                bytes[24...27] = [UInt8(total >> 24 & 0xff), UInt8(total >> 16 & 0xff), UInt8(total >> 8 & 0xff),
+                                  UInt8(total & 0xff)][...]
+            }
+            guard let encoded = Self.encoded(bytes) else { continue }
+            accepted += 1
+            #expect(canonicalForm(bytes) == encoded, "\(bytes.map { String($0, radix: 16) })")
+        }
+        #expect(accepted > 500)
+    }
 }
