@@ -104,6 +104,15 @@ public struct Responder: Sendable {
         hash.append(probe.identity.address.family.rawValue)
         hash.append(contentsOf: probe.identity.address.bytes)
         hash.append(bigEndian: probe.identity.port)
+        hash.append(bigEndian: probe.capabilities.rawValue)
+        if let proxy = probe.proxyAddress {
+            hash.append(proxy.pattern.family.rawValue)
+            hash.append(contentsOf: proxy.pattern.address.bytes)
+            hash.append(contentsOf: proxy.pattern.mask.bytes)
+            hash.append(proxy.proto.number)
+        } else {
+            hash.append(0)
+        }
         let value = hash.finalize()
         return value == 0 ? 1 : value
     }

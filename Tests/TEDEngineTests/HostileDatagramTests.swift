@@ -65,61 +65,61 @@ import TEDWire
                    payloads: [vendorID, (5, [1, 17, 0x01, 0xf4, 198, 51, 100, 2]), responseBody()])
     }
 
-    /// One broken datagram per rule; `name` says which.
-    static var broken: [(name: String, bytes: ByteBuffer)] {
-        var cases: [(String, ByteBuffer)] = []
-        func add(_ name: String, _ base: RawMessage, _ change: (inout RawMessage) -> Void) {
+    /// One broken datagram per rule; `name` says which and `reason` is the one it must get.
+    static var broken: [(name: String, reason: DecodeError.Reason, bytes: ByteBuffer)] {
+        var cases: [(String, DecodeError.Reason, ByteBuffer)] = []
+        func add(_ name: String, _ reason: DecodeError.Reason, _ base: RawMessage, _ change: (inout RawMessage) -> Void) {
             var message = base
             change(&message)
-            cases.append((name, message.bytes))
+            cases.append((name, reason, message.bytes))
         }
-        cases.append(("shorter than a header", ByteBuffer(bytes: Array(probe.bytes.readableBytesView.prefix(27)))))
-        cases.append(("empty", ByteBuffer()))
-        add("length field too large", probe) { $0.lengthSkew = 1 }
-        add("length field too small", probe) { $0.lengthSkew = -1 }
-        add("over 4096 bytes", probe) { $0.payloads.append((99, Array(repeating: 0, count: 4100))) }
-        add("version", probe) { $0.version = 0x20 }
-        add("exchange type", probe) { $0.exchange = 34 }
-        add("flags", probe) { $0.flags = 1 }
-        add("message ID", probe) { $0.messageID = 1 }
-        add("zero initiator cookie", probe) { $0.initiatorCookie = 0 }
-        add("probe with responder cookie", probe) { $0.responderCookie = 5 }
-        add("response without responder cookie", response) { $0.responderCookie = 0 }
-        add("payload length below 4", probe) { $0.payloadLengthOverride = (1, 3) }
-        add("payload past the end", probe) { $0.payloadLengthOverride = (3, 200) }
-        add("17 payloads", probe) { $0.payloads += Array(repeating: (99, [1]), count: 13) }
-        add("bytes after the last payload", probe) { $0.trailing = [0, 0, 0, 0] }
-        add("no summary", probe) { $0.payloads.removeLast() }
-        add("no vendor ID", probe) { $0.payloads.removeFirst() }
-        add("no identity", probe) { $0.payloads.removeAll { $0.type == 5 } }
-        add("two summaries", probe) { $0.payloads.append(summary) }
-        add("two vendor IDs", probe) { $0.payloads.append(vendorID) }
-        add("three ID payloads", probe) { $0.payloads.append(proxyAddress) }
-        add("summary in a response", response) { $0.payloads.append(summary) }
-        add("response without entries", response) { $0.payloads.removeLast() }
-        add("two response payloads", response) { $0.payloads.append(responseBody()) }
-        add("response payload in a probe", probe) { $0.payloads.append(responseBody()) }
-        add("short summary", probe) { $0.payloads[3].body.removeLast() }
-        add("short vendor ID", probe) { $0.payloads[0].body.removeLast() }
-        add("short identity", probe) { $0.payloads[1].body.removeLast() }
-        add("identity of a subnet type", probe) { $0.payloads[1].body[0] = 4 }
-        add("short proxy address", probe) { $0.payloads[2].body.removeLast() }
-        add("summary hash", probe) { $0.payloads[3].body[0] ^= 1 }
-        add("summary TED version", probe) { $0.payloads[3].body[16] = 2 }
-        add("summary IP version", probe) { $0.payloads[3].body[17] = 5 }
-        add("summary IP version not its size", probe) { $0.payloads[3].body[17] = 6 }
-        add("summary flag bits", probe) { $0.payloads[3].body[19] = 0x7 }
-        add("response TED version", response) { $0.payloads[2] = responseBody(tedVersion: 2) }
-        add("response IP version", response) { $0.payloads[2] = responseBody(ipVersion: 5) }
-        add("zero entries", response) { $0.payloads[2] = responseBody(count: 0, entries: []) }
-        add("17 entries", response) { $0.payloads[2] = responseBody(count: 17, entries: Array(repeating: entry(), count: 17)) }
-        add("entry count disagrees", response) { $0.payloads[2] = responseBody(count: 2) }
-        add("responder ports reversed", response) { $0.payloads[2] = responseBody(entries: [entry(responderPorts: (444, 443))]) }
-        add("initiator ports reversed", response) { $0.payloads[2] = responseBody(entries: [entry(initiatorPorts: (2, 1))]) }
-        add("any protocol with ports", response) { $0.payloads[2] = responseBody(entries: [entry(proto: 0)]) }
-        add("two responder IDs", response) { $0.payloads.append((5, [1, 17, 0, 0, 1, 2, 3, 4])) }
-        add("two paddings", probe) { $0.payloads += [(242, [0]), (242, [])] }
-        add("padding in a response", response) { $0.payloads.append((242, [0, 0])) }
+        cases.append(("shorter than a header", .tooShort, ByteBuffer(bytes: Array(probe.bytes.readableBytesView.prefix(27)))))
+        cases.append(("empty", .tooShort, ByteBuffer()))
+        add("length field too large", .lengthMismatch, probe) { $0.lengthSkew = 1 }
+        add("length field too small", .lengthMismatch, probe) { $0.lengthSkew = -1 }
+        add("over 4096 bytes", .tooLong, probe) { $0.payloads.append((99, Array(repeating: 0, count: 4100))) }
+        add("version", .badVersion, probe) { $0.version = 0x20 }
+        add("exchange type", .badExchangeType, probe) { $0.exchange = 34 }
+        add("flags", .nonZeroFlags, probe) { $0.flags = 1 }
+        add("message ID", .nonZeroMessageID, probe) { $0.messageID = 1 }
+        add("zero initiator cookie", .zeroInitiatorCookie, probe) { $0.initiatorCookie = 0 }
+        add("probe with responder cookie", .nonZeroResponderCookie, probe) { $0.responderCookie = 5 }
+        add("response without responder cookie", .zeroResponderCookie, response) { $0.responderCookie = 0 }
+        add("payload length below 4", .payloadTooShort, probe) { $0.payloadLengthOverride = (1, 3) }
+        add("payload past the end", .truncatedPayload, probe) { $0.payloadLengthOverride = (3, 200) }
+        add("17 payloads", .tooManyPayloads, probe) { $0.payloads += Array(repeating: (99, [1]), count: 13) }
+        add("bytes after the last payload", .trailingBytes, probe) { $0.trailing = [0, 0, 0, 0] }
+        add("no summary", .missingSummary, probe) { $0.payloads.removeLast() }
+        add("no vendor ID", .missingVendorID, probe) { $0.payloads.removeFirst() }
+        add("no identity", .missingIdentity, probe) { $0.payloads.removeAll { $0.type == 5 } }
+        add("two summaries", .duplicateSummary, probe) { $0.payloads.append(summary) }
+        add("two vendor IDs", .duplicateVendorID, probe) { $0.payloads.append(vendorID) }
+        add("three ID payloads", .tooManyIDs, probe) { $0.payloads.append(proxyAddress) }
+        add("summary in a response", .unexpectedPayload, response) { $0.payloads.append(summary) }
+        add("response without entries", .missingResponse, response) { $0.payloads.removeLast() }
+        add("two response payloads", .duplicateResponse, response) { $0.payloads.append(responseBody()) }
+        add("response payload in a probe", .unexpectedPayload, probe) { $0.payloads.append(responseBody()) }
+        add("short summary", .badPayloadSize, probe) { $0.payloads[3].body.removeLast() }
+        add("short vendor ID", .badPayloadSize, probe) { $0.payloads[0].body.removeLast() }
+        add("short identity", .badPayloadSize, probe) { $0.payloads[1].body.removeLast() }
+        add("identity of a subnet type", .badIDType, probe) { $0.payloads[1].body[0] = 4 }
+        add("short proxy address", .badPayloadSize, probe) { $0.payloads[2].body.removeLast() }
+        add("summary hash", .badHash, probe) { $0.payloads[3].body[0] ^= 1 }
+        add("summary TED version", .badTEDVersion, probe) { $0.payloads[3].body[16] = 2 }
+        add("summary IP version", .badIPVersion, probe) { $0.payloads[3].body[17] = 5 }
+        add("summary IP version not its size", .badPayloadSize, probe) { $0.payloads[3].body[17] = 6 }
+        add("summary flag bits", .badSummaryFlags, probe) { $0.payloads[3].body[19] = 0x7 }
+        add("response TED version", .badTEDVersion, response) { $0.payloads[2] = responseBody(tedVersion: 2) }
+        add("response IP version", .badIPVersion, response) { $0.payloads[2] = responseBody(ipVersion: 5) }
+        add("zero entries", .badEntryCount, response) { $0.payloads[2] = responseBody(count: 0, entries: []) }
+        add("17 entries", .tooManyEntries, response) { $0.payloads[2] = responseBody(count: 17, entries: Array(repeating: entry(), count: 17)) }
+        add("entry count disagrees", .badPayloadSize, response) { $0.payloads[2] = responseBody(count: 2) }
+        add("responder ports reversed", .portRangeInverted, response) { $0.payloads[2] = responseBody(entries: [entry(responderPorts: (444, 443))]) }
+        add("initiator ports reversed", .portRangeInverted, response) { $0.payloads[2] = responseBody(entries: [entry(initiatorPorts: (2, 1))]) }
+        add("any protocol with ports", .portsWithAnyProtocol, response) { $0.payloads[2] = responseBody(entries: [entry(proto: 0)]) }
+        add("two responder IDs", .tooManyIDs, response) { $0.payloads.append((5, [1, 17, 0, 0, 1, 2, 3, 4])) }
+        add("two paddings", .duplicatePadding, probe) { $0.payloads += [(242, [0]), (242, [])] }
+        add("padding in a response", .unexpectedPayload, response) { $0.payloads.append((242, [0, 0])) }
         return cases
     }
 
@@ -146,12 +146,13 @@ import TEDWire
         var responder = Responder(policy: policy("permit tcp 10.2.0.0/16 10.1.0.0/16"), identity: responderIdentity,
                                   settings: generousResponderSettings())
         var seen = Set<DecodeError.Reason>()
-        for (name, bytes) in Self.broken {
+        for (name, expected, bytes) in Self.broken {
             let action = responder.received(bytes, from: ip("10.1.0.5"), port: 40000, now: t0)
             guard case .drop(.rejected(let reason)) = action else {
                 Issue.record("\(name): \(action)")
                 continue
             }
+            #expect(reason == expected, "\(name)")
             seen.insert(reason)
         }
         let missing = Set(DecodeError.Reason.allCases).subtracting(seen)
@@ -165,12 +166,9 @@ import TEDWire
         var rng = SeededRNG(seed: 41)
         let p = packet("tcp 10.1.0.5:40000 10.2.0.7:443")
         let probe = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
-        for (name, bytes) in Self.broken {
+        for (name, expected, bytes) in Self.broken {
             let actions = initiator.received(bytes, from: ip("198.51.100.2"), port: 500, now: t0)
-            guard case .rejected(.undecodable) = actions.first else {
-                Issue.record("\(name): \(actions)")
-                continue
-            }
+            #expect(actions == [.rejected(.undecodable(expected))], "\(name)")
         }
         #expect(initiator.counters.rejects.values.reduce(0, +) == Self.broken.count)
         var answer = Self.response

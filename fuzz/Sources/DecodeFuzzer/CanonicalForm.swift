@@ -1,0 +1,1 @@
+../../../Tests/TEDWireTests/CanonicalForm.swift
