@@ -43,9 +43,10 @@ done
 [ -f "$repo/Package.resolved" ] && cp -p "$repo/Package.resolved" "$work/src/Package.resolved"
 
 # One release build serves both: the plugin builds every product with these flags, then
-# runs generate-manual on the ted binary.
+# runs generate-manual on the ted binary. `-Xswiftc -static-stdlib` is what
+# `swift build --static-swift-stdlib` passes, spelled so that `swift package` takes it too.
 cd "$work/src"
-flags=(--scratch-path "$work/build" -c release --static-swift-stdlib)
+flags=(--scratch-path "$work/build" -c release -Xswiftc -static-stdlib)
 echo "package-deb.sh: building ted $version ($commit) in release mode"
 nice -n 10 swift package "${flags[@]}" plugin generate-manual --multi-page >"$work/build.log" 2>&1 \
   || { tail -30 "$work/build.log" >&2; exit 1; }
