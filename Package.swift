@@ -28,7 +28,7 @@ let package = Package(
             "TEDModel",
             .product(name: "Yams", package: "Yams"),
         ]),
-        // Byte-exact TED v3 codec (spec/ted-v3-wire.md) and pcap framing.
+        // Byte-exact TED v3 codec (docs/WIRE-FORMAT.md) and pcap framing.
         .target(name: "TEDWire", dependencies: [
             "TEDModel",
             .product(name: "NIOCore", package: "swift-nio"),

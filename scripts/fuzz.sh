@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes ted's TED v3 decoder with libFuzzer for SECONDS (default 60), seeded with the
-# spec's test vectors (lld links it: ld.gold fails on this target). Exit 0 when no crash; non-zero (and the crasher in fuzz/artifacts)
+# test vectors of docs/WIRE-FORMAT.md (lld links it: ld.gold fails on this target). Exit 0 when no crash; non-zero (and the crasher in fuzz/artifacts)
 # otherwise: turn each crasher into a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -11,7 +11,7 @@ mkdir -p corpus artifacts
 i=0
 while read -r hex; do
   i=$((i + 1)); python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$hex" > "corpus/vector-$i"
-done < <(grep -oE '^   `[0-9a-f]+`' ../../shared/spec/ted-v3-wire.md 2>/dev/null | tr -d ' `' || true)
+done < <(grep -oE '^   `[0-9a-f]+`' ../docs/WIRE-FORMAT.md | tr -d ' `')
 [ -n "$(ls corpus)" ] || { echo "fuzz.sh: no seed vectors found" >&2; exit 1; }
 "$binary" corpus -max_total_time="$seconds" -max_len=4200 -artifact_prefix=artifacts/ -print_final_stats=1 2>&1 \
   | grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb|INFO: Loaded|==[0-9]+==ERROR|SUMMARY)" || true

@@ -18,8 +18,18 @@ public enum ConfigurationLoader {
         return try parse(text, path: path)
     }
 
-    /// Parses configuration text; `path` is used in error messages.
+    /// Parses configuration text; `path` is used in error messages, whose positions
+    /// always name a character of `text`.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> Configuration {
+        let source = SourceText(text)
+        do {
+            return try parse(text, source: source, path: path)
+        } catch {
+            throw source.clamped(error)
+        }
+    }
+
+    private static func parse(_ text: String, source: SourceText, path: String) throws(ConfigError) -> Configuration {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -33,7 +43,7 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigError(path: path, line: 1, column: 1, message: "\(error)")
         }
-        return try parse(root: root, path: path)
+        return try parse(root: root, source: source, path: path)
     }
 
     private static func yamlError(_ error: YamlError, path: String) -> ConfigError {
@@ -49,7 +59,7 @@ public enum ConfigurationLoader {
         }
     }
 
-    private static func parse(root: Node, path: String) throws(ConfigError) -> Configuration {
+    private static func parse(root: Node, source: SourceText, path: String) throws(ConfigError) -> Configuration {
         var top = try MappingReader(path: path, node: root, what: "the configuration")
         let read = ScalarReader(path: path)
 
@@ -71,7 +81,7 @@ public enum ConfigurationLoader {
         guard let policyNode = top.value("policy") else {
             throw ConfigError.at(path, root, "missing 'policy' (a list of ACL lines)")
         }
-        var config = Configuration(identity: identity, listen: listen, policy: try policy(policyNode, path: path))
+        var config = Configuration(identity: identity, listen: listen, policy: try policy(policyNode, source: source, path: path))
         if let node = top.value("advertise-port") { config.advertisePort = try read.port(node, "advertise-port") }
         if let node = top.value("probe-port") { config.probePort = try read.port(node, "probe-port") }
         if let node = top.value("peers") {
@@ -113,27 +123,43 @@ public enum ConfigurationLoader {
         return config
     }
 
-    private static func policy(_ node: Node, path: String) throws(ConfigError) -> Policy {
+    private static func policy(_ node: Node, source: SourceText, path: String) throws(ConfigError) -> Policy {
         let read = ScalarReader(path: path)
         var rules: [PolicyRule] = []
         for item in try read.list(node, "policy") {
             guard case .scalar(let scalar) = item else {
                 throw ConfigError.at(path, item, "each policy line must be a single ACL line")
             }
-            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
             do throws(SyntaxError) {
                 if let entry = try ACLParser.parseLine(scalar.string) {
                     rules.append(PolicyRule(index: rules.count + 1, entry: entry, text: scalar.string,
                                             line: item.mark?.line))
                 }
             } catch {
-                throw ConfigError.at(path, item, error.message, columnOffset: error.column - 1 + (quoted ? 1 : 0))
+                let (line, column) = valuePosition(scalar, item, source: source, offset: error.column - 1)
+                throw ConfigError(path: path, line: line, column: column, message: error.message)
             }
         }
         guard rules.contains(where: { $0.entry.action == .permit }) else {
             throw ConfigError.at(path, node, "the policy has no permit entry: nothing would be protected")
         }
         return Policy(rules: rules)
+    }
+
+    /// Where character `offset` of a scalar's value is in the file: a plain scalar may be
+    /// folded from several lines, a quoted one starts after its quote, a block one on the next line.
+    private static func valuePosition(_ scalar: Node.Scalar, _ node: Node, source: SourceText,
+                                      offset: Int) -> (line: Int, column: Int) {
+        let line = node.mark?.line ?? 1, column = node.mark?.column ?? 1
+        switch scalar.style {
+        case .singleQuoted, .doubleQuoted:
+            return source.position(ofOffset: offset, inValue: scalar.string, line: line, column: column + 1)
+        case .literal, .folded:
+            let indentation = source.lines.indices.contains(line) ? source.lines[line].prefix { $0 == " " }.count : 0
+            return source.position(ofOffset: offset, inValue: scalar.string, line: line + 1, column: indentation + 1)
+        default:
+            return source.position(ofOffset: offset, inValue: scalar.string, line: line, column: column)
+        }
     }
 
     private static func discovery(_ node: Node, path: String) throws(ConfigError) -> DiscoveryOptions {

@@ -43,9 +43,9 @@ struct MappingReader {
 }
 
 extension ConfigError {
-    static func at(_ path: String, _ node: Node, _ message: String, columnOffset: Int = 0) -> ConfigError {
+    static func at(_ path: String, _ node: Node, _ message: String) -> ConfigError {
         let mark = node.mark
-        return ConfigError(path: path, line: mark?.line ?? 1, column: (mark?.column ?? 1) + columnOffset, message: message)
+        return ConfigError(path: path, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message)
     }
 }
 

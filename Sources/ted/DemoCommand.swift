@@ -8,7 +8,7 @@ import TEDModel
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run an initiator and three responders on loopback and show several discoveries side by side.")
+        abstract: "Run an initiator and four responders on loopback and show several discoveries side by side.")
 
     @Flag(help: "Print one JSON object per discovery.")
     var json = false
@@ -30,6 +30,12 @@ struct DemoCommand: AsyncParsableCommand {
         """
 
     static let sites = [
+        Site(name: "gwE", yaml: """
+            identity: 127.0.0.4
+            policy:
+              - remark gwE mirrors gwA (the plain case), any protocol and port, the whole other side
+              - permit ip 198.18.4.0/24 198.18.0.0/16
+            """, networks: [AddressPattern("198.18.4.0/24")!]),
         Site(name: "gwB", yaml: """
             identity: 127.0.0.2
             policy:
@@ -52,6 +58,7 @@ struct DemoCommand: AsyncParsableCommand {
     ]
 
     static let packets = [
+        "tcp 198.18.1.10:40000 198.18.4.40:80",
         "tcp 198.18.1.10:40000 198.18.2.20:443",
         "udp 198.18.1.10:5353 198.18.2.53:53",
         "tcp 198.18.1.11:40001 198.18.2.21:443",
@@ -83,7 +90,7 @@ struct DemoCommand: AsyncParsableCommand {
                                                 bind: Endpoint(address: .zero(.v6), port: 0),
                                                 advertiseBoundPort: true, logger: logger)
         if !json {
-            print("ted demo: initiator gwA (127.0.0.1) and responders gwB (127.0.0.2), gwC (127.0.0.3), gwD (::1), all on loopback.")
+            print("ted demo: initiator gwA (127.0.0.1) and responders gwE (127.0.0.4), gwB (127.0.0.2), gwC (127.0.0.3), gwD (::1), all on loopback.")
             print("Loopback has no routed path, so each probe is sent to the gateway that would sit on the packet's path.\n")
             for line in Self.initiatorYAML.split(separator: "\n") where line.contains("permit") { print("gwA \(trimmed(line, " -"))") }
             for (site, _, _) in responders {
@@ -91,6 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("")
         }
+        var v3Tunnels = 0, v2Tunnels = 0
         for text in Self.packets {
             let packet = try Packet(parsing: text)
             guard let (site, address, node) = responders.first(where: {
@@ -100,8 +108,15 @@ struct DemoCommand: AsyncParsableCommand {
             if json {
                 print(JSON.object([("packet", .string(text)), ("path", .string(site.name)), ("result", outcome.json)]).rendered)
             } else {
-                print(DemoRow(packet: packet, site: site.name, outcome: outcome).lines.joined(separator: "\n"), "\n")
+                let row = DemoRow(packet: packet, site: site.name, outcome: outcome)
+                print(row.lines.joined(separator: "\n"), "\n")
+                if case .discovered = outcome { v3Tunnels += 1 }
+                if row.v2Works { v2Tunnels += 1 }
             }
+        }
+        if !json {
+            print("TED v3 gave a tunnel to \(v3Tunnels) of \(Self.packets.count) packets (no responder protects the others), TED v2 to \(v2Tunnels).")
+            print("Real tunnels (strongSwan, XFRM, network namespaces; root): scripts/e2e.sh")
         }
         await initiator.stop()
         for (_, _, node) in responders { await node.stop() }
@@ -111,9 +126,12 @@ struct DemoCommand: AsyncParsableCommand {
 /// One discovery of the demo, with what TED v2 would have made of it.
 struct DemoRow {
     let lines: [String]
+    /// Whether TED v2's half-proxy merge would have given a tunnel for this packet.
+    let v2Works: Bool
 
     init(packet: Packet, site: String, outcome: DiscoveryOutcome) {
         var lines = ["packet        \(packet)   (on the path: \(site))"]
+        var v2Works = false
         switch outcome {
         case .discovered(let d, let cached):
             lines.append("responder     \(d.peer)\(cached ? "   (from the cache, no probe)" : "   rtt \(format3(d.rtt.milliseconds)) ms")")
@@ -121,7 +139,9 @@ struct DemoRow {
             lines.append("TED v3        tunnel \(d.intersection)")
             if let local = d.localRule.entry.proxy(as: .initiator, family: packet.family) {
                 switch HalfProxyMerge.merge(initiator: local, responder: d.entries[d.chosenEntry], packet: packet) {
-                case .success(let merged): lines.append("TED v2        would work: \(merged)")
+                case .success(let merged):
+                    lines.append("TED v2        would work: \(merged)")
+                    v2Works = true
                 case .failure(let why): lines.append("TED v2        would FAIL: \(why)")
                 }
             }
@@ -133,5 +153,6 @@ struct DemoRow {
             lines.append("TED v3        cancelled")
         }
         self.lines = lines
+        self.v2Works = v2Works
     }
 }

@@ -10,6 +10,7 @@ struct TED: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ted",
         abstract: "Tunnel Endpoint Discovery v3 for IPsec: find the gateway that protects a packet's destination.",
+        version: Version.line,
         subcommands: [
             IntersectCommand.self,
             CheckCommand.self,

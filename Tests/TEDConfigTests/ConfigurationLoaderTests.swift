@@ -86,7 +86,7 @@ import TEDModel
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers: [nope]\n", 3, 9, "a peer must be an address or prefix"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  vici: /x\n", 4, 3, "needs either 'psk'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  psk: short\n", 4, 8, "at least 8 bytes"),
-        ("identity: 198.51.100.1\npolicy: [permit ip any any\n", 3, 1, "YAML"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any\n", 2, 26, "YAML"),
         ("identity: 198.51.100.1\nidentity: 198.51.100.2\npolicy: [permit ip any any]\n", 1, 1, "duplicate"),
         ("- just\n- a list\n", 1, 1, "must be a mapping"),
         ("", 1, 1, "empty"),

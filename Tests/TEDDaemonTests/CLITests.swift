@@ -177,6 +177,28 @@ import Testing
         #expect(result.stdout.contains("(from the cache, no probe)"))
         #expect(result.stdout.contains("TED v3        tunnel udp 2001:db8:1::/48 <-> 2001:db8:2::/48 port 53"))
     }
+
+    @Test func demoShowsThePlainCaseWhereV2WorksTooAndEndsWithE2E() throws {
+        let result = try Self.run(["demo"], timeout: 30)
+        #expect(result.status == 0)
+        let rows = result.stdout.components(separatedBy: "\n\n")
+        let plain = rows.first { $0.hasPrefix("packet        tcp 198.18.1.10:40000 198.18.4.40:80   (on the path: gwE)") }
+        #expect(plain?.contains("TED v3        tunnel ip 198.18.1.0/24 <-> 198.18.4.0/24") == true)
+        #expect(plain?.contains("TED v2        would work: ip 198.18.1.0/24 <-> 198.18.4.0/24") == true)
+        #expect(result.stdout.components(separatedBy: "TED v2        would work").count == 2)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.suffix(2).first == "TED v3 gave a tunnel to 6 of 8 packets (no responder protects the others), TED v2 to 1.")
+        #expect(lines.last == "Real tunnels (strongSwan, XFRM, network namespaces; root): scripts/e2e.sh")
+    }
+
+    @Test func demoJSONIsOneObjectPerPacket() throws {
+        let result = try Self.run(["demo", "--json"], timeout: 30)
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 8)
+        #expect(lines.allSatisfy { $0.hasPrefix(#"{"packet":"#) })
+        #expect(lines.first?.contains(#""path":"gwE""#) == true)
+    }
 }
 
 /// A plain HTTP/1.1 GET on 127.0.0.1 over a blocking socket.

@@ -3,7 +3,7 @@ import Testing
 import TEDModel
 @testable import TEDWire
 
-/// The seven normative vectors (docs/WIRE.md), as values.
+/// The seven normative vectors of docs/WIRE-FORMAT.md, as values.
 struct Vector: CustomTestStringConvertible, Sendable {
     let name: String
     let hex: String
@@ -51,7 +51,7 @@ let specVectors: [Vector] = [
                                            Proxy(proto: .udp, initiatorSide: half("2001:db8::/32", PortRange(1024, 65535)!),
                                                  responderSide: half("2001:db8:2::/48", .single(53)))!,
                                            Proxy(proto: .any, initiatorSide: half("2001:db8:1::/48"),
-                                                 responderSide: half("2001:db8:2::/32"))!,
+                                                 responderSide: half("2001:db8::/32"))!,
                                        ]))),
     Vector(name: "response-v4-wildcard-mask",
            hex: "010203040506070811121314151617180d10f1000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f100000c011101f4c63364020000002403040100000000000000ffff0000ffffc6120005ffff00ffc6120000fffe0000",

@@ -1,4 +1,4 @@
--- Wireshark/tshark dissector for TED v3 (Tunnel Endpoint Discovery), spec/ted-v3-wire.md.
+-- Wireshark/tshark dissector for TED v3 (Tunnel Endpoint Discovery), docs/WIRE-FORMAT.md.
 --
 -- Load it with:  tshark -X lua_script:contrib/wireshark/ted.lua -r capture.pcap
 -- or copy it into Wireshark's personal plugins folder (Help > About > Folders).

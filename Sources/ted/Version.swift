@@ -1,0 +1,10 @@
+/// What `ted --version` prints: the version and the git commit of the source it was built from.
+///
+/// A plain `swift build` uses these defaults; `scripts/package-deb.sh` writes this file anew
+/// in the copy of the repository it builds, with the package's version and `git rev-parse HEAD`.
+enum Version {
+    static let number = "0.1.0"
+    static let commit = "unknown"
+
+    static var line: String { "\(number) (commit \(commit))" }
+}
