@@ -11,11 +11,10 @@ import Testing
     }
 
     @Test(arguments: specVectors)
-    func eachVectorIsCanonicalButForItsDocumentedDefect(_ vector: Vector) throws {
+    func eachVectorIsCanonical(_ vector: Vector) throws {
         let canonical = try #require(canonicalForm(vector.bytes))
         #expect(Self.encoded(vector.bytes) == canonical)
-        // Only vector 4 sends an unmasked address (SpecVectorTests): canonical masks it.
-        #expect((canonical == vector.bytes) == (vector.name != "response-v6-two-entries"))
+        #expect(canonical == vector.bytes)
         #expect(canonicalForm(canonical) == canonical)
     }
 

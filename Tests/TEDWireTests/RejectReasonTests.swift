@@ -149,9 +149,11 @@ import TEDModel
                   p.with { $0.payloads.append((13, Array(repeating: 0, count: 8) + Array(hash.suffix(8)) + [0, 0, 0, 0])) }]),
             Case(.duplicateSummary, [p.with { $0.payloads.append(summary()) }], [p]),
             Case(.duplicateResponse, [r.with { $0.payloads.append(response()) }], [r]),
+            Case(.duplicatePadding, [p.with { $0.payloads += [(242, [0]), (242, [])] }], [p.with { $0.payloads.append((242, [0])) }]),
             Case(.tooManyIDs, [p.with { $0.payloads += [proxyAddress, proxyAddress] }, r.with { $0.payloads.append(identity) }],
                  [p.with { $0.payloads.append(proxyAddress) }, r]),
-            Case(.unexpectedPayload, [p.with { $0.payloads.append(response()) }, r.with { $0.payloads.append(summary()) }],
+            Case(.unexpectedPayload, [p.with { $0.payloads.append(response()) }, r.with { $0.payloads.append(summary()) },
+                                      r.with { $0.payloads.append((242, [])) }],
                  [p, r]),
             Case(.badPayloadSize, [
                 p.with { $0.payloads[0].body.append(0) },                       // TED vendor ID of 21 bytes
