@@ -15,7 +15,10 @@ struct ClassifyCommand: ParsableCommand {
     var config: String
 
     @Option(help: "A packet: \"<protocol> <src>[:<port>] <dst>[:<port>]\", IPv6 in brackets.")
-    var packet: String
+    var packet: String?
+
+    @Option(help: "A file of packets, one per line in the --packet syntax (# comments); one result line each.")
+    var packets: String?
 
     @Option(name: .customLong("as"), help: "The role to classify for: initiator or responder.")
     var role: Role = .initiator
@@ -24,12 +27,18 @@ struct ClassifyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        _ = try parsePacket(packet)
+        guard (packet == nil) != (packets == nil) else { throw ValidationError("give either --packet or --packets") }
+        if let packet { _ = try parsePacket(packet) }
     }
 
     func run() throws {
-        let packet = try parsePacket(packet)
         let configuration = try loadConfiguration(config)
+        if let packets {
+            let classifier = PacketFileClassifier(path: packets, policy: CompiledPolicy(configuration.policy), role: role, json: json)
+            if try !classifier.run() { throw ExitCode(1) }
+            return
+        }
+        let packet = try parsePacket(packet ?? "")
         let match = configuration.policy.firstMatch(packet, as: role)
         if json {
             guard let match else {
