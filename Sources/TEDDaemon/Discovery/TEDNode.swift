@@ -21,6 +21,7 @@ public final class TEDNode: Sendable {
     public let channel: any Channel
     public let metrics: MetricsRegistry
     private let core: NIOLoopBound<DiscoveryCore>
+    private let capture: PcapCapture?
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
     ///
@@ -32,6 +33,9 @@ public final class TEDNode: Sendable {
                              logger: Logger, events: DiscoveryEvents = DiscoveryEvents(),
                              probeSender: ProbeSender? = nil, metrics: MetricsRegistry = MetricsRegistry()) async throws -> TEDNode {
         let endpoint = bind ?? configuration.listen
+        let capture = try configuration.capture.map { path throws(CaptureError) in
+            try PcapCapture(path: path, maxBytes: configuration.captureMaxBytes)
+        }
         let channel = try await DatagramBootstrap(group: group.next())
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.maxMessagesPerRead, value: 64)
@@ -45,11 +49,6 @@ public final class TEDNode: Sendable {
         let tedMetrics = TEDMetrics(registry: metrics)
         let lookup = IndexedPolicy(configuration.policy)
         let core = try await channel.eventLoop.submit {
-            var capture: PcapCapture?
-            if let path = configuration.capture {
-                guard let opened = PcapCapture(path: path) else { throw CaptureError(path: path) }
-                capture = opened
-            }
             let core = DiscoveryCore(
                 initiator: roles.contains(.initiator)
                     ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
@@ -60,13 +59,15 @@ public final class TEDNode: Sendable {
             try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
             return NIOLoopBound(core, eventLoop: channel.eventLoop)
         }.get()
-        return TEDNode(channel: channel, metrics: metrics, core: core)
+        return TEDNode(channel: channel, metrics: metrics, core: core, capture: capture)
     }
 
-    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>) {
+    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>,
+                 capture: PcapCapture?) {
         self.channel = channel
         self.metrics = metrics
         self.core = core
+        self.capture = capture
     }
 
     /// The bound port (useful when bound to port 0).
@@ -120,8 +121,10 @@ public final class TEDNode: Sendable {
             ?? (nil, nil)
     }
 
-    /// Closes the socket; waiting requests end as `.cancelled`.
+    /// Closes the socket; waiting requests end as `.cancelled`; the capture file gets
+    /// every record queued before.
     public func stop() async {
         try? await channel.close()
+        capture?.close()
     }
 }
