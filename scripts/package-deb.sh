@@ -77,9 +77,12 @@ install -D -m 0644 "$work/src/contrib/wireshark/ted.lua" "$root/usr/share/doc/te
 install -m 0644 "$work/src/contrib/debian/copyright" "$root/usr/share/doc/ted/copyright"
 
 # Libraries the binary still loads (glibc, libstdc++, ...), as the Debian packages that ship them.
-libs=$(ldd "$root/usr/bin/ted" | awk '/=> \//{print $3}' | xargs -r realpath | sort -u)
-shlib_packages=$(for lib in $libs; do dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null; done \
-  | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
+# dpkg knows a library by the path its package ships, /lib or /usr/lib (merged /usr).
+libs=$(ldd "$root/usr/bin/ted" | awk '/=> \//{print $3}' | sort -u)
+shlib_packages=$(for lib in $libs; do
+    real=$(realpath "$lib")
+    for path in "$lib" "$real" "${real#/usr}" "/usr$lib"; do dpkg -S "$path" 2>/dev/null && break; done
+  done | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
 depends="${shlib_packages:+$shlib_packages, }strongswan-charon, strongswan-swanctl, libcharon-extra-plugins, nftables, iproute2"
 
 cat > "$root/DEBIAN/control" <<CONTROL

@@ -141,6 +141,8 @@ public struct Configuration: Hashable, Sendable {
     public var metrics: Endpoint?
     /// A classic pcap file to which every TED datagram sent or received is appended.
     public var capture: String?
+    /// Size at which the capture file is renamed `<file>.1` and a new one started.
+    public var captureMaxBytes = 64 << 20
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
         self.identity = identity

@@ -8,7 +8,7 @@ import Glibc
 /// Loads a configuration file, all or nothing: any error aborts with its position.
 public enum ConfigurationLoader {
     static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
-                          "responder", "dataplane", "ike", "control-socket", "control-group", "metrics", "capture"]
+                          "responder", "dataplane", "ike", "control-socket", "control-group", "metrics", "capture", "capture-max-bytes"]
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
@@ -119,6 +119,9 @@ public enum ConfigurationLoader {
             config.metrics = endpoint
         }
         if let node = top.value("capture") { config.capture = try read.string(node, "capture") }
+        if let node = top.value("capture-max-bytes") {
+            config.captureMaxBytes = try read.bytes(node, "capture-max-bytes", in: 4096...(1 << 40))
+        }
         try top.rejectUnknownKeys(allowed: topKeys)
         return config
     }

@@ -94,6 +94,23 @@ struct ScalarReader {
         }
     }
 
+    /// A size in bytes: a whole number, or one followed by K, M or G (powers of 1024).
+    func bytes(_ node: Node, _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let text = try string(node, key)
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text), unit = 1
+        if let last = digits.last?.uppercased().first, let factor = units[last] {
+            digits = digits.dropLast()
+            unit = factor
+        }
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(digits),
+              case let (value, overflow) = number.multipliedReportingOverflow(by: unit), !overflow,
+              range.contains(value) else {
+            throw ConfigError.at(path, node, "'\(key)' must be a size from \(range.lowerBound) bytes to \(range.upperBound >> 30)G (e.g. 65536, 512K, 64M), not '\(text)'")
+        }
+        return value
+    }
+
     func port(_ node: Node, _ key: String) throws(ConfigError) -> UInt16 {
         UInt16(try int(node, key, in: 1...65535))
     }

@@ -48,6 +48,7 @@ struct ConfigurationSummary {
         }
         lines.append("control socket: \(c.controlSocket)")
         lines.append("metrics:        \(c.metrics.map { "http://\($0)/metrics" } ?? "off")")
+        lines.append("capture:        \(c.capture.map { "\($0), then \($0).1 at \(c.captureMaxBytes) bytes" } ?? "off")")
         self.lines = lines
     }
 }

@@ -66,6 +66,25 @@ import Testing
         #expect(bad.stderr == "\(badPath):4:27: error: invalid port 'nope' (0-65535 or a name such as 'https')\n")
     }
 
+    @Test func checkNamesTheOffendingLineOfAFoldedListItem() throws {
+        let path = try Self.temporaryFile("folded.yaml", "identity: 198.51.100.1\npolicy:\n  - permit ip any any\n   - permit tcp any any\n")
+        let result = try Self.run(["check", path])
+        #expect(result.status == 2)
+        #expect(result.stderr == "\(path):4:4: error: unexpected '-' at end of entry\n")
+    }
+
+    @Test func checkShowsTheCaptureAndItsBound() throws {
+        let path = try Self.temporaryFile("capture.yaml", """
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            capture: /var/tmp/ted.pcap
+            capture-max-bytes: 1M
+            """)
+        let result = try Self.run(["check", path])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("capture:        /var/tmp/ted.pcap, then /var/tmp/ted.pcap.1 at 1048576 bytes\n"))
+    }
+
     @Test func classifyNamesTheEntry() throws {
         let path = try Self.temporaryFile("classify.yaml", """
             identity: 198.51.100.1

@@ -24,6 +24,7 @@ public final class TEDNode: Sendable {
     public let metrics: MetricsRegistry
     private let core: NIOLoopBound<DiscoveryCore>
     private let stopping = NIOLockedValueBox(false)
+    private let capture: PcapCapture?
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
     ///
@@ -35,6 +36,9 @@ public final class TEDNode: Sendable {
                              logger: Logger, events: DiscoveryEvents = DiscoveryEvents(),
                              probeSender: ProbeSender? = nil, metrics: MetricsRegistry = MetricsRegistry()) async throws -> TEDNode {
         let endpoint = bind ?? configuration.listen
+        let capture = try configuration.capture.map { path throws(CaptureError) in
+            try PcapCapture(path: path, maxBytes: configuration.captureMaxBytes)
+        }
         // Bound here, without SO_REUSEADDR, and written by the core (see DiscoveryCore).
         let fd = try UDPSocket.bind(endpoint.address, port: endpoint.port, sendBuffer: Self.sendBuffer)
         let channel = try await DatagramBootstrap(group: group.next())
@@ -49,11 +53,6 @@ public final class TEDNode: Sendable {
         let tedMetrics = TEDMetrics(registry: metrics)
         let lookup = CompiledPolicy(configuration.policy)
         let core = try await channel.eventLoop.submit {
-            var capture: PcapCapture?
-            if let path = configuration.capture {
-                guard let opened = PcapCapture(path: path) else { throw CaptureError(path: path) }
-                capture = opened
-            }
             let core = DiscoveryCore(
                 socket: (fd, endpoint.address.family),
                 initiator: roles.contains(.initiator)
@@ -65,13 +64,15 @@ public final class TEDNode: Sendable {
             try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
             return NIOLoopBound(core, eventLoop: channel.eventLoop)
         }.get()
-        return TEDNode(channel: channel, metrics: metrics, core: core)
+        return TEDNode(channel: channel, metrics: metrics, core: core, capture: capture)
     }
 
-    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>) {
+    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>,
+                 capture: PcapCapture?) {
         self.channel = channel
         self.metrics = metrics
         self.core = core
+        self.capture = capture
     }
 
     /// The TED socket's send buffer: replies to identities that never resolve (no ARP
@@ -139,9 +140,11 @@ public final class TEDNode: Sendable {
             ?? (nil, nil)
     }
 
-    /// Closes the socket; waiting requests end as `.cancelled`.
+    /// Closes the socket; waiting requests end as `.cancelled`; the capture file gets
+    /// every record queued before.
     public func stop() async {
         stopping.withLockedValue { $0 = true }
         try? await channel.close()
+        capture?.close()
     }
 }

@@ -1,4 +1,6 @@
+import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import TEDModel
 import TEDWire
 
@@ -7,38 +9,264 @@ import Glibc
 #endif
 
 /// Appends every TED datagram the node sends or receives to a classic pcap file
-/// (configuration key `capture`), for Wireshark with `contrib/wireshark/ted.lua`.
-/// Used only on the node's event loop.
-final class PcapCapture {
-    private let file: UnsafeMutablePointer<FILE>
-    private let start = NIODeadline.now()
+/// (configuration keys `capture` and `capture-max-bytes`), for Wireshark with
+/// `contrib/wireshark/ted.lua`.
+///
+/// An existing file is appended to when it is a pcap file of the kind ted writes
+/// (little-endian, microseconds, raw IP); a partial last record, left by a crash, is cut
+/// off first. Any other file is refused, so a wrong path never destroys a file. When the
+/// next record would take the file past `maxBytes`, it is renamed `<file>.1` (replacing
+/// the previous one) and a new file is started.
+///
+/// `record` frames the datagram on the caller's thread (the event loop) and queues it;
+/// a dedicated thread writes. When `queueLimit` records are already waiting, the record
+/// is dropped and counted: the event loop never waits for the disk.
+final class PcapCapture: Sendable {
+    private let writer: CaptureWriter
+    private let thread: WriterThread
+    private let closed = Atomic<Bool>(false)
 
-    init?(path: String) {
-        guard let file = fopen(path, "wb") else { return nil }
-        self.file = file
-        write(Pcap.fileHeader)
+    init(path: String, maxBytes: Int, queueLimit: Int = 4096) throws(CaptureError) {
+        writer = try CaptureWriter(path: path, maxBytes: maxBytes, queueLimit: queueLimit)
+        thread = WriterThread(writer)
     }
 
-    deinit { fclose(file) }
+    deinit { close() }
+
+    /// Writes what is queued and ends the writer thread; later records are dropped.
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer.stop()
+        thread.join()
+    }
+
+    /// Records dropped because the queue was full or the file could not be written.
+    var droppedRecords: Int { writer.dropped.load(ordering: .relaxed) }
 
     func record(_ payload: ByteBuffer, from source: IPAddress, port sourcePort: UInt16,
                 to destination: IPAddress, port destinationPort: UInt16) {
         guard source.family == destination.family else { return }
-        let elapsed = (NIODeadline.now() - start).nanoseconds / 1000
-        write(Pcap.record(Pcap.Datagram(source: source, sourcePort: sourcePort, destination: destination,
-                                        destinationPort: destinationPort, payload: Array(payload.readableBytesView)),
-                          seconds: UInt32(truncatingIfNeeded: elapsed / 1_000_000),
-                          microseconds: UInt32(truncatingIfNeeded: elapsed % 1_000_000)))
-        fflush(file)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        writer.enqueue(Pcap.record(Pcap.Datagram(source: source, sourcePort: sourcePort, destination: destination,
+                                                 destinationPort: destinationPort, payload: Array(payload.readableBytesView)),
+                                   seconds: UInt32(truncatingIfNeeded: now.tv_sec),
+                                   microseconds: UInt32(truncatingIfNeeded: now.tv_nsec / 1000)))
     }
 
-    private func write(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+    /// Waits until every record queued so far is written (for tests and shutdown).
+    func flush() { writer.waitUntilWritten() }
+}
+
+/// Why a capture file cannot be used.
+public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Reason: Hashable, Sendable {
+        /// open(2) failed, with strerror's text.
+        case cannotOpen(String)
+        /// The file is not empty and does not start with a pcap header.
+        case notPcap
+        /// A pcap file ted cannot append to without mixing formats (pcapng, big-endian,
+        /// nanoseconds, another link type), or whose records are damaged.
+        case incompatible(String)
+    }
+
+    public let path: String
+    public let reason: Reason
+
+    public var description: String {
+        switch reason {
+        case .cannotOpen(let why): "cannot write the capture file \(path): \(why)"
+        case .notPcap: "refusing to append to \(path): it is not a pcap file (choose another 'capture' path)"
+        case .incompatible(let why): "refusing to append to \(path): \(why) (choose another 'capture' path)"
+        }
     }
 }
 
-/// The capture file could not be opened for writing.
-public struct CaptureError: Error, CustomStringConvertible {
-    public let path: String
-    public var description: String { "cannot write the capture file \(path)" }
+/// The file and the queue in front of it; the file is touched only by the writer thread
+/// once `init` has returned.
+final class CaptureWriter: @unchecked Sendable {
+    let path: String
+    let maxBytes: Int
+    let queueLimit: Int
+    let dropped = Atomic<Int>(0)
+
+    /// true when records wait or the writer must stop; guards `queue`, `stopping`, `writing`.
+    private let condition = ConditionLock(value: false)
+    private var queue: [[UInt8]] = []
+    private var stopping = false
+    private var writing = false
+    private var fd: Int32
+    private var size: Int
+
+    static let headerSize = 24
+    static let recordHeaderSize = 16
+
+    init(path: String, maxBytes: Int, queueLimit: Int) throws(CaptureError) {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.queueLimit = queueLimit
+        (fd, size) = try Self.open(path)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func enqueue(_ record: [UInt8]) {
+        condition.lock()
+        guard queue.count < queueLimit, !stopping else {
+            condition.unlock()
+            dropped.add(1, ordering: .relaxed)
+            return
+        }
+        queue.append(record)
+        condition.unlock(withValue: true)
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.unlock(withValue: true)
+    }
+
+    func waitUntilWritten() {
+        while true {
+            condition.lock()
+            let done = queue.isEmpty && !writing
+            condition.unlock()
+            if done { return }
+            usleep(1000)
+        }
+    }
+
+    /// The writer thread's loop: takes every waiting record at once, writes them, and
+    /// returns once stopped with nothing left.
+    func run() {
+        while true {
+            condition.lock(whenValue: true)
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            let stop = stopping
+            writing = !batch.isEmpty
+            condition.unlock(withValue: stop)
+            for record in batch { write(record) }
+            condition.lock()
+            writing = false
+            condition.unlock()
+            if stop { return }
+        }
+    }
+
+    private func write(_ record: [UInt8]) {
+        if size + record.count > maxBytes, size > Self.headerSize { rotate() }
+        guard fd >= 0, writeAll(fd, record) else {
+            dropped.add(1, ordering: .relaxed)
+            return
+        }
+        size += record.count
+    }
+
+    /// `<file>` becomes `<file>.1`, and a new `<file>` starts with its header.
+    private func rotate() {
+        close(fd)
+        fd = -1
+        guard rename(path, path + ".1") == 0, let (newFD, newSize) = try? Self.open(path) else { return }
+        (fd, size) = (newFD, newSize)
+    }
+
+    /// Opens `path` for appending: a new or empty file gets the header; an existing one
+    /// must be a pcap file ted can append to.
+    static func open(_ path: String) throws(CaptureError) -> (Int32, Int) {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw CaptureError(path: path, reason: .cannotOpen(String(cString: strerror(errno)))) }
+        do throws(CaptureError) {
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                throw CaptureError(path: path, reason: .cannotOpen("not a regular file"))
+            }
+            if info.st_size == 0 {
+                guard writeAll(fd, Pcap.fileHeader) else {
+                    throw CaptureError(path: path, reason: .cannotOpen(String(cString: strerror(errno))))
+                }
+                return (fd, Self.headerSize)
+            }
+            let end = try validEnd(fd, size: Int(info.st_size), path: path)
+            if end < Int(info.st_size) { _ = ftruncate(fd, off_t(end)) }
+            return (fd, end)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Where the last whole record ends, after checking the header is one ted writes.
+    private static func validEnd(_ fd: Int32, size: Int, path: String) throws(CaptureError) -> Int {
+        let header = readAt(fd, 0, count: headerSize)
+        guard header.count == headerSize else { throw CaptureError(path: path, reason: .notPcap) }
+        switch Array(header[0..<4]) {
+        case [0xd4, 0xc3, 0xb2, 0xa1]: break
+        case [0xa1, 0xb2, 0xc3, 0xd4]:
+            throw CaptureError(path: path, reason: .incompatible("it is a big-endian pcap file; ted writes little-endian"))
+        case [0x4d, 0x3c, 0xb2, 0xa1], [0xa1, 0xb2, 0x3c, 0x4d]:
+            throw CaptureError(path: path, reason: .incompatible("it has nanosecond timestamps; ted writes microseconds"))
+        case [0x0a, 0x0d, 0x0d, 0x0a]:
+            throw CaptureError(path: path, reason: .incompatible("it is a pcapng file; ted writes classic pcap"))
+        default:
+            throw CaptureError(path: path, reason: .notPcap)
+        }
+        let linkType = le32(header, 20)
+        guard linkType == Pcap.linkTypeRaw else {
+            throw CaptureError(path: path, reason: .incompatible("its link type is \(linkType); ted writes raw IP (101)"))
+        }
+        var offset = headerSize
+        while offset + recordHeaderSize <= size {
+            let recordHeader = readAt(fd, off_t(offset), count: recordHeaderSize)
+            guard recordHeader.count == recordHeaderSize else { break }
+            let length = Int(le32(recordHeader, 8))
+            guard length <= 65_535 else {
+                throw CaptureError(path: path, reason: .incompatible("its record at byte \(offset) is damaged"))
+            }
+            guard offset + recordHeaderSize + length <= size else { break }
+            offset += recordHeaderSize + length
+        }
+        return offset
+    }
+
+    private static func readAt(_ fd: Int32, _ offset: off_t, count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, offset) }
+        return read > 0 ? Array(bytes[0..<read]) : []
+    }
+
+    private static func le32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
+    }
+}
+
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { buffer in
+        var done = 0
+        while done < buffer.count {
+            let written = write(fd, buffer.baseAddress! + done, buffer.count - done)
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return false }
+            done += written
+        }
+        return true
+    }
+}
+
+/// The dedicated thread that drains a writer's queue.
+private final class WriterThread: Sendable {
+    private let handle: pthread_t
+
+    init(_ writer: CaptureWriter) {
+        var handle = pthread_t()
+        pthread_create(&handle, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<CaptureWriter>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, Unmanaged.passRetained(writer).toOpaque())
+        self.handle = handle
+    }
+
+    func join() { pthread_join(handle, nil) }
 }
