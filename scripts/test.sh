@@ -18,11 +18,9 @@ swift test --skip-build > .build/swift-test.log 2>&1 || rc=$?
 grep -vE '^(◇|􀟈) .* started\.$' .build/swift-test.log || true
 if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"; fi
 
-for step in scripts/fuzz.sh scripts/e2e.sh; do
-  if [ -x "$step" ]; then
-    case "$step" in
-      *fuzz.sh) "$step" "${TED_FUZZ_SECONDS:-30}" ;;
-      *) "$step" ;;
-    esac
-  fi
-done
+scripts/check-self-contained.sh
+scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"
+scripts/e2e.sh
+# The soak measures latency, so it runs the release build (as an operator would).
+swift build -c release --product ted 2>&1 | tail -1
+TED=.build/release/ted scripts/soak.sh "${TED_SOAK_DATAGRAMS:-100000}"
