@@ -72,6 +72,6 @@ let package = Package(
         .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine"]),
         .testTarget(name: "TEDViciTests", dependencies: ["TEDVici"]),
         .testTarget(name: "TEDLinuxTests", dependencies: ["TEDLinux"]),
-        .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon"]),
+        .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon", "TEDEngine", "TEDVici"]),
     ]
 )

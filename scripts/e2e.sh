@@ -59,7 +59,9 @@ ted_stop() {
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null
   local i; for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  wait "$pid" 2>/dev/null; TED_PID[$site]=""
+  wait "$pid"; local status=$?
+  TED_PID[$site]=""
+  [ "$status" -eq 0 ] || { echo "ted on g$site exited with $status on SIGTERM"; return 1; }
 }
 
 # retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
@@ -100,7 +102,7 @@ ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
 # 1. Fail closed: gwB's ted is down, so hostA's traffic to hostB never finds a tunnel and never leaves in clear.
-ted_stop B
+check "gwB's ted exits 0 on SIGTERM" ted_stop B
 check "fail closed: no TCP to hostB while gwB's ted is stopped" no_tcp_to 198.18.2.20 443
 failure_reported() { "$TED" status --socket "$TOPO_DIR/gA.sock" --json | grep -q '"timeout":[1-9]'; }
 check "fail closed: gwA's ted reports the failed discovery" retry 20 failure_reported
@@ -141,9 +143,96 @@ check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TO
 status_lists_tunnel() { "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q "ted-198-51-100-3-.* up peer 198.51.100.3"; }
 check "ted status on gwA lists its tunnels" status_lists_tunnel
 
-# 6. Clean shutdown: no XFRM policy or nftables table of ted's is left.
-for site in A B C; do ted_stop $site; done
-for site in A B C; do check "clean shutdown: nothing of ted's left on g$site" no_ted_objects $site; done
+# 6. Fail closed through every stop, crash and outage (each check read from a capture of
+# the transit link or from charon). The new flow is UDP to hostB:9999, which gwA's policy
+# protects and gwB's does not cover: it can never get a tunnel, so any packet of it on the
+# transit link is a leak. hostA pings hostC over its tunnel meanwhile: that proves the
+# capture sees traffic, and that tunnels keep flowing while ted is away.
+capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
+capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
+captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
+new_flow() { in_ns hA bash -c 'for i in $(seq 1 50); do echo x > /dev/udp/198.18.2.20/9999; sleep 0.1; done' 2>/dev/null; }
+# fail_closed NAME: 5 s of the new flow and of pings to hostC, captured.
+fail_closed() {
+  capture_start "$1"
+  in_ns hA ping -c 50 -i 0.1 -W 1 198.18.3.30 > "$TOPO_DIR/$1.ping" 2>&1 &
+  local ping_pid=$!
+  new_flow
+  wait "$ping_pid"
+  capture_stop
+  check "$1: the capture saw tunnel traffic (ESP-in-UDP)" test "$(captured "$1" 'udp port 4500')" -gt 0
+  check "$1: 0 packets of a new protected flow in clear" test "$(captured "$1" 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
+}
+received() { awk '/packets transmitted/ { print $4 }' "$1"; }
+
+check "gwA's ted exits 0 on SIGTERM" ted_stop A
+fail_closed "after SIGTERM of gwA's ted"
+check "after SIGTERM: the tunnel to hostC kept carrying traffic ($(received "$TOPO_DIR/after SIGTERM of gwA's ted.ping") of 50 replies)" \
+  test "$(received "$TOPO_DIR/after SIGTERM of gwA's ted.ping")" -ge 45
+ted_start A
+kill -KILL "${TED_PID[A]}"; wait "${TED_PID[A]}" 2>/dev/null; TED_PID[A]=""
+fail_closed "after SIGKILL of gwA's ted"
+ted_start A
+
+# A restart under live tunnels: ping hostB every 100 ms through a SIGKILL and a start.
+ike_sas_to_b() { sas A | grep -c "^ted-198-51-100-2-"; }
+before=$(ike_sas_to_b)
+in_ns hA ping -c 60 -i 0.1 -W 1 198.18.2.20 > "$TOPO_DIR/restart.ping" 2>&1 &
+ping_pid=$!
+sleep 1
+kill -KILL "${TED_PID[A]}"; wait "${TED_PID[A]}" 2>/dev/null; TED_PID[A]=""
+ted_start A
+wait "$ping_pid"
+check "SIGKILL and restart of gwA's ted under a live tunnel: at most 2 of 60 pings lost ($(received "$TOPO_DIR/restart.ping") received)" \
+  test "$(received "$TOPO_DIR/restart.ping")" -ge 58
+sleep 1
+check "the restarted ted adopted the tunnels: no duplicate connection or SA to gwB ($before before, $(ike_sas_to_b) after)" \
+  test "$(ike_sas_to_b)" -eq "$before"
+adopted() { "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q "ted-198-51-100-2-.* up peer 198.51.100.2"; }
+check "the restarted ted lists the adopted tunnels as up" retry 10 adopted
+
+# charon comes and goes: ted keeps its traps, restarts without charon, and rebuilds by itself.
+kill -KILL "${CHARON_PID[A]}"; wait "${CHARON_PID[A]}" 2>/dev/null
+none_up() { ! "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q " up peer "; }
+check "charon gone: within 3 s ted status shows no tunnel as up" retry 10 none_up
+check "gwA's ted exits 0 on SIGTERM while charon is down" ted_stop A
+check "ted starts while charon is down" ted_start A
+capture_start "charon down"; new_flow; capture_stop
+check "charon down: 0 packets of a new protected flow in clear" \
+  test "$(captured "charon down" 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
+charon_start A
+check "charon back: within 15 s hostA reaches hostB again, ted untouched" retry 50 ping_to 198.18.2.20
+check "charon back: ted status lists the new tunnel as up" retry 10 adopted
+
+# Inbound cleartext: packets with hostA's source injected on the transit link towards hostB
+# (to gwB's MAC). TCP to hostB:443 is what gwB's policy protects: its inbound guard drops
+# it. UDP to hostB:7777 is not protected: it arrives, which proves the injection works.
+gwb_mac=$(in_ns gB cat /sys/class/net/outside/address)
+bg hB tcpdump -i eth0 -U -w "$TOPO_DIR/hostB.pcap" src host 198.18.1.10 and src port 7777 >/dev/null 2>&1; hb_capture=$!
+sleep 0.5
+in_ns tr python3 -c "
+from scapy.all import Ether, IP, TCP, UDP, sendp
+forged = IP(src='198.18.1.10', dst='198.18.2.20')
+sendp([Ether(dst='$gwb_mac') / forged / TCP(sport=7777, dport=443, flags='S')] * 5
+      + [Ether(dst='$gwb_mac') / forged / UDP(sport=7777, dport=7777) / b'x'] * 5, iface='br0', verbose=False)"
+sleep 0.5; kill "$hb_capture" 2>/dev/null; wait "$hb_capture" 2>/dev/null
+guard_drops() { in_ns gB nft list table inet ted-guard | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'; }
+at_hostb() { tcpdump -nn -r "$TOPO_DIR/hostB.pcap" "$1" 2>/dev/null | wc -l; }
+check "injected cleartext that gwB does not protect (udp/7777) reaches hostB: the injection works" test "$(at_hostb udp)" -eq 5
+check "injected cleartext that gwB protects (tcp/443) never reaches hostB" test "$(at_hostb tcp)" -eq 0
+check "gwB's inbound guard counted the drops ($(guard_drops) packets)" test "$(guard_drops)" -ge 5
+
+# 7. Stop and uninstall: a stopped ted leaves its traps (fail closed); ted cleanup removes
+# everything of ted's from the kernel and from charon.
+for site in A B C; do check "g$site's ted exits 0 on SIGTERM" ted_stop $site; done
+traps_left() { in_ns g$1 ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && in_ns g$1 nft list tables | grep -q "inet ted-guard"; }
+for site in A B C; do check "after SIGTERM g$site keeps its traps and inbound guard" traps_left $site; done
+ted_conns() { swanctl --list-conns --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null | grep -c "^ted-"; }
+for site in A B C; do
+  in_ns g$site "$TED" cleanup --config "$TOPO_DIR/g$site.yaml" > "$TOPO_DIR/g$site.cleanup.txt" 2>&1
+  check "ted cleanup: nothing of ted's left in g$site's kernel" no_ted_objects $site
+  check "ted cleanup: no ted-* connection left in g$site's charon" test "$(ted_conns $site)" -eq 0
+done
 
 sas A > "$TOPO_DIR/gA.sas.txt"
 if [ $failed -gt 0 ]; then

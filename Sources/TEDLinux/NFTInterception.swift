@@ -70,11 +70,14 @@ public struct NFTInterception: Sendable {
     }
 
     /// Removes the table and routing, whatever state they are in.
-    public func remove() {
-        _ = runCommand(["nft", "delete", "table", "inet", Self.tableName])
+    public func remove() { Self.removeAll() }
+
+    /// Removes the table and routing of any ted (`ted cleanup`).
+    public static func removeAll() {
+        _ = runCommand(["nft", "delete", "table", "inet", tableName])
         for flag in ["-4", "-6"] {
-            for _ in 0..<8 where runCommand(["ip", flag, "rule", "del", "fwmark", "\(Self.mark)", "lookup", "\(Self.routingTable)"]).status == 0 {}
-            _ = runCommand(["ip", flag, "route", "flush", "table", "\(Self.routingTable)"])
+            for _ in 0..<8 where runCommand(["ip", flag, "rule", "del", "fwmark", "\(mark)", "lookup", "\(routingTable)"]).status == 0 {}
+            _ = runCommand(["ip", flag, "route", "flush", "table", "\(routingTable)"])
         }
     }
 }

@@ -34,6 +34,56 @@ public final class XFRMPolicyTable: @unchecked Sendable {
         return removed
     }
 
+    /// Takes the kernel's state over in place: installs the plan as XFRM updates (a policy
+    /// that exists is replaced, never deleted first, so no packet meets a gap), then deletes
+    /// the policies in ted's band that the plan no longer has, except bypasses on
+    /// `keepInterface` (live tunnels' bypasses, reconciled once the IKE daemon is asked).
+    /// Returns how many were deleted.
+    @discardableResult
+    public func adopt(_ plan: [PlannedXFRMPolicy], interface: Int32 = 0, keepInterface: Int32? = nil) throws(LinuxError) -> Int {
+        for policy in plan {
+            var selector = Self.selector(policy, interface: interface)
+            let result = ted_xfrm_add_policy(fd, &selector, policy.priority, policy.trap ? 1 : 0, policy.reqid)
+            if result < 0 {
+                throw LinuxError("update XFRM policy for entry \(policy.ruleIndex) (\(policy.source) -> \(policy.destination))", code: -result)
+            }
+            installed.append((policy, interface))
+        }
+        let wanted = Set(plan.map { SelectorKey(Self.selector($0, interface: interface)) })
+        var removed = 0
+        for selector in try bandSelectors() {
+            let key = SelectorKey(selector)
+            guard !wanted.contains(key), keepInterface == nil || selector.ifindex != keepInterface else { continue }
+            var doomed = selector
+            if ted_xfrm_delete_policy(fd, &doomed) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// Deletes the band's policies on any interface but `trapInterface` (bypasses) whose key
+    /// is not in `except`; returns how many.
+    public func removeBand(exceptInterface trapInterface: Int32, except: Set<SelectorKey>) throws(LinuxError) -> Int {
+        var removed = 0
+        for selector in try bandSelectors() where selector.ifindex != trapInterface && !except.contains(SelectorKey(selector)) {
+            var doomed = selector
+            if ted_xfrm_delete_policy(fd, &doomed) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// The key of a planned policy's selector on `interface`.
+    public static func key(_ policy: PlannedXFRMPolicy, interface: Int32) -> SelectorKey {
+        SelectorKey(selector(policy, interface: interface))
+    }
+
+    /// The selectors of every outbound policy in ted's band now.
+    public func bandSelectors() throws(LinuxError) -> [ted_selector] {
+        var found = [ted_selector](repeating: ted_selector(), count: 1 << 16)
+        let count = try check(ted_xfrm_dump_policies(fd, XFRMTrapPlan.priorityBase, XFRMTrapPlan.priorityBandEnd,
+                                                      &found, Int32(found.count)), "dump XFRM policies")
+        return Array(found.prefix(Int(min(count, Int32(found.count)))))
+    }
+
     /// Installs every policy of the plan (replacing equal selectors); on failure removes
     /// what it had installed and throws.
     public func install(_ plan: [PlannedXFRMPolicy], interface: Int32 = 0) throws(LinuxError) {
@@ -56,15 +106,6 @@ public final class XFRMPolicyTable: @unchecked Sendable {
             _ = ted_xfrm_delete_policy(fd, &selector)
             installed.remove(at: index)
         }
-    }
-
-    /// Removes exactly the policies this table installed.
-    public func removeInstalled() {
-        for (policy, interface) in installed.reversed() {
-            var selector = Self.selector(policy, interface: interface)
-            _ = ted_xfrm_delete_policy(fd, &selector)
-        }
-        installed = []
     }
 
     public var installedCount: Int { installed.count }
@@ -104,6 +145,19 @@ extension ted_selector {
         return Packet(proto: proto, source: source, destination: destination,
                       sourcePort: ports && (sport != 0 || proto.isICMP) ? sport : nil,
                       destinationPort: ports && (dport != 0 || proto.isICMP) ? dport : nil)
+    }
+}
+
+/// A selector as a hashable value (addresses, prefixes, protocol, ports, interface).
+public struct SelectorKey: Hashable, Sendable {
+    let fields: [UInt32]
+    let addresses: [UInt8]
+
+    init(_ s: ted_selector) {
+        fields = [UInt32(s.family), UInt32(s.proto), UInt32(s.prefixlen_s), UInt32(s.prefixlen_d),
+                  UInt32(s.sport), UInt32(s.sport_mask), UInt32(s.dport), UInt32(s.dport_mask), UInt32(bitPattern: s.ifindex)]
+        let count = s.family == 6 ? 16 : 4
+        addresses = withUnsafeBytes(of: s.saddr) { Array($0.prefix(count)) } + withUnsafeBytes(of: s.daddr) { Array($0.prefix(count)) }
     }
 }
 

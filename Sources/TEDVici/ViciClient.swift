@@ -76,6 +76,37 @@ public final class ViciClient: @unchecked Sendable {
         throw Failure("no response to \(command)")
     }
 
+    /// A streaming command (`list-sas`, `list-conns`): registers for `event`, sends the
+    /// command, collects the events it streams until its response, then unregisters.
+    public func stream(_ command: String, _ message: ViciMessage = ViciMessage(), event: String,
+                       timeoutSeconds: Int = 10) async throws -> [ViciMessage] {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result {
+                    self.setTimeout(seconds: timeoutSeconds)
+                    try self.send(type: .eventRegister, name: event, message: nil)
+                    guard try self.receive().0 == .eventConfirm else { throw Failure("charon refused event \(event)") }
+                    try self.send(type: .cmdRequest, name: command, message: message)
+                    var events: [ViciMessage] = []
+                    for _ in 0..<100_000 {
+                        let (type, body, name) = try self.receiveNamed()
+                        switch type {
+                        case .event where name == event: events.append(body)
+                        case .event: continue
+                        case .cmdResponse:
+                            try self.send(type: .eventUnregister, name: event, message: nil)
+                            _ = try self.receive()
+                            return events
+                        case .cmdUnknown: throw Failure("charon does not know the VICI command \(command)")
+                        default: throw Failure("unexpected VICI packet type \(type) for \(command)")
+                        }
+                    }
+                    throw Failure("no end to \(command)")
+                })
+            }
+        }
+    }
+
     /// Registers for events and delivers them until the connection closes; runs on its own thread.
     public func subscribe(_ events: [String]) -> AsyncStream<(String, ViciMessage)> {
         AsyncStream { continuation in

@@ -17,6 +17,7 @@ struct TED: AsyncParsableCommand {
             ClassifyCommand.self,
             DecodeCommand.self,
             DaemonCommand.self,
+            CleanupCommand.self,
             ProbeCommand.self,
             StatusCommand.self,
             DemoCommand.self,

@@ -12,6 +12,7 @@
 TOPO=${TOPO:-ted$$}
 TOPO_DIR=${TOPO_DIR:-$(mktemp -d /tmp/ted-e2e.XXXXXX)}
 TOPO_PIDS=()
+declare -A CHARON_PID
 
 ns() { echo "$TOPO-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
@@ -92,9 +93,10 @@ charon {
   }
 }
 CONF
+  rm -f "$TOPO_DIR/g$site.vici"
   ip netns exec "$(ns g$site)" unshare -m sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$conf exec /usr/lib/ipsec/charon" \
     > "$TOPO_DIR/g$site.charon.out" 2>&1 &
-  TOPO_PIDS+=($!)
+  TOPO_PIDS+=($!); CHARON_PID[$site]=$!
   local i
   for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.vici" ] && return 0; sleep 0.1; done
   echo "charon on g$site did not open its VICI socket" >&2

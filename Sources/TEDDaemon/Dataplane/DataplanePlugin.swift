@@ -21,11 +21,16 @@ public final class DataplanePlugin: DaemonPlugin {
         var interception: NFTInterception?
         var listener: InterceptListener?
         var routing: ProbeRoutingException?
-        /// kernel-libipsec without `trap-interface`: the tunnel device's index, and the
-        /// bypass policies installed for each child SA that is up.
-        var tunnelDevice: Int32?
-        var childBypasses: [String: [PlannedXFRMPolicy]] = [:]
+        /// kernel-libipsec without `trap-interface`: child SAs' traffic is routed into the
+        /// tunnel device (looked up by name each time: it is re-created when charon restarts),
+        /// so each child SA that is up gets bypasses there, with the device they were put on.
+        var tunnelBypasses = false
+        var trapInterface: Int32 = 0
+        var childBypasses: [String: (plan: [PlannedXFRMPolicy], device: Int32)] = [:]
     }
+
+    /// kernel-libipsec's tunnel device.
+    static let tunnelDevice = "ipsec0"
 
     /// Plans the XFRM policies now, so an inexpressible policy is refused before anything starts.
     public init(configuration: Configuration, logger: Logger) throws(XFRMPlanError) {
@@ -53,37 +58,46 @@ public final class DataplanePlugin: DaemonPlugin {
         }
     }
 
+    /// What must hold even while ted is not running, installed before the TED socket binds:
+    /// the XFRM traps (taken over in place from a previous ted) and the inbound guard.
+    /// Neither is removed on stop; `ted cleanup` removes them.
+    public func prepare() async throws {
+        let options = configuration.dataplane
+        guard options.traps else { return }
+        if let seconds = options.acquireExpires {
+            setSysctl("net/core/xfrm_acq_expires", "\(seconds)")
+        }
+        let espInKernel = kernelHasESP()
+        let tunnelBypasses = !espInKernel && options.trapInterface == nil
+        var interface: Int32 = 0
+        if let name = options.trapInterface {
+            guard let index = interfaceIndex(name) else { throw DataplaneError("trap-interface \(name) does not exist") }
+            interface = index
+        }
+        let table = try XFRMPolicyTable()
+        // Bypasses of live tunnels are kept until the IKE daemon says which are live (pruneBypasses).
+        let removed = try table.adopt(plan, interface: interface, keepInterface: tunnelBypasses ? interfaceIndex(Self.tunnelDevice) : nil)
+        state.withLockedValue {
+            $0.table = table
+            $0.tunnelBypasses = tunnelBypasses
+            $0.trapInterface = interface
+        }
+        try InboundGuard(policy: configuration.policy, probePort: configuration.probePort,
+                         tunnelDevice: espInKernel ? nil : Self.tunnelDevice).install()
+        logger.info("XFRM traps in place", metadata: ["ted.policies": "\(plan.count)", "ted.removed_stale": "\(removed)",
+                                                      "ted.esp_in_kernel": "\(espInKernel)", "ted.guard": "inet \(InboundGuard.tableName)"])
+    }
+
     public func start(node: TEDNode) async throws {
         let options = configuration.dataplane
         if options.traps {
-            if let seconds = options.acquireExpires {
-                setSysctl("net/core/xfrm_acq_expires", "\(seconds)")
-            }
-            let table = try XFRMPolicyTable()
-            let stale = try table.removeStale()
-            if stale > 0 { logger.notice("removed XFRM policies a previous ted left", metadata: ["ted.count": "\(stale)"]) }
-            var interface: Int32 = 0
-            if let name = options.trapInterface {
-                guard let index = interfaceIndex(name) else { throw DataplaneError("trap-interface \(name) does not exist") }
-                interface = index
-            }
-            try table.install(plan, interface: interface)
-            state.withLockedValue { $0.table = table }
             let acquire = try AcquireListener { packet in node.trigger(packet) }
             state.withLockedValue { $0.acquire = acquire }
-            let espInKernel = kernelHasESP()
-            if !espInKernel {
+            if !kernelHasESP() {
                 let routing = ProbeRoutingException(probePort: configuration.probePort)
                 try routing.install()
                 state.withLockedValue { $0.routing = routing }
-                if options.trapInterface == nil {
-                    guard let device = interfaceIndex("ipsec0") else {
-                        throw DataplaneError("kernel-libipsec is in use but ipsec0 does not exist: start charon before ted, or set dataplane.trap-interface")
-                    }
-                    state.withLockedValue { $0.tunnelDevice = device }
-                }
             }
-            logger.info("XFRM traps installed", metadata: ["ted.policies": "\(plan.count)", "ted.esp_in_kernel": "\(espInKernel)"])
         }
         if options.intercept {
             let interception = NFTInterception(
@@ -104,7 +118,11 @@ public final class DataplanePlugin: DaemonPlugin {
     /// traps would catch it again; bypass exactly its selectors on that device.
     public func childUp(_ child: String, localTS: [String], remoteTS: [String]) {
         state.withLockedValue { state in
-            guard let device = state.tunnelDevice, let table = state.table, state.childBypasses[child] == nil else { return }
+            guard state.tunnelBypasses, let table = state.table, state.childBypasses[child] == nil else { return }
+            guard let device = interfaceIndex(Self.tunnelDevice) else {
+                logger.warning("a child SA is up but \(Self.tunnelDevice) does not exist", metadata: ["ted.child": "\(child)"])
+                return
+            }
             var plan: [PlannedXFRMPolicy] = []
             for local in localTS {
                 for remote in remoteTS {
@@ -117,21 +135,38 @@ public final class DataplanePlugin: DaemonPlugin {
             }
             do {
                 try table.install(plan, interface: device)
-                state.childBypasses[child] = plan
+                state.childBypasses[child] = (plan, device)
             } catch {
                 logger.warning("cannot bypass a tunnel's traffic on ipsec0", metadata: ["ted.child": "\(child)", "ted.error": "\(error)"])
             }
         }
     }
 
-    /// A child SA went down: its bypasses go, so its traffic meets the traps again.
-    public func childDown(_ child: String) {
+    /// ted's view of the child SAs is complete (after connecting to the IKE daemon): the
+    /// bypasses on the tunnel device that no live child claims (left by a ted that was
+    /// killed, or by a tunnel that went while ted was away) are removed.
+    public func pruneBypasses() {
         state.withLockedValue { state in
-            guard let plan = state.childBypasses.removeValue(forKey: child), let device = state.tunnelDevice else { return }
-            state.table?.remove(plan, interface: device)
+            guard state.tunnelBypasses, let table = state.table else { return }
+            let claimed = Set(state.childBypasses.values.flatMap { child in
+                child.plan.map { XFRMPolicyTable.key($0, interface: child.device) }
+            })
+            let removed = (try? table.removeBand(exceptInterface: state.trapInterface, except: claimed)) ?? 0
+            if removed > 0 { logger.info("removed bypasses of tunnels that are gone", metadata: ["ted.count": "\(removed)"]) }
         }
     }
 
+    /// A child SA went down: its bypasses go, so its traffic meets the traps again.
+    public func childDown(_ child: String) {
+        state.withLockedValue { state in
+            guard let bypasses = state.childBypasses.removeValue(forKey: child) else { return }
+            state.table?.remove(bypasses.plan, interface: bypasses.device)
+        }
+    }
+
+    /// Stops listening and intercepting. The traps, the live tunnels' bypasses and the
+    /// inbound guard stay: while ted is stopped, protected traffic without an SA is dropped,
+    /// never sent in clear, and tunnels that are up keep carrying traffic.
     public func stop() async {
         let current = state.withLockedValue { state in
             defer { state = State() }
@@ -141,8 +176,8 @@ public final class DataplanePlugin: DaemonPlugin {
         current.interception?.remove()
         current.acquire?.stop()
         current.routing?.remove()
-        current.table?.removeInstalled()
-        logger.info("data plane objects removed")
+        logger.info("ted stopped listening; XFRM traps and the inbound guard stay in place (ted cleanup removes them)",
+                    metadata: ["ted.policies": "\(current.table?.installedCount ?? 0)"])
     }
 
     private func setSysctl(_ key: String, _ value: String) {

@@ -70,9 +70,15 @@ public protocol IKEController: Sendable {
     func loadSharedKey(_ secret: String) async throws
     func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws
-    func initiate(child: String, ike: String, timeoutMilliseconds: Int) async throws
+    /// Starts IKE for a loaded connection and returns without waiting for the outcome.
+    func initiate(child: String, ike: String) async throws
     func unloadConnection(_ name: String) async throws
-    /// IKE and child up/down events until the controller closes.
+    func terminate(ike name: String) async throws
+    /// Names of the connections loaded through this interface.
+    func connectionNames() async throws -> [String]
+    /// Every child SA that is up now, as `childUp` events.
+    func childSAs() async throws -> [IKEEvent]
+    /// IKE and child up/down events until the controller closes or the IKE daemon goes away.
     func events() async throws -> AsyncStream<IKEEvent>
     func close() async
 }

@@ -7,9 +7,15 @@ import TEDWire
 /// Hands discoveries to the IKE daemon (patent: "a secure tunnel is ready to be established").
 ///
 /// On a discovery: one connection per (peer, intersection), never a duplicate, whose child
-/// selectors are the intersection, then `initiate`. When the IKE or child SA goes down the
-/// discovery is forgotten, so the next packet rediscovers. As responder, one `%any`
-/// connection per permit entry is loaded at start-up, so the same policy drives TED and IKE.
+/// selectors are the intersection, then `initiate` (which returns at once: the outcome is
+/// the `child-updown` event, or nothing before `initiate-timeout`, which fails it). When
+/// the IKE or child SA goes down the discovery is forgotten, so the next packet
+/// rediscovers. As responder, one `%any` connection per permit entry.
+///
+/// The IKE daemon may come and go: a supervisor connects with backoff, loads the
+/// credentials and responder connection, subscribes to events, and reconciles with what
+/// charon holds (child SAs that are up are adopted, stale `ted-*` connections unloaded).
+/// When charon goes away, every tunnel record goes with it; when it is back, the same again.
 public actor IKEHandoff: DaemonPlugin {
     private let controller: any IKEController
     private let configuration: Configuration
@@ -17,18 +23,23 @@ public actor IKEHandoff: DaemonPlugin {
     private let logger: Logger
     private var node: TEDNode?
     private var records: [String: TunnelRecord] = [:]
-    private var responderConnections: [String] = []
-    private var eventTask: Task<Void, Never>?
+    private var supervisor: Task<Void, Never>?
+    private var connected = false
     /// Child SAs of ted's connections that are up, by unique child name, with their connection.
     private var children: [String: String] = [:]
+    static let responderConnection = "ted-responder"
 
-    /// Told when a child SA of one of ted's connections comes up or goes down (both roles).
+    /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
+    /// and when ted's view of the child SAs is complete again (after a (re)connection).
     public struct ChildHooks: Sendable {
         public var up: @Sendable (_ child: String, _ localTS: [String], _ remoteTS: [String]) -> Void
         public var down: @Sendable (_ child: String) -> Void
-        public init(up: @escaping @Sendable (String, [String], [String]) -> Void, down: @escaping @Sendable (String) -> Void) {
+        public var reconciled: @Sendable () -> Void
+        public init(up: @escaping @Sendable (String, [String], [String]) -> Void, down: @escaping @Sendable (String) -> Void,
+                    reconciled: @escaping @Sendable () -> Void = {}) {
             self.up = up
             self.down = down
+            self.reconciled = reconciled
         }
     }
     private let hooks: ChildHooks?
@@ -47,35 +58,26 @@ public actor IKEHandoff: DaemonPlugin {
         Task { await self.handOff(discovery) }
     }
 
+    /// Never fails: charon may not be up yet. The supervisor keeps trying.
     public func start(node: TEDNode) async throws {
         self.node = node
-        switch options.authentication {
-        case .psk(let secret): try await controller.loadSharedKey(secret)
-        case .pubkey(let certificate, let key, let ca):
-            try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca)
-        }
-        let events = try await controller.events()
-        eventTask = Task { [weak self] in
-            for await event in events { await self?.handle(event) }
-        }
-        if options.respond { try await loadResponderConnections() }
+        supervisor = Task { await self.supervise() }
     }
 
+    /// Leaves ted's connections and their SAs in charon: tunnels that are up keep carrying
+    /// traffic while ted is stopped, and the next ted adopts them (`ted cleanup` removes them).
     public func stop() async {
-        eventTask?.cancel()
-        for child in children.keys { hooks?.down(child) }
-        children = [:]
-        for name in Array(records.keys) + responderConnections {
-            try? await controller.unloadConnection(name)
-        }
+        supervisor?.cancel()
         records = [:]
-        responderConnections = []
         await controller.close()
     }
 
     public func tunnels() async -> [TunnelRecord] {
         records.values.sorted { $0.name < $1.name }
     }
+
+    /// Whether ted holds a working connection to the IKE daemon now.
+    public var isConnected: Bool { connected }
 
     /// The connection name of a (peer, intersection) pair: stable, so a second discovery
     /// of the same pair finds the first connection.
@@ -86,9 +88,87 @@ public actor IKEHandoff: DaemonPlugin {
         return "ted-\(String(peerText))-\(String(hash & 0xffff_ffff, radix: 16))"
     }
 
+    // MARK: The supervisor
+
+    private func supervise() async {
+        var delay: Duration = .milliseconds(250)
+        var lastFailure: String?
+        while !Task.isCancelled {
+            do {
+                let events = try await connect()
+                logger.notice("connected to the IKE daemon", metadata: ["ted.vici": "\(options.vici)"])
+                lastFailure = nil
+                delay = .milliseconds(250)
+                for await event in events { await handle(event) }
+                if Task.isCancelled { return }
+                disconnected()
+                logger.warning("the IKE daemon went away; its tunnels are gone, traps keep their traffic blocked",
+                               metadata: ["ted.vici": "\(options.vici)"])
+            } catch {
+                let text = "\(error)"
+                if text != lastFailure {
+                    logger.warning("cannot use the IKE daemon yet; retrying", metadata: ["ted.error": "\(text)"])
+                    lastFailure = text
+                }
+                disconnected()
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(4))
+        }
+    }
+
+    /// Loads what ted needs into charon, subscribes, and reconciles; returns the events.
+    private func connect() async throws -> AsyncStream<IKEEvent> {
+        switch options.authentication {
+        case .psk(let secret): try await controller.loadSharedKey(secret)
+        case .pubkey(let certificate, let key, let ca):
+            try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca)
+        }
+        let events = try await controller.events()
+        if options.respond { try await loadResponderConnection() }
+        try await reconcile()
+        connected = true
+        return events
+    }
+
+    /// Adopts the child SAs of ted's connections that are up; unloads ted's connections
+    /// that have none (a killed ted's, or one whose tunnel went while ted was away).
+    private func reconcile() async throws {
+        let live = try await controller.childSAs().filter { $0.connection.hasPrefix("ted-") }
+        for event in live {
+            guard let child = event.child else { continue }
+            children[child] = event.connection
+            hooks?.up(child, event.localTS, event.remoteTS)
+            if event.connection != Self.responderConnection, records[event.connection] == nil,
+               let peer = event.remoteAddress.flatMap(IPAddress.init) {
+                records[event.connection] = TunnelRecord(name: event.connection, peer: peer, intersection: nil,
+                                                         localTS: event.localTS, remoteTS: event.remoteTS, state: "up")
+            }
+        }
+        let liveConnections = Set(live.map(\.connection))
+        for name in try await controller.connectionNames()
+        where name.hasPrefix("ted-") && name != Self.responderConnection && !liveConnections.contains(name) && records[name] == nil {
+            try? await controller.unloadConnection(name)
+            logger.info("unloaded a stale connection", metadata: ["ted.conn": "\(name)"])
+        }
+        hooks?.reconciled()
+        if !live.isEmpty { logger.info("adopted live child SAs", metadata: ["ted.children": "\(live.count)"]) }
+    }
+
+    /// charon is gone (or never came): its SAs went with it.
+    private func disconnected() {
+        connected = false
+        for child in children.keys { hooks?.down(child) }
+        children = [:]
+        for record in records.values { forgetDiscovery(record) }
+        records = [:]
+    }
+
+    // MARK: Hand-off
+
     private func handOff(_ discovery: Discovery) async {
         let name = Self.connectionName(peer: discovery.peer.address, intersection: discovery.intersection)
-        if let existing = records[name], existing.state != "failed" { return }
+        if records[name] != nil { return }
         let selectors = TrafficSelectors.initiatorChild(intersection: discovery.intersection, packet: discovery.packet)
         let connection = IKEConnection(
             name: name, localAddress: "\(configuration.identity)", remoteAddress: "\(discovery.peer.address)",
@@ -101,15 +181,36 @@ public actor IKEHandoff: DaemonPlugin {
                                          "ted.local_ts": "\(selectors.local)", "ted.remote_ts": "\(selectors.remote)"]
         do {
             try await controller.loadConnection(connection, authentication: authentication)
-            try await controller.initiate(child: name, ike: name, timeoutMilliseconds: Int(options.initiateTimeout * 1000))
-            records[name]?.state = "up"
-            logger.info("tunnel up", metadata: metadata)
+            try await controller.initiate(child: name, ike: name)
+            logger.info("tunnel initiating", metadata: metadata)
+            let deadline = options.initiateTimeout
+            Task {
+                try? await Task.sleep(for: .seconds(deadline))
+                await self.expireIfNotUp(name)
+            }
         } catch {
-            records[name]?.state = "failed"
-            logger.warning("tunnel failed", metadata: metadata.merging(["ted.error": "\(error)"]) { $1 })
-            node?.forget(peer: discovery.peer.address)
-            try? await controller.unloadConnection(name)
+            await fail(name, metadata.merging(["ted.error": "\(error)"]) { $1 })
         }
+    }
+
+    /// A tunnel that did not come up in time fails: its discovery is forgotten, its
+    /// connection unloaded, so the next packet starts again.
+    private func expireIfNotUp(_ name: String) async {
+        guard records[name]?.state == "connecting" else { return }
+        await fail(name, ["ted.conn": "\(name)", "ted.error": "no child SA within initiate-timeout"])
+    }
+
+    private func fail(_ name: String, _ metadata: Logger.Metadata) async {
+        guard let record = records.removeValue(forKey: name) else { return }
+        logger.warning("tunnel failed", metadata: metadata)
+        forgetDiscovery(record)
+        try? await controller.terminate(ike: name)
+        try? await controller.unloadConnection(name)
+    }
+
+    private func forgetDiscovery(_ record: TunnelRecord) {
+        node?.forget(peer: record.peer)
+        if let intersection = record.intersection { node?.forget(intersection: intersection) }
     }
 
     private var authentication: IKEAuthentication {
@@ -142,19 +243,19 @@ public actor IKEHandoff: DaemonPlugin {
         switch event.kind {
         case .ikeDown, .childDown:
             records[event.connection] = nil
-            node?.forget(peer: record.peer)
-            node?.forget(intersection: record.intersection)
+            forgetDiscovery(record)
             try? await controller.unloadConnection(event.connection)
             logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(event.connection)"])
         case .childUp:
             records[event.connection]?.state = "up"
+            logger.info("tunnel up", metadata: ["ted.conn": "\(event.connection)", "ted.peer": "\(record.peer)"])
         case .ikeUp:
             break
         }
     }
 
     /// One `%any` connection whose children are the permit entries (per IP version).
-    private func loadResponderConnections() async throws {
+    private func loadResponderConnection() async throws {
         var children: [IKEChild] = []
         for rule in configuration.policy.permits {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
@@ -169,12 +270,10 @@ public actor IKEHandoff: DaemonPlugin {
             }
         }
         guard !children.isEmpty else { return }
-        let name = "ted-responder"
         let connection = IKEConnection(
-            name: name, localAddress: "\(configuration.identity)", remoteAddress: "%any",
+            name: Self.responderConnection, localAddress: "\(configuration.identity)", remoteAddress: "%any",
             proposals: options.proposals, espProposals: options.espProposals,
             localID: "\(configuration.identity)", remoteID: "%any", children: children)
         try await controller.loadConnection(connection, authentication: authentication)
-        responderConnections.append(name)
     }
 }

@@ -19,12 +19,28 @@ public final class ViciController: IKEController {
         self.logger = logger
     }
 
-    /// The command connection, opened on first use (charon may start after ted).
-    private func client() throws -> ViciClient {
-        if let existing = connections.withLockedValue({ $0.commands }) { return existing }
-        let created = try ViciClient(socketPath: socketPath)
-        connections.withLockedValue { $0.commands = created }
-        return created
+    /// Runs one command on the command connection, opened on first use (charon may start
+    /// after ted). Any error drops the connection, so the next command reconnects and a
+    /// reply that comes late can never be read as the answer to another command.
+    private func command<T>(_ body: (ViciClient) async throws -> T) async throws -> T {
+        let client: ViciClient
+        if let existing = connections.withLockedValue({ $0.commands }) {
+            client = existing
+        } else {
+            client = try ViciClient(socketPath: socketPath)
+            connections.withLockedValue { $0.commands = client }
+        }
+        do {
+            return try await body(client)
+        } catch {
+            connections.withLockedValue { if $0.commands === client { $0.commands = nil } }
+            client.shutdownConnection()
+            throw error
+        }
+    }
+
+    private func request(_ name: String, _ message: ViciMessage, timeoutSeconds: Int = 30) async throws {
+        try await command { try await $0.request(name, message, timeoutSeconds: timeoutSeconds) }.requireSuccess(name)
     }
 
     public func loadSharedKey(_ secret: String) async throws {
@@ -33,7 +49,14 @@ public final class ViciController: IKEController {
         message.add("type", "IKE")
         message.add("data", secret)
         message.add("owners", list: [])
-        try await client().request("load-shared", message).requireSuccess("load-shared")
+        try await request("load-shared", message)
+    }
+
+    /// Removes the key `loadSharedKey` loaded.
+    public func unloadSharedKey() async throws {
+        var message = ViciMessage()
+        message.add("id", "ted-psk")
+        try await request("unload-shared", message)
     }
 
     public func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws {
@@ -42,12 +65,12 @@ public final class ViciController: IKEController {
             message.add("type", "X509")
             message.add("flag", flag)
             message.add("data", bytes: try Self.read(path))
-            try await client().request("load-cert", message).requireSuccess("load-cert \(path)")
+            try await request("load-cert", message)
         }
         var key = ViciMessage()
         key.add("type", "any")
         key.add("data", bytes: try Self.read(privateKey))
-        try await client().request("load-key", key).requireSuccess("load-key \(privateKey)")
+        try await request("load-key", key)
     }
 
     public func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
@@ -88,23 +111,41 @@ public final class ViciController: IKEController {
         body.add("children", section: children)
         var message = ViciMessage()
         message.add(connection.name, section: body)
-        try await client().request("load-conn", message).requireSuccess("load-conn \(connection.name)")
+        try await request("load-conn", message)
     }
 
-    public func initiate(child: String, ike: String, timeoutMilliseconds: Int) async throws {
+    /// Starts IKE and returns at once (`timeout` -1): no initiate holds other commands up;
+    /// the outcome arrives as `child-updown`, or not at all (the hand-off's deadline).
+    public func initiate(child: String, ike: String) async throws {
         var message = ViciMessage()
         message.add("child", child)
         message.add("ike", ike)
-        message.add("timeout", "\(timeoutMilliseconds)")
+        message.add("timeout", "-1")
         message.add("init-limits", "no")
-        let seconds = timeoutMilliseconds / 1000 + 5
-        try await client().request("initiate", message, timeoutSeconds: seconds).requireSuccess("initiate \(child)")
+        try await request("initiate", message)
     }
 
     public func unloadConnection(_ name: String) async throws {
         var message = ViciMessage()
         message.add("name", name)
-        try await client().request("unload-conn", message).requireSuccess("unload-conn \(name)")
+        try await request("unload-conn", message)
+    }
+
+    /// Terminates a connection's IKE SA (and its children) without waiting.
+    public func terminate(ike name: String) async throws {
+        var message = ViciMessage()
+        message.add("ike", name)
+        message.add("timeout", "-1")
+        try await request("terminate", message)
+    }
+
+    public func connectionNames() async throws -> [String] {
+        try await command { try await $0.request("get-conns", ViciMessage()) }.list("conns") ?? []
+    }
+
+    public func childSAs() async throws -> [IKEEvent] {
+        let listed = try await command { try await $0.stream("list-sas", event: "list-sa") }
+        return listed.flatMap { Self.children(of: $0, up: true) }
     }
 
     public func events() async throws -> AsyncStream<IKEEvent> {
@@ -140,7 +181,12 @@ public final class ViciController: IKEController {
                 IKEEvent(kind: up ? .ikeUp : .ikeDown, connection: connection, remoteAddress: sa["remote-host"])
             }
         }
-        return message.sections.flatMap { connection, sa in
+        return children(of: message, up: up)
+    }
+
+    /// One child event per child SA of each IKE SA section.
+    static func children(of message: ViciMessage, up: Bool) -> [IKEEvent] {
+        message.sections.flatMap { connection, sa in
             (sa.section("child-sas")?.sections ?? []).map { child, details in
                 IKEEvent(kind: up ? .childUp : .childDown, connection: connection, remoteAddress: sa["remote-host"],
                          child: child, localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [])

@@ -84,12 +84,13 @@ public struct StatusReport: Sendable {
 public struct TunnelRecord: Hashable, Sendable, CustomStringConvertible {
     public var name: String
     public var peer: IPAddress
-    public var intersection: Proxy
+    /// The discovered intersection; nil for a tunnel adopted from the IKE daemon after a restart.
+    public var intersection: Proxy?
     public var localTS: [String]
     public var remoteTS: [String]
     public var state: String
 
-    public init(name: String, peer: IPAddress, intersection: Proxy, localTS: [String], remoteTS: [String], state: String) {
+    public init(name: String, peer: IPAddress, intersection: Proxy?, localTS: [String], remoteTS: [String], state: String) {
         self.name = name
         self.peer = peer
         self.intersection = intersection
@@ -100,7 +101,7 @@ public struct TunnelRecord: Hashable, Sendable, CustomStringConvertible {
 
     public var json: JSON {
         .object([("name", .string(name)), ("peer", .string("\(peer)")), ("state", .string(state)),
-                 ("intersection", .object(intersection.jsonMembers)),
+                 ("intersection", intersection.map { .object($0.jsonMembers) } ?? .null),
                  ("local_ts", .array(localTS.map { .string($0) })), ("remote_ts", .array(remoteTS.map { .string($0) }))])
     }
 

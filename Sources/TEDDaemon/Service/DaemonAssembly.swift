@@ -22,7 +22,8 @@ public enum DaemonAssembly {
                                      configuration: configuration, options: ike, logger: logger,
                                      childHooks: dataplane.map { plugin in
                                          IKEHandoff.ChildHooks(up: { plugin.childUp($0, localTS: $1, remoteTS: $2) },
-                                                               down: { plugin.childDown($0) })
+                                                               down: { plugin.childDown($0) },
+                                                               reconciled: { plugin.pruneBypasses() })
                                      })
             plugins.append(handoff)
             events.discovered = { handoff.discovered($0) }

@@ -11,6 +11,8 @@ import TEDWire
 ///
 /// `start` is called once the TED socket is bound, `stop` on shutdown in reverse order.
 public protocol DaemonPlugin: Sendable {
+    /// Before the TED socket binds: what must hold even if the rest fails to start.
+    func prepare() async throws
     func start(node: TEDNode) async throws
     func stop() async
     /// Tunnels to list in `ted status`.
@@ -18,6 +20,7 @@ public protocol DaemonPlugin: Sendable {
 }
 
 extension DaemonPlugin {
+    public func prepare() async throws {}
     public func tunnels() async -> [TunnelRecord] { [] }
 }
 
@@ -40,6 +43,7 @@ public struct DaemonService: Service {
     }
 
     public func run() async throws {
+        for plugin in plugins { try await plugin.prepare() }
         let node = try await TEDNode.start(configuration: configuration, logger: logger, events: events,
                                            probeSender: probeSender)
         logger.info("ted listening", metadata: [

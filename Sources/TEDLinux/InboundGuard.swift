@@ -1,0 +1,89 @@
+import TEDModel
+
+/// ted's inbound guard, nftables table `inet ted-guard`: cleartext that arrives from the
+/// outside with a source in a permit entry's remote half and a destination in its local
+/// half is dropped and counted. Traffic out of a tunnel (kernel ESP: `meta ipsec exists`;
+/// kernel-libipsec: from the tunnel device), TED probes and responses pass; entries are
+/// matched in ACL order, so a `deny` above a `permit` lets its traffic in clear.
+///
+/// The guard outlives ted: it is installed at start and left in place on stop, like the
+/// XFRM traps, and only `ted cleanup` removes it.
+public struct InboundGuard: Sendable {
+    public static let tableName = "ted-guard"
+
+    public let policy: Policy
+    public let probePort: UInt16
+    public let tunnelDevice: String?
+
+    public init(policy: Policy, probePort: UInt16, tunnelDevice: String?) {
+        self.policy = policy
+        self.probePort = probePort
+        self.tunnelDevice = tunnelDevice
+    }
+
+    /// The table as `nft -f` input; it replaces an earlier one atomically.
+    public var ruleset: String {
+        var rules: [String] = []
+        if let tunnelDevice { rules.append("iifname \"\(tunnelDevice)\" accept") }
+        rules.append("meta ipsec exists accept")
+        // @th,208,8 is the ISAKMP exchange type (UDP header 8 bytes + offset 18).
+        rules.append("udp dport \(probePort) @th,208,8 { 240, 241 } accept")
+        for rule in policy.rules {
+            for match in Self.matches(rule.entry) {
+                rules.append("\(match) \(rule.entry.action == .permit ? "counter drop" : "accept") comment \"entry \(rule.index)\"")
+            }
+        }
+        var lines = ["table inet \(Self.tableName) {}", "delete table inet \(Self.tableName)",
+                     "table inet \(Self.tableName) {", "  chain guard {"]
+        lines += rules.map { "    \($0)" }
+        lines += ["  }",
+                  "  chain input {", "    type filter hook input priority filter - 10; policy accept;", "    jump guard", "  }",
+                  "  chain forward {", "    type filter hook forward priority filter - 10; policy accept;", "    jump guard", "  }",
+                  "}"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One nft match per IP version of the entry, for a packet coming back: source in the
+    /// remote half, destination in the local half, ports mirrored. ICMP entries match the
+    /// protocol only (type and code have no mirror).
+    static func matches(_ entry: PolicyEntry) -> [String] {
+        let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
+        return families.compactMap { family in
+            guard let remote = entry.remote.pattern(for: family), let local = entry.local.pattern(for: family) else { return nil }
+            let ip = family == .v4 ? "ip" : "ip6"
+            var parts = ["meta nfproto \(family == .v4 ? "ipv4" : "ipv6")"]
+            if let source = address(remote, "\(ip) saddr") { parts.append(source) }
+            if let destination = address(local, "\(ip) daddr") { parts.append(destination) }
+            if !entry.proto.isAny {
+                let number = entry.proto == .icmp && family == .v6 ? IPProtocol.icmpv6.number : entry.proto.number
+                parts.append("meta l4proto \(number)")
+                if entry.proto.hasPorts {
+                    if !entry.remotePorts.isAll { parts.append("th sport \(range(entry.remotePorts))") }
+                    if !entry.localPorts.isAll { parts.append("th dport \(range(entry.localPorts))") }
+                }
+            }
+            return parts.joined(separator: " ")
+        }
+    }
+
+    private static func address(_ pattern: AddressPattern, _ field: String) -> String? {
+        if pattern.prefixLength == 0 { return nil }
+        if pattern.prefixLength != nil { return "\(field) \(pattern)" }
+        return "\(field) & \(pattern.mask) == \(pattern.address)"
+    }
+
+    private static func range(_ ports: PortRange) -> String {
+        ports.lower == ports.upper ? "\(ports.lower)" : "\(ports.lower)-\(ports.upper)"
+    }
+
+    /// Installs (or replaces) the table.
+    public func install() throws(CommandError) {
+        let result = runCommand(["nft", "-f", "-"], input: ruleset)
+        guard result.status == 0 else { throw CommandError(command: "nft -f (table \(Self.tableName))", output: result.output) }
+    }
+
+    /// Removes the table, whatever state it is in (`ted cleanup`).
+    public static func remove() {
+        _ = runCommand(["nft", "delete", "table", "inet", tableName])
+    }
+}

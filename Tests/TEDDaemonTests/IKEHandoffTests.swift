@@ -1,0 +1,197 @@
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+import TEDConfig
+@testable import TEDEngine
+import TEDModel
+import TEDWire
+@testable import TEDDaemon
+
+/// An IKE daemon that records what it is asked and answers as a test scripts it.
+final class FakeIKEController: IKEController, @unchecked Sendable {
+    private let lock = Mutex<State>(State())
+    struct State {
+        var calls: [String] = []
+        var failInitiate = false
+        var unreachable = false
+        var childSAs: [IKEEvent] = []
+        var names: [String] = []
+        var continuation: AsyncStream<IKEEvent>.Continuation?
+    }
+
+    var calls: [String] { lock.withLock { $0.calls } }
+    func set(_ change: (inout State) -> Void) { lock.withLock { change(&$0) } }
+    private func record(_ call: String) throws {
+        try lock.withLock { state in
+            if state.unreachable { throw ViciUnreachable() }
+            state.calls.append(call)
+        }
+    }
+    struct ViciUnreachable: Error {}
+
+    func loadSharedKey(_ secret: String) async throws { try record("load-shared") }
+    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws { try record("load-cert") }
+    func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
+        try record("load-conn \(connection.name)")
+    }
+    func initiate(child: String, ike: String) async throws {
+        try record("initiate \(ike)")
+        if lock.withLock({ $0.failInitiate }) { throw ViciUnreachable() }
+    }
+    func unloadConnection(_ name: String) async throws { try record("unload-conn \(name)") }
+    func terminate(ike name: String) async throws { try record("terminate \(name)") }
+    func connectionNames() async throws -> [String] {
+        try record("get-conns")
+        return lock.withLock { $0.names }
+    }
+    func childSAs() async throws -> [IKEEvent] {
+        try record("list-sas")
+        return lock.withLock { $0.childSAs }
+    }
+    func events() async throws -> AsyncStream<IKEEvent> {
+        try record("subscribe")
+        let (stream, continuation) = AsyncStream<IKEEvent>.makeStream()
+        lock.withLock { $0.continuation = continuation }
+        return stream
+    }
+    func send(_ event: IKEEvent) { _ = lock.withLock { $0.continuation }?.yield(event) }
+    /// charon goes away: the event stream ends.
+    func vanish() {
+        let continuation = lock.withLock { state -> AsyncStream<IKEEvent>.Continuation? in
+            state.unreachable = true
+            return state.continuation
+        }
+        continuation?.finish()
+    }
+    func close() async {}
+}
+
+@Suite struct IKEHandoffTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let yaml = """
+        identity: 127.0.0.1
+        policy:
+          - permit ip 198.18.1.0/24 198.18.0.0/15
+        ike: { vici: /nonexistent, psk: "a test key of enough bytes", initiate-timeout: 0.3 }
+        """
+
+    func handoff(_ fake: FakeIKEController) async throws -> (IKEHandoff, TEDNode) {
+        let configuration = try ConfigurationLoader.parse(Self.yaml, path: "test.yaml")
+        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: configuration.identity, port: 0),
+                                           logger: Self.logger)
+        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
+                                 logger: Self.logger)
+        try await handoff.start(node: node)
+        try await until { await handoff.isConnected }
+        return (handoff, node)
+    }
+
+    func discovery(peer: String = "198.51.100.2") -> Discovery {
+        let rule = PolicyRule(index: 1, entry: try! ACLParser.parseLine("permit ip 198.18.1.0/24 198.18.0.0/15")!, text: "")
+        let intersection = Proxy(proto: .any, initiatorSide: HalfProxy(pattern: AddressPattern("198.18.1.0/24")!, ports: .all),
+                                 responderSide: HalfProxy(pattern: AddressPattern("198.18.2.0/24")!, ports: .all))!
+        return Discovery(peer: Identity(address: IPAddress(peer)!, port: 500), entries: [intersection], chosenEntry: 0,
+                         intersection: intersection, packet: try! Packet(parsing: "udp 198.18.1.10:1 198.18.2.20:53"),
+                         localRule: rule, rtt: .milliseconds(1), attempts: 1, responseSource: IPAddress(peer)!,
+                         responseSourcePort: 500)
+    }
+
+    func until(_ condition: () async -> Bool) async throws {
+        for _ in 0..<200 {
+            if await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("condition not met within 2 s")
+    }
+
+    @Test func oneConnectionPerPeerAndIntersectionThenUpOnTheChildEvent() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("initiate \(name)") }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(fake.calls.filter { $0 == "load-conn \(name)" }.count == 1)
+        #expect(fake.calls.filter { $0 == "initiate \(name)" }.count == 1)
+        #expect(await handoff.tunnels().map(\.state) == ["connecting"])
+        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        // Up: the deadline passes without failing it.
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(!fake.calls.contains("unload-conn \(name)"))
+        fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { fake.calls.contains("unload-conn \(name)") }
+        #expect(await handoff.tunnels().isEmpty)
+    }
+
+    @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("unload-conn \(name)") }
+        #expect(fake.calls.contains("terminate \(name)"))
+        #expect(await handoff.tunnels().isEmpty)
+        // The next discovery of the same pair tries again.
+        handoff.discovered(discovery())
+        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+    }
+
+    @Test func aFailedInitiateUnloadsTheConnection() async throws {
+        let fake = FakeIKEController()
+        fake.set { $0.failInitiate = true }
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery(peer: "198.51.100.3"))
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.3")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("unload-conn \(name)") }
+        #expect(await handoff.tunnels().isEmpty)
+    }
+
+    @Test func charonGoingAwayClearsTunnelsAndComingBackAdoptsLiveChildren() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        #expect(fake.calls.prefix(5) == ["load-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("initiate \(name)") }
+        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+
+        fake.vanish()
+        try await until { await !handoff.isConnected }
+        #expect(await handoff.tunnels().isEmpty, "a tunnel must not be shown up while charon is gone")
+
+        // Back, holding one live child SA of ted's and a stale connection of a killed ted.
+        fake.set {
+            $0.unreachable = false
+            $0.calls = []
+            $0.childSAs = [IKEEvent(kind: .childUp, connection: "ted-live", remoteAddress: "198.51.100.9", child: "ted-live-7",
+                                    localTS: ["198.18.1.0/24"], remoteTS: ["198.18.9.0/24"])]
+            $0.names = ["ted-live", "ted-stale", "ted-responder", "other"]
+        }
+        try await until { await handoff.isConnected }
+        #expect(fake.calls.contains("load-shared") && fake.calls.contains("subscribe"))
+        #expect(fake.calls.contains("unload-conn ted-stale"))
+        #expect(!fake.calls.contains("unload-conn ted-live") && !fake.calls.contains("unload-conn ted-responder")
+            && !fake.calls.contains("unload-conn other"))
+        let adopted = await handoff.tunnels()
+        #expect(adopted.map(\.name) == ["ted-live"] && adopted.first?.state == "up" && adopted.first?.intersection == nil)
+    }
+
+    @Test func stopLeavesTunnelsInCharon() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("initiate \(name)") }
+        await handoff.stop()
+        await node.stop()
+        #expect(!fake.calls.contains { $0.hasPrefix("unload-conn") || $0.hasPrefix("terminate") })
+    }
+}
