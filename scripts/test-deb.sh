@@ -73,6 +73,8 @@ version=$(dpkg-deb -f "$deb" Version)
 check "ted --version prints $version and the commit" \
   in_root sh -c "ted --version && ted --version | grep -qx '$version (commit $commit)' && [ -n '$commit' ]"
 check "ted check /etc/ted/ted.yaml" in_root ted check /etc/ted/ted.yaml
+check "ted demo (initiator and responders on loopback)" \
+  in_root sh -c "ted demo > /tmp/demo.out && tail -1 /tmp/demo.out | grep -q scripts/e2e.sh && grep -c 'TED v3        tunnel' /tmp/demo.out"
 check "/etc/ted/ted.yaml is a conffile" \
   in_root sh -c "dpkg-query -W -f='\${Conffiles}' ted | grep -q '/etc/ted/ted.yaml '"
 check "man ted, man ted.check" in_root sh -c "man -P cat ted | grep -q 'Tunnel Endpoint Discovery' && man -P cat ted.check | grep -q 'ted check'"
