@@ -70,7 +70,7 @@ import Testing
         let path = try Self.temporaryFile("folded.yaml", "identity: 198.51.100.1\npolicy:\n  - permit ip any any\n   - permit tcp any any\n")
         let result = try Self.run(["check", path])
         #expect(result.status == 2)
-        #expect(result.stderr == "\(path):4:4: error: unexpected '-' at end of entry\n")
+        #expect(result.stderr == "\(path):4:4: error: unexpected '-' at end of entry (YAML joined lines 3 to 4 into one policy line: check the indentation of line 4)\n")
     }
 
     @Test func daemonRefusesACaptureFileThatIsNotPcap() throws {
