@@ -30,7 +30,8 @@ check() {   # check NAME COMMAND...: one line per check
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 
 if [ ! -d "$base" ]; then
-  command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
+  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; } \
+    || { echo "test-deb.sh: cannot install debootstrap" >&2; exit 2; }
   echo "test-deb.sh: making the clean root once in $base (debootstrap, a few minutes)"
   rm -rf "$base.partial"
   debootstrap --variant=minbase --include=man-db bookworm "$base.partial" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 \
