@@ -17,6 +17,7 @@ deb=$(realpath "${1:-$(ls -t "$repo"/ted_*_amd64.deb 2>/dev/null | head -1)}" 2>
 [ "$(id -u)" = 0 ] || { echo "test-deb.sh: needs root (chroot)" >&2; exit 2; }
 cache=${TED_DEB_ROOT_CACHE:-/tmp/ted-deb-cache}
 base="$cache/bookworm-minbase"
+mkdir -p "$cache"
 start=$SECONDS
 passed=0 failed=0
 check() {   # check NAME COMMAND...: one line per check
