@@ -17,6 +17,7 @@ deb=$(realpath "${1:-$(ls -t "$repo"/ted_*_amd64.deb 2>/dev/null | head -1)}" 2>
 [ "$(id -u)" = 0 ] || { echo "test-deb.sh: needs root (chroot)" >&2; exit 2; }
 cache=${TED_DEB_ROOT_CACHE:-/tmp/ted-deb-cache}
 base="$cache/bookworm-minbase"
+mkdir -p "$cache"
 start=$SECONDS
 passed=0 failed=0
 check() {   # check NAME COMMAND...: one line per check
@@ -30,7 +31,8 @@ check() {   # check NAME COMMAND...: one line per check
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 
 if [ ! -d "$base" ]; then
-  command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
+  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; } \
+    || { echo "test-deb.sh: cannot install debootstrap" >&2; exit 2; }
   echo "test-deb.sh: making the clean root once in $base (debootstrap, a few minutes)"
   rm -rf "$base.partial"
   debootstrap --variant=minbase --include=man-db bookworm "$base.partial" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 \
@@ -73,6 +75,8 @@ version=$(dpkg-deb -f "$deb" Version)
 check "ted --version prints $version and the commit" \
   in_root sh -c "ted --version && ted --version | grep -qx '$version (commit $commit)' && [ -n '$commit' ]"
 check "ted check /etc/ted/ted.yaml" in_root ted check /etc/ted/ted.yaml
+check "ted demo (initiator and responders on loopback)" \
+  in_root sh -c "ted demo > /tmp/demo.out && tail -1 /tmp/demo.out | grep -q scripts/e2e.sh && grep -c 'TED v3        tunnel' /tmp/demo.out"
 check "/etc/ted/ted.yaml is a conffile" \
   in_root sh -c "dpkg-query -W -f='\${Conffiles}' ted | grep -q '/etc/ted/ted.yaml '"
 check "man ted, man ted.check" in_root sh -c "man -P cat ted | grep -q 'Tunnel Endpoint Discovery' && man -P cat ted.check | grep -q 'ted check'"

@@ -140,7 +140,10 @@ public enum ConfigurationLoader {
                 }
             } catch {
                 let (line, column) = valuePosition(scalar, item, source: source, offset: error.column - 1)
-                throw ConfigError(path: path, line: line, column: column, message: error.message)
+                let start = item.mark?.line ?? line
+                let joined = scalar.style == .plain && line > start
+                    ? " (YAML joined lines \(start) to \(line) into one policy line: check the indentation of line \(line))" : ""
+                throw ConfigError(path: path, line: line, column: column, message: error.message + joined)
             }
         }
         guard rules.contains(where: { $0.entry.action == .permit }) else {

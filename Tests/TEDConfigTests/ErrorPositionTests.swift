@@ -15,7 +15,7 @@ import Testing
     static let cases: [Case] = [
         Case(name: "list item indented one space too far (folded into the line above)",
              text: "identity: 198.51.100.1\npolicy:\n  - permit ip any any\n   - permit tcp any any\n",
-             line: 4, column: 4, message: "unexpected '-'"),
+             line: 4, column: 4, message: "unexpected '-' at end of entry (YAML joined lines 3 to 4 into one policy line: check the indentation of line 4)"),
         Case(name: "long line, then a list item indented too far",
              text: "identity: 198.51.100.1\npolicy:\n  - permit ip 198.18.1.0/24 198.18.0.0/16\n   - permit tcp any any eq 22\n",
              line: 4, column: 4, message: "unexpected '-'"),

@@ -70,7 +70,22 @@ import Testing
         let path = try Self.temporaryFile("folded.yaml", "identity: 198.51.100.1\npolicy:\n  - permit ip any any\n   - permit tcp any any\n")
         let result = try Self.run(["check", path])
         #expect(result.status == 2)
-        #expect(result.stderr == "\(path):4:4: error: unexpected '-' at end of entry\n")
+        #expect(result.stderr == "\(path):4:4: error: unexpected '-' at end of entry (YAML joined lines 3 to 4 into one policy line: check the indentation of line 4)\n")
+    }
+
+    @Test func daemonRefusesACaptureFileThatIsNotPcap() throws {
+        let notPcap = try Self.temporaryFile("not-a.pcap", "identity: 198.51.100.1\n")
+        let config = try Self.temporaryFile("daemon-capture.yaml", """
+            identity: 127.0.0.1
+            listen: 127.0.0.1:0
+            policy: [permit ip 198.18.1.0/24 any]
+            control-socket: /tmp/ted-cli-\(getpid())-capture.sock
+            capture: \(notPcap)
+            """)
+        let result = try Self.run(["daemon", "--config", config], timeout: 10)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("refusing to append to \(notPcap): it is not a pcap file"))
+        #expect(try String(contentsOfFile: notPcap, encoding: .utf8) == "identity: 198.51.100.1\n")
     }
 
     @Test func checkShowsTheCaptureAndItsBound() throws {

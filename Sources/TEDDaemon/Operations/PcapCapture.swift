@@ -53,9 +53,6 @@ final class PcapCapture: Sendable {
                                    seconds: UInt32(truncatingIfNeeded: now.tv_sec),
                                    microseconds: UInt32(truncatingIfNeeded: now.tv_nsec / 1000)))
     }
-
-    /// Waits until every record queued so far is written (for tests and shutdown).
-    func flush() { writer.waitUntilWritten() }
 }
 
 /// Why a capture file cannot be used.
@@ -90,11 +87,10 @@ final class CaptureWriter: @unchecked Sendable {
     let queueLimit: Int
     let dropped = Atomic<Int>(0)
 
-    /// true when records wait or the writer must stop; guards `queue`, `stopping`, `writing`.
+    /// true when records wait or the writer must stop; guards `queue` and `stopping`.
     private let condition = ConditionLock(value: false)
     private var queue: [[UInt8]] = []
     private var stopping = false
-    private var writing = false
     private var fd: Int32
     private var size: Int
 
@@ -127,16 +123,6 @@ final class CaptureWriter: @unchecked Sendable {
         condition.unlock(withValue: true)
     }
 
-    func waitUntilWritten() {
-        while true {
-            condition.lock()
-            let done = queue.isEmpty && !writing
-            condition.unlock()
-            if done { return }
-            usleep(1000)
-        }
-    }
-
     /// The writer thread's loop: takes every waiting record at once, writes them, and
     /// returns once stopped with nothing left.
     func run() {
@@ -145,18 +131,14 @@ final class CaptureWriter: @unchecked Sendable {
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             let stop = stopping
-            writing = !batch.isEmpty
             condition.unlock(withValue: stop)
             for record in batch { write(record) }
-            condition.lock()
-            writing = false
-            condition.unlock()
             if stop { return }
         }
     }
 
     private func write(_ record: [UInt8]) {
-        if size + record.count > maxBytes, size > Self.headerSize { rotate() }
+        if fd < 0 || (size + record.count > maxBytes && size > Self.headerSize) { rotate() }
         guard fd >= 0, writeAll(fd, record) else {
             dropped.add(1, ordering: .relaxed)
             return
@@ -164,11 +146,12 @@ final class CaptureWriter: @unchecked Sendable {
         size += record.count
     }
 
-    /// `<file>` becomes `<file>.1`, and a new `<file>` starts with its header.
+    /// `<file>` becomes `<file>.1`, and a new `<file>` starts with its header. When that
+    /// fails, records are dropped and the next one tries again.
     private func rotate() {
-        close(fd)
+        if fd >= 0 { close(fd) }
         fd = -1
-        guard rename(path, path + ".1") == 0, let (newFD, newSize) = try? Self.open(path) else { return }
+        guard rename(path, path + ".1") == 0 || errno == ENOENT, let (newFD, newSize) = try? Self.open(path) else { return }
         (fd, size) = (newFD, newSize)
     }
 
