@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: real namespaces, a real charon per gateway (kernel-libipsec), ted on every
 # gateway, no peer configured anywhere. Prints "N passed, N failed" last; exit 1 on any failure.
-set -uo pipefail
+# No pipefail: checks pipe into `grep -q`, which may close the pipe early (SIGPIPE upstream).
+set -u
 cd "$(dirname "$0")/.."
 TED=${TED:-$PWD/.build/debug/ted}
 
@@ -193,8 +194,8 @@ check "the restarted ted lists the adopted tunnels as up" retry 10 adopted
 
 # charon comes and goes: ted keeps its traps, restarts without charon, and rebuilds by itself.
 kill -KILL "${CHARON_PID[A]}"; wait "${CHARON_PID[A]}" 2>/dev/null
-none_up() { ! "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q " up peer "; }
-check "charon gone: within 3 s ted status shows no tunnel as up" retry 10 none_up
+none_up() { local status; status=$("$TED" status --socket "$TOPO_DIR/gA.sock") && ! grep -q " up peer " <<< "$status"; }
+check "charon gone: within 15 s ted status shows no tunnel as up" retry 50 none_up
 check "gwA's ted exits 0 on SIGTERM while charon is down" ted_stop A
 check "ted starts while charon is down" ted_start A
 capture_start "charon down"; new_flow; capture_stop
@@ -210,7 +211,7 @@ check "charon back: ted status lists the new tunnel as up" retry 10 adopted
 gwb_mac=$(in_ns gB cat /sys/class/net/outside/address)
 bg hB tcpdump -i eth0 -U -w "$TOPO_DIR/hostB.pcap" src host 198.18.1.10 and src port 7777 >/dev/null 2>&1; hb_capture=$!
 sleep 0.5
-in_ns tr python3 -c "
+in_ns tr /usr/bin/python3 -c "
 from scapy.all import Ether, IP, TCP, UDP, sendp
 forged = IP(src='198.18.1.10', dst='198.18.2.20')
 sendp([Ether(dst='$gwb_mac') / forged / TCP(sport=7777, dport=443, flags='S')] * 5
@@ -225,7 +226,11 @@ check "gwB's inbound guard counted the drops ($(guard_drops) packets)" test "$(g
 # 7. Stop and uninstall: a stopped ted leaves its traps (fail closed); ted cleanup removes
 # everything of ted's from the kernel and from charon.
 for site in A B C; do check "g$site's ted exits 0 on SIGTERM" ted_stop $site; done
-traps_left() { in_ns g$1 ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && in_ns g$1 nft list tables | grep -q "inet ted-guard"; }
+traps_left() {
+  local policies tables
+  policies=$(in_ns g$1 ip xfrm policy) && tables=$(in_ns g$1 nft list tables) || return 1
+  grep -q "priority 21275[0-9]\{5\}" <<< "$policies" && grep -q "inet ted-guard" <<< "$tables"
+}
 for site in A B C; do check "after SIGTERM g$site keeps its traps and inbound guard" traps_left $site; done
 ted_conns() { swanctl --list-conns --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null | grep -c "^ted-"; }
 for site in A B C; do

@@ -109,6 +109,17 @@ set -e
 if [ "$1" = configure ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 exit 0
 SCRIPT
+cat > "$root/DEBIAN/prerm" <<'SCRIPT'
+#!/bin/sh
+set -e
+# A stopped ted keeps its traps (fail closed); removing the package removes them too.
+if [ "$1" = remove ]; then
+  if [ -d /run/systemd/system ]; then systemctl stop ted.service || true; fi
+  if [ -f /etc/ted/ted.yaml ]; then /usr/bin/ted cleanup --config /etc/ted/ted.yaml || true
+  else /usr/bin/ted cleanup || true; fi
+fi
+exit 0
+SCRIPT
 cat > "$root/DEBIAN/postrm" <<'SCRIPT'
 #!/bin/sh
 set -e
@@ -116,7 +127,7 @@ if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 if [ "$1" = purge ]; then rm -rf /run/ted; rmdir /etc/ted 2>/dev/null || true; fi
 exit 0
 SCRIPT
-chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/postrm"
+chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/prerm" "$root/DEBIAN/postrm"
 
 mkdir -p "$out"
 deb="$out/ted_${version}_amd64.deb"

@@ -171,7 +171,7 @@ public struct Initiator: Sendable {
             discovery.join()
             pending[key] = discovery
             counters.joins += 1
-            return [.joined(packet: p, cookie: discovery.cookie)]
+            return [.joined(packet: p, cookie: discovery.cookie, discovering: discovery.packet)]
         }
         guard pending.count < settings.effectiveMaxPending, let cookie = drawCookie(using: &rng) else {
             let failure = Failure(reason: .resourceLimit, packet: p, localRule: rule, destination: key.destination,

@@ -11,7 +11,8 @@ public enum InitiatorAction: Hashable, Sendable {
     /// A recent failure for the same service suppresses a new probe until `until`.
     case failedCached(packet: Packet, failure: Failure, until: NIODeadline)
     /// A discovery for the same rule and destination is in flight; the packet waits on it.
-    case joined(packet: Packet, cookie: Cookie)
+    /// `discovering` is the packet that discovery started for: its outcome names it.
+    case joined(packet: Packet, cookie: Cookie, discovering: Packet)
     /// Send these bytes (first transmission or a byte-identical retransmission).
     case send(OutgoingProbe)
     /// A response was accepted and the packet lies in the intersection (patent block 218).

@@ -66,6 +66,22 @@ import TEDWire
         #expect(initiator.metrics.value("ted_discoveries_total") == 1)
     }
 
+    /// A request that joins a discovery the data plane started (no one waiting on it yet)
+    /// gets that discovery's outcome.
+    @Test func aRequestJoiningATriggeredDiscoveryGetsItsOutcome() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let target = (IPAddress("127.0.0.2")!, responder.port)
+        initiator.trigger(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"), to: target)
+        let joined = await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:5 198.18.2.20:443"), to: target)
+        guard case .discovered(let d, false) = joined else {
+            Issue.record("expected the triggered discovery's outcome, got \(joined)")
+            return
+        }
+        #expect(d.packet.description == "tcp 198.18.1.10:40000 198.18.2.20:443")
+        #expect(responder.metrics.value("ted_responder_replies_total") == 1)
+    }
+
     /// `capture` writes what a node sends and receives as pcap that our reader (and tshark) reads back.
     @Test func captureRecordsProbeAndResponse() async throws {
         let path = "/tmp/ted-capture-\(getpid()).pcap"

@@ -86,7 +86,8 @@ import TEDWire
         for (offset, text) in ["tcp 10.1.0.5:40001 10.2.0.7:443", "tcp 10.1.0.6:1 10.2.0.7:22",
                                "tcp 10.1.0.5:40000 10.2.0.7:443"].enumerated() {
             let p = packet(text)
-            #expect(initiator.packet(p, now: at(Int64(offset) * 10), rng: &rng) == [.joined(packet: p, cookie: first.cookie)])
+            #expect(initiator.packet(p, now: at(Int64(offset) * 10), rng: &rng)
+                == [.joined(packet: p, cookie: first.cookie, discovering: packet("tcp 10.1.0.5:40000 10.2.0.7:443"))])
         }
         #expect(initiator.counters.probesSent == 1 && initiator.counters.joins == 3)
         #expect(initiator.snapshot.pending.map(\.joined) == [3])
@@ -186,7 +187,7 @@ import TEDWire
         let target = (address: ip("192.0.2.9"), port: UInt16(7500))
         let probe = try #require(initiator.probe(p, to: target, now: at(700), rng: &rng).first?.sentProbe)
         #expect(probe.destination == target.address && probe.destinationPort == 7500 && probe.source == p.source)
-        #expect(initiator.probe(p, to: target, now: at(710), rng: &rng) == [.joined(packet: p, cookie: probe.cookie)])
+        #expect(initiator.probe(p, to: target, now: at(710), rng: &rng) == [.joined(packet: p, cookie: probe.cookie, discovering: p)])
         #expect(initiator.probe(p, now: at(720), rng: &rng).first?.sentProbe != nil)
     }
 

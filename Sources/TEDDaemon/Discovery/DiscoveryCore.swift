@@ -38,8 +38,9 @@ final class DiscoveryCore {
     private var channel: (any Channel)?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
+    /// Requests waiting on a discovery, by the packet the engine's discovery started for
+    /// (the engine owns the discoveries; this is only who to answer).
     private var waiters: [Packet: [EventLoopPromise<DiscoveryOutcome>]] = [:]
-    private var packetOfCookie: [Cookie: Packet] = [:]
     /// The TED socket, written here directly (NIO only reads it): a send error must never
     /// close it, and a full socket buffer drops replies instead of queueing them.
     private let socket: (fd: Int32, family: IPAddress.Family)
@@ -130,12 +131,10 @@ final class DiscoveryCore {
                                : initiator!.packet(packet, to: target, now: now, rng: &rng)
         if let promise {
             switch actions.first {
-            case .send(let probe):
-                packetOfCookie[probe.cookie] = packet
+            case .send:
                 waiters[packet, default: []].append(promise)
-            case .joined(_, let cookie):
-                if let owner = packetOfCookie[cookie] { waiters[owner, default: []].append(promise) }
-                else { promise.succeed(.cancelled) }
+            case .joined(_, _, let discovering):
+                waiters[discovering, default: []].append(promise)
             case .cached(let discovery): promise.succeed(.discovered(discovery, cached: true))
             case .failedCached(_, let failure, _): promise.succeed(.failed(failure, cached: true))
             case .failed(let failure): promise.succeed(.failed(failure, cached: false))
@@ -198,7 +197,6 @@ final class DiscoveryCore {
     }
 
     private func finish(_ packet: Packet, _ outcome: DiscoveryOutcome) {
-        packetOfCookie = packetOfCookie.filter { $0.value != packet }
         for promise in waiters.removeValue(forKey: packet) ?? [] { promise.succeed(outcome) }
     }
 

@@ -104,10 +104,11 @@ public final class TEDNode: Sendable {
         return (try? await promise.futureResult.get()) ?? .cancelled
     }
 
-    /// Hands P to the initiator without waiting (the data plane's ACQUIRE path).
-    public func trigger(_ packet: Packet) {
+    /// Hands P to the initiator without waiting (the data plane's ACQUIRE path); `target`
+    /// as in `discover`.
+    public func trigger(_ packet: Packet, to target: (address: IPAddress, port: UInt16)? = nil) {
         let core = self.core
-        channel.eventLoop.execute { core.value.request(packet, target: nil, explicit: false, promise: nil) }
+        channel.eventLoop.execute { core.value.request(packet, target: target, explicit: false, promise: nil) }
     }
 
     /// A datagram received elsewhere (the intercepting transparent socket), handled as if
