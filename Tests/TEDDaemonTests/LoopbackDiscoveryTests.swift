@@ -82,6 +82,20 @@ import TEDWire
         #expect(responder.metrics.value("ted_responder_replies_total") == 1)
     }
 
+    /// Intercepted datagrams queue for the event loop up to a bound; the rest are dropped
+    /// and counted, however fast they come.
+    @Test func interceptedDatagramsAreBounded() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let busy = responder.channel.eventLoop.submit { usleep(300_000) }
+        let garbage = ByteBuffer(bytes: [1, 2, 3])
+        for _ in 0..<(TEDNode.maxInjected + 500) { responder.inject(garbage, from: IPAddress("127.0.0.9")!, port: 9) }
+        try await busy.get()
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(responder.metrics.value("ted_intercepted_dropped_total") == 500)
+        #expect(responder.metrics.value("ted_responder_received_total") == Double(TEDNode.maxInjected))
+    }
+
     /// `capture` writes what a node sends and receives as pcap that our reader (and tshark) reads back.
     @Test func captureRecordsProbeAndResponse() async throws {
         let path = "/tmp/ted-capture-\(getpid()).pcap"

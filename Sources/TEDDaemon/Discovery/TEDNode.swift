@@ -1,5 +1,7 @@
 import Logging
+import CoreMetrics
 import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import NIOPosix
 import TEDConfig
@@ -24,6 +26,8 @@ public final class TEDNode: Sendable {
     public let metrics: MetricsRegistry
     private let core: NIOLoopBound<DiscoveryCore>
     private let stopping = NIOLockedValueBox(false)
+    private let injected = Atomic<Int>(0)
+    private let injectDropped: Counter
     private let capture: PcapCapture?
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
@@ -73,6 +77,7 @@ public final class TEDNode: Sendable {
         self.metrics = metrics
         self.core = core
         self.capture = capture
+        self.injectDropped = Counter(label: "ted_intercepted_dropped_total", factory: metrics)
     }
 
     /// The TED socket's send buffer: replies to identities that never resolve (no ARP
@@ -111,12 +116,22 @@ public final class TEDNode: Sendable {
         channel.eventLoop.execute { core.value.request(packet, target: target, explicit: false, promise: nil) }
     }
 
+    /// Intercepted datagrams waiting for the event loop at most; past it they are dropped
+    /// and counted, so a flood at an intercepted destination cannot grow memory.
+    static let maxInjected = 1024
+
     /// A datagram received elsewhere (the intercepting transparent socket), handled as if
     /// it had arrived on the TED socket; replies leave through the TED socket.
     public func inject(_ datagram: ByteBuffer, from address: IPAddress, port: UInt16) {
+        guard injected.add(1, ordering: .relaxed).newValue <= Self.maxInjected else {
+            injected.subtract(1, ordering: .relaxed)
+            injectDropped.increment()
+            return
+        }
         let core = self.core
         let source = address.socketAddress(port: port)
         channel.eventLoop.execute {
+            self.injected.subtract(1, ordering: .relaxed)
             core.value.datagram(datagram, from: source)
             core.value.readComplete()
         }
