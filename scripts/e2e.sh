@@ -98,7 +98,8 @@ bg hC nc -lk 22
 sleep 0.5
 
 ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
-ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24"
+ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
+  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
@@ -140,6 +141,37 @@ check "transit: no cleartext from hostA to hostB" test "$(cleartext_count 198.18
 check "transit: ESP-in-UDP (port 4500) was seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" udp port 4500 2>/dev/null | wc -l)" -gt 0
 check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'udp dst port 500 and udp[26] = 0xf0' 2>/dev/null | wc -l)" -gt 0
 
+# 4b. Probes pass gateways that do not answer them: hostA - gwA - gwC - gwB - hostB, where
+# gwC's ted intercepts probes to hostB (its policy has 198.18.2.0/24 as a local half, for
+# tcp/22 towards hostC's network) but does not cover hostA to hostB udp/5353.
+ted_stop C
+ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15" "permit tcp 198.18.2.0/24 eq 22 198.18.3.0/24"
+ted_start C
+in_ns gC sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.outside.send_redirects=0
+in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.3
+control() { in_ns g$1 python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b'\\n')
+print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" "$TOPO_DIR/g$1.sock" "$2"; }
+metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }'; }
+capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
+capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
+captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
+capture_start passthrough
+bg hB sh -c "nc -lku 5353 > $TOPO_DIR/hostB.5353"
+sleep 0.3
+mdns_arrived() { in_ns hA bash -c 'echo hello-through-gwC > /dev/udp/198.18.2.20/5353'; sleep 0.3; grep -q hello-through-gwC "$TOPO_DIR/hostB.5353"; }
+check "pass-through: hostA reaches hostB udp/5353 through a tunnel discovered across gwC" retry 30 mdns_arrived
+capture_stop
+check "pass-through: gwC passed probes on (ted_probes_passed_total $(metric_of C ted_probes_passed_total))" \
+  test "$(metric_of C ted_probes_passed_total | cut -d. -f1)" -gt 0
+check "pass-through: gwA's child SA to gwB is exactly 198.18.1.0/24[udp] === 198.18.2.0/24[udp/5353]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/24\[udp/5353\]'
+check "pass-through: the capture saw the probes (exchange 240) crossing to gwC" \
+  test "$(captured passthrough 'udp dst port 500 and udp[26] = 0xf0 and ether dst '"$(in_ns gC cat /sys/class/net/outside/address)")" -gt 0
+check "pass-through: no udp/5353 in clear between the gateways" test "$(captured passthrough 'udp port 5353')" -eq 0
+in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.2
+
 # 5. ted status shows the tunnels it made.
 status_lists_tunnel() { "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q "ted-198-51-100-3-.* up peer 198.51.100.3"; }
 check "ted status on gwA lists its tunnels" status_lists_tunnel
@@ -149,9 +181,6 @@ check "ted status on gwA lists its tunnels" status_lists_tunnel
 # protects and gwB's does not cover: it can never get a tunnel, so any packet of it on the
 # transit link is a leak. hostA pings hostC over its tunnel meanwhile: that proves the
 # capture sees traffic, and that tunnels keep flowing while ted is away.
-capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
-capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
-captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
 new_flow() { in_ns hA bash -c 'for i in $(seq 1 50); do echo x > /dev/udp/198.18.2.20/9999; sleep 0.1; done' 2>/dev/null; }
 # fail_closed NAME: 5 s of the new flow and of pings to hostC, captured.
 fail_closed() {

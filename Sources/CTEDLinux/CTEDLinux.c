@@ -185,10 +185,17 @@ int ted_xfrm_receive_acquire(int fd, ted_selector *sel) {
 
 int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
                          const uint8_t *dst, uint16_t dport, const void *data, size_t length) {
+    return ted_send_transparent_ex(family, src, sport, dst, dport, data, length, 0, 0, 0);
+}
+
+int ted_send_transparent_ex(uint8_t family, const uint8_t *src, uint16_t sport,
+                            const uint8_t *dst, uint16_t dport, const void *data, size_t length,
+                            int ttl, uint32_t mark, int exact_port) {
     int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1, result = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) { result = -errno; goto done; }
     struct xfrm_userpolicy_info bypass;
     memset(&bypass, 0, sizeof bypass);
     bypass.sel.family = af_of(family);
@@ -199,12 +206,13 @@ int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
     if (family == 6) {
         if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one) < 0) { result = -errno; goto done; }
         setsockopt(fd, SOL_IPV6, IPV6_XFRM_POLICY, &bypass, sizeof bypass);
+        if (ttl > 0 && setsockopt(fd, SOL_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl) < 0) { result = -errno; goto done; }
         struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(sport) };
         memcpy(&local.sin6_addr, src, 16);
         if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
             /* The port is taken (an IKE daemon holds the wildcard :500): keep P's address, any port. */
             local.sin6_port = 0;
-            if (errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+            if (exact_port || errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
         }
         struct sockaddr_in6 remote = { .sin6_family = AF_INET6, .sin6_port = htons(dport) };
         memcpy(&remote.sin6_addr, dst, 16);
@@ -212,12 +220,13 @@ int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
     } else {
         if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0) { result = -errno; goto done; }
         setsockopt(fd, SOL_IP, IP_XFRM_POLICY, &bypass, sizeof bypass);
+        if (ttl > 0 && setsockopt(fd, SOL_IP, IP_TTL, &ttl, sizeof ttl) < 0) { result = -errno; goto done; }
         struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(sport) };
         memcpy(&local.sin_addr, src, 4);
         if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
             /* The port is taken (an IKE daemon holds the wildcard :500): keep P's address, any port. */
             local.sin_port = 0;
-            if (errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
+            if (exact_port || errno != EADDRINUSE || bind(fd, (struct sockaddr *)&local, sizeof local) < 0) { result = -errno; goto done; }
         }
         struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(dport) };
         memcpy(&remote.sin_addr, dst, 4);
@@ -238,12 +247,14 @@ int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_
     if (family == 6) {
         setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
         if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one) < 0 ||
-            setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
+            setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one) < 0 ||
+            setsockopt(fd, SOL_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
         struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT };
         status = bind(fd, (struct sockaddr *)&local, sizeof local);
     } else {
         if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0 ||
-            setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
+            setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one) < 0 ||
+            setsockopt(fd, SOL_IP, IP_RECVTTL, &one, sizeof one) < 0) { int e = errno; close(fd); return -e; }
         struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = { INADDR_ANY } };
         status = bind(fd, (struct sockaddr *)&local, sizeof local);
     }
@@ -253,7 +264,7 @@ int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_
 
 int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
                                           uint8_t *source, uint16_t *source_port,
-                                          uint8_t *destination, uint16_t *destination_port) {
+                                          uint8_t *destination, uint16_t *destination_port, int *ttl) {
     struct sockaddr_storage from;
     char control[256];
     struct iovec io = { .iov_base = buffer, .iov_len = capacity };
@@ -271,7 +282,12 @@ int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
         *source_port = ntohs(s->sin_port);
     }
     *destination_port = 0;
+    *ttl = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_TTL) || (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            memcpy(ttl, CMSG_DATA(c), sizeof *ttl);
+            continue;
+        }
         if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) {
             struct sockaddr_in *d = (struct sockaddr_in *)CMSG_DATA(c);
             memcpy(destination, &d->sin_addr, 4);

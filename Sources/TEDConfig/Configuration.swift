@@ -74,6 +74,8 @@ public struct ResponderOptions: Hashable, Sendable {
     public var maxSources = 65_536
     /// Whether responses offer further permit entries after the matched one.
     public var offerAll = false
+    /// Whether an intercepted probe this gateway does not answer goes on to its destination.
+    public var passThrough = true
 
     public init() {}
 }

@@ -198,8 +198,9 @@ public enum ConfigurationLoader {
         if let n = section.value("global-burst") { options.globalBurst = try read.int(n, "global-burst", in: 1...100_000_000) }
         if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: 1...10_000_000) }
         if let n = section.value("offer-all") { options.offerAll = try read.bool(n, "offer-all") }
+        if let n = section.value("pass-through") { options.passThrough = try read.bool(n, "pass-through") }
         try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "target-rate", "target-burst", "global-rate", "global-burst",
-                                                "max-sources", "offer-all"])
+                                                "max-sources", "offer-all", "pass-through"])
         return options
     }
 

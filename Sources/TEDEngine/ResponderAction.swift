@@ -31,6 +31,17 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// Responding is switched off.
     case disabled
 
+    /// Whether a probe dropped for this reason, intercepted on its way to a host behind
+    /// this gateway, goes on towards that host: this gateway is not the one that covers P
+    /// (or will not answer now), so the next gateway on the path may be (patent: the first
+    /// responder on the path whose policy covers P answers).
+    public var passesOn: Bool {
+        switch self {
+        case .noMatch, .deny, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
+        case .rejected, .notAProbe, .refusedIdentity: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .rejected(let reason): "rejected: \(reason.rawValue)"

@@ -8,6 +8,8 @@ public struct NFTInterception: Sendable {
     public static let tableName = "ted"
     /// The firewall mark and routing table that deliver TPROXY'd datagrams locally.
     public static let mark: UInt32 = 0x7ed
+    /// The mark of a probe ted passed on (it is never intercepted again).
+    public static let passedMark: UInt32 = 0x7ee
     public static let routingTable = 2029
     /// Ahead of the probe routing exception (priority 100), which would otherwise route
     /// an intercepted probe by the main table instead of delivering it locally.
@@ -43,7 +45,7 @@ public struct NFTInterception: Sendable {
         var lines = ["table inet \(Self.tableName) {", "  chain prerouting {",
                      "    type filter hook prerouting priority mangle; policy accept;"]
         // @th,208,8 is the ISAKMP exchange type: UDP header (8 bytes) + offset 18.
-        let match = "udp dport \(probePort) @th,208,8 0xf0"
+        let match = "meta mark != \(Self.passedMark) udp dport \(probePort) @th,208,8 0xf0"
         for pattern in destinations {
             let (ip, tproxy) = pattern.family == .v4 ? ("ip", "ip") : ("ip6", "ip6")
             let address = pattern.prefixLength != nil

@@ -11,13 +11,18 @@ import Glibc
 public enum TransparentProbe {
     /// Sends `bytes` from `source`:`sourcePort` to `destination`:`destinationPort`
     /// (IP_TRANSPARENT, with a per-socket XFRM bypass so ted's traps do not catch it).
+    ///
+    /// A probe passed on (`exactPort`) keeps its source port or is not sent, leaves with
+    /// `ttl` (the TTL it arrived with, less one) and carries `mark`.
     public static func send(_ bytes: [UInt8], from source: IPAddress, port sourcePort: UInt16,
-                            to destination: IPAddress, port destinationPort: UInt16) throws(LinuxError) {
+                            to destination: IPAddress, port destinationPort: UInt16,
+                            ttl: Int = 0, mark: UInt32 = 0, exactPort: Bool = false) throws(LinuxError) {
         let result = bytes.withUnsafeBytes { data in
             source.bytes.withUnsafeBufferPointer { src in
                 destination.bytes.withUnsafeBufferPointer { dst in
-                    ted_send_transparent(source.family.rawValue, src.baseAddress, sourcePort, dst.baseAddress,
-                                         destinationPort, data.baseAddress, data.count)
+                    ted_send_transparent_ex(source.family.rawValue, src.baseAddress, sourcePort, dst.baseAddress,
+                                            destinationPort, data.baseAddress, data.count, Int32(ttl), mark,
+                                            exactPort ? 1 : 0)
                 }
             }
         }
@@ -34,6 +39,8 @@ public final class InterceptListener: Sendable {
         public let sourcePort: UInt16
         public let originalDestination: IPAddress?
         public let originalPort: UInt16
+        /// The TTL (IPv4) or hop limit (IPv6) it arrived with; 0 when unknown.
+        public let ttl: Int
     }
 
     private let sockets: [Int32]
@@ -57,13 +64,14 @@ public final class InterceptListener: Sendable {
                 var buffer = [UInt8](repeating: 0, count: 4352)
                 var source = [UInt8](repeating: 0, count: 16), destination = [UInt8](repeating: 0, count: 16)
                 var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0
+                var ttl: Int32 = 0
                 while control.isRunning {
                     let count = ted_receive_with_original_destination(fd, &buffer, buffer.count, &source, &sourcePort,
-                                                                      &destination, &destinationPort)
+                                                                      &destination, &destinationPort, &ttl)
                     guard count > 0, let from = IPAddress(bytes: source.prefix(family.byteCount)) else { continue }
                     onDatagram(Datagram(bytes: Array(buffer.prefix(Int(count))), source: from, sourcePort: sourcePort,
                                         originalDestination: destinationPort == 0 ? nil : IPAddress(bytes: destination.prefix(family.byteCount)),
-                                        originalPort: destinationPort))
+                                        originalPort: destinationPort, ttl: Int(ttl)))
                 }
                 control.threadFinished()
             }

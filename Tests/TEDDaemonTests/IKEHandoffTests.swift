@@ -127,6 +127,25 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(await handoff.tunnels().isEmpty)
     }
 
+    /// charon may put a connection's child under another connection's IKE SA (equal peer
+    /// settings): the child's configuration name says whose it is.
+    @Test func aChildUnderAnotherIKESABelongsToItsOwnConnection() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        try await until { fake.calls.contains("initiate \(name)") }
+        fake.send(IKEEvent(kind: .childUp, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
+                           childConfig: name))
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(!fake.calls.contains("terminate \(name)"), "an up tunnel must not expire")
+        fake.send(IKEEvent(kind: .childDown, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
+                           childConfig: name))
+        try await until { await handoff.tunnels().isEmpty }
+    }
+
     @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)

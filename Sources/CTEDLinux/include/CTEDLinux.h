@@ -40,15 +40,23 @@ int ted_xfrm_receive_acquire(int fd, ted_selector *sel);
 int ted_send_transparent(uint8_t family, const uint8_t *src, uint16_t sport,
                          const uint8_t *dst, uint16_t dport, const void *data, size_t length);
 
+/* The same, with the IP TTL / hop limit to send with (0: the default), a firewall mark
+ * (SO_MARK, 0: none), and whether the source port must be exactly `sport` (a passed-on
+ * probe) rather than any port when it is taken. */
+int ted_send_transparent_ex(uint8_t family, const uint8_t *src, uint16_t sport,
+                            const uint8_t *dst, uint16_t dport, const void *data, size_t length,
+                            int ttl, uint32_t mark, int exact_port);
+
 /* Opens a UDP socket with IP_TRANSPARENT and IP_RECVORIGDSTADDR bound to the wildcard
  * address of `family` on `port` (the nftables TPROXY target). */
 int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_ms);
 
-/* Receives one datagram with its source and original destination (network order addresses).
+/* Receives one datagram with its source, original destination (network order addresses)
+ * and the TTL / hop limit it arrived with (0 when unknown).
  * Returns the datagram's length, 0 on a timeout, -errno on error. */
 int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
                                           uint8_t *source, uint16_t *source_port,
-                                          uint8_t *destination, uint16_t *destination_port);
+                                          uint8_t *destination, uint16_t *destination_port, int *ttl);
 
 /* Whether this kernel can hold an ESP state (tries to add and delete one in this namespace). */
 int ted_kernel_has_esp(void);

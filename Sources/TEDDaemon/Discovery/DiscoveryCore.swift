@@ -77,7 +77,9 @@ final class DiscoveryCore {
     // MARK: Inputs
 
     /// A datagram on the TED socket: probes go to the responder, responses to the initiator.
-    func datagram(_ data: ByteBuffer, from source: SocketAddress) {
+    /// `unanswered` is called for an intercepted probe the responder drops for a reason
+    /// that lets it go on (`DropReason.passesOn`).
+    func datagram(_ data: ByteBuffer, from source: SocketAddress, unanswered: (() -> Void)? = nil) {
         guard let address = IPAddress(source), let port = source.port.flatMap({ UInt16(exactly: $0) }) else { return }
         if let capture, let local = localEndpoint {
             capture.record(data, from: address, port: port, to: local.address, port: local.port)
@@ -93,6 +95,7 @@ final class DiscoveryCore {
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
                 metrics.dropped(reason)
+                if reason.passesOn { unanswered?() }
                 if case .rejected(let why) = reason {
                     logger.debug("rejected datagram", metadata: ["ted.source": "\(address)", "ted.reason": "\(why.rawValue)"])
                 }

@@ -121,8 +121,10 @@ public final class TEDNode: Sendable {
     static let maxInjected = 1024
 
     /// A datagram received elsewhere (the intercepting transparent socket), handled as if
-    /// it had arrived on the TED socket; replies leave through the TED socket.
-    public func inject(_ datagram: ByteBuffer, from address: IPAddress, port: UInt16) {
+    /// it had arrived on the TED socket; replies leave through the TED socket. `unanswered`
+    /// runs (on the event loop) when it is a probe this gateway does not answer.
+    public func inject(_ datagram: ByteBuffer, from address: IPAddress, port: UInt16,
+                       unanswered: (@Sendable () -> Void)? = nil) {
         guard injected.add(1, ordering: .relaxed).newValue <= Self.maxInjected else {
             injected.subtract(1, ordering: .relaxed)
             injectDropped.increment()
@@ -132,7 +134,7 @@ public final class TEDNode: Sendable {
         let source = address.socketAddress(port: port)
         channel.eventLoop.execute {
             self.injected.subtract(1, ordering: .relaxed)
-            core.value.datagram(datagram, from: source)
+            core.value.datagram(datagram, from: source, unanswered: unanswered)
             core.value.readComplete()
         }
     }

@@ -51,11 +51,16 @@ public struct IKEEvent: Hashable, Sendable {
     public var remoteAddress: String?
     /// For child events: the child SA's unique name and its negotiated selectors.
     public var child: String?
+    /// For child events: the child's configuration name. charon may put a child of one
+    /// connection under an IKE SA of another (equal peer settings), so a child belongs to
+    /// the connection its configuration names, not to the IKE SA it arrives under.
+    public var childConfig: String?
     public var localTS: [String]
     public var remoteTS: [String]
 
     public init(kind: Kind, connection: String, remoteAddress: String?, child: String? = nil,
-                localTS: [String] = [], remoteTS: [String] = []) {
+                childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = []) {
+        self.childConfig = childConfig
         self.kind = kind
         self.connection = connection
         self.remoteAddress = remoteAddress
@@ -63,6 +68,9 @@ public struct IKEEvent: Hashable, Sendable {
         self.localTS = localTS
         self.remoteTS = remoteTS
     }
+
+    /// The connection a child event belongs to (see `childConfig`).
+    public var owner: String { childConfig ?? connection }
 }
 
 /// What ted needs from an IKE daemon (strongSwan over VICI in production).

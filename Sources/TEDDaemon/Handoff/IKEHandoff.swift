@@ -134,18 +134,18 @@ public actor IKEHandoff: DaemonPlugin {
     /// Adopts the child SAs of ted's connections that are up; unloads ted's connections
     /// that have none (a killed ted's, or one whose tunnel went while ted was away).
     private func reconcile() async throws {
-        let live = try await controller.childSAs().filter { $0.connection.hasPrefix("ted-") }
+        let live = try await controller.childSAs().filter { $0.owner.hasPrefix("ted-") }
         for event in live {
             guard let child = event.child else { continue }
             children[child] = event.connection
             hooks?.up(child, event.localTS, event.remoteTS)
-            if event.connection != Self.responderConnection, records[event.connection] == nil,
+            if !event.owner.hasPrefix("ted-r"), records[event.owner] == nil,
                let peer = event.remoteAddress.flatMap(IPAddress.init) {
-                records[event.connection] = TunnelRecord(name: event.connection, peer: peer, intersection: nil,
-                                                         localTS: event.localTS, remoteTS: event.remoteTS, state: "up")
+                records[event.owner] = TunnelRecord(name: event.owner, peer: peer, intersection: nil,
+                                                    localTS: event.localTS, remoteTS: event.remoteTS, state: "up")
             }
         }
-        let liveConnections = Set(live.map(\.connection))
+        let liveConnections = Set(live.map(\.connection) + live.map(\.owner))
         for name in try await controller.connectionNames()
         where name.hasPrefix("ted-") && name != Self.responderConnection && !liveConnections.contains(name) && records[name] == nil {
             try? await controller.unloadConnection(name)
@@ -239,16 +239,17 @@ public actor IKEHandoff: DaemonPlugin {
                 break
             }
         }
-        guard let record = records[event.connection] else { return }
+        let name = event.owner
+        guard let record = records[name] else { return }
         switch event.kind {
         case .ikeDown, .childDown:
-            records[event.connection] = nil
+            records[name] = nil
             forgetDiscovery(record)
-            try? await controller.unloadConnection(event.connection)
-            logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(event.connection)"])
+            try? await controller.unloadConnection(name)
+            logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(name)"])
         case .childUp:
-            records[event.connection]?.state = "up"
-            logger.info("tunnel up", metadata: ["ted.conn": "\(event.connection)", "ted.peer": "\(record.peer)"])
+            records[name]?.state = "up"
+            logger.info("tunnel up", metadata: ["ted.conn": "\(name)", "ted.peer": "\(record.peer)"])
         case .ikeUp:
             break
         }

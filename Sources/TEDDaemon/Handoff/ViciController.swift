@@ -189,7 +189,7 @@ public final class ViciController: IKEController {
         message.sections.flatMap { connection, sa in
             (sa.section("child-sas")?.sections ?? []).map { child, details in
                 IKEEvent(kind: up ? .childUp : .childDown, connection: connection, remoteAddress: sa["remote-host"],
-                         child: child, localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [])
+                         child: child, childConfig: details["name"], localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [])
             }
         }
     }
