@@ -73,8 +73,11 @@ no_established_sa() { ! sas A | grep -q ESTABLISHED; }
 # ike_sa_with SITE PEER: an established IKE SA on gwSITE with PEER.
 ike_sa_with() { sas "$1" | grep -E "ESTABLISHED" -B1 -A1 | grep -q "$2"; }
 # child_ts SITE PEER LOCAL REMOTE: gwSITE's child SA towards PEER has exactly these selectors.
-child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index($0, peer) == 1 } in_peer' > "$TOPO_DIR/sas.txt"
-  grep -qE "local +$3\$" "$TOPO_DIR/sas.txt" && grep -qE "remote +$4\$" "$TOPO_DIR/sas.txt"; }
+# (Local and remote of one child together: swapped or mixed children do not pass.)
+child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index($0, peer) == 1 }
+    in_peer && $1 == "local" { local_ts = $2 } in_peer && $1 == "remote" && local_ts != "" { print local_ts " === " $2; local_ts = "" }' \
+    > "$TOPO_DIR/sas.txt"
+  grep -qE "^$3 === $4\$" "$TOPO_DIR/sas.txt"; }
 ping_to() { in_ns hA ping -c 1 -W 1 "$1"; }
 sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }
 no_ted_objects() {
@@ -97,7 +100,7 @@ bg hB nc -lk 80
 bg hC nc -lk 22
 sleep 0.5
 
-ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
+ted_config A "deny ip 198.18.1.0/24 198.18.3.128/25" "permit ip 198.18.1.0/24 198.18.0.0/15"
 ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
   "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
@@ -115,6 +118,12 @@ check "no SA on gwA before any traffic" no_established_sa
 check "hostA pings hostC over a discovered tunnel" retry 20 ping_to 198.18.3.30
 check "hostA opens a TCP connection to hostC" retry 10 tcp_to 198.18.3.30 22
 check "gwA has an IKE SA with gwC (198.51.100.3)" ike_sa_with A 198.51.100.3
+# gwA's policy denies 198.18.3.128/25 above its permit: the child leaves that part out, and
+# traffic there follows the deny (in clear, as the operator asked).
+check "gwA's child SA to gwC leaves the denied 198.18.3.128/25 out: 198.18.1.0/24 === 198.18.3.0/25" \
+  child_ts A 198.51.100.3 '198.18.1.0/24' '198.18.3.0/25'
+in_ns hC ip addr add 198.18.3.200/24 dev eth0
+in_ns hA ping -c 3 -i 0.2 -W 1 198.18.3.200 >/dev/null 2>&1
 
 # 3. Narrowing: gwB protects only tcp/443 and ICMP towards hostB; each tunnel is exactly that.
 check "hostA opens a TCP connection to hostB:443" retry 20 tcp_to 198.18.2.20 443
@@ -137,6 +146,8 @@ check "ted probe to gwB's own address is intercepted beside charon and answered"
 # 4. What crossed the transit link.
 sleep 0.5
 check "transit: no cleartext from hostA to hostC (only ESP-in-UDP)" test "$(cleartext_count 198.18.3.30)" -eq 0
+check "transit: traffic to the denied part (198.18.3.200) left gwA in clear, as its policy says" \
+  test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'icmp and dst host 198.18.3.200' 2>/dev/null | wc -l)" -gt 0
 check "transit: no cleartext from hostA to hostB" test "$(cleartext_count 198.18.2.20)" -eq 0
 check "transit: ESP-in-UDP (port 4500) was seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" udp port 4500 2>/dev/null | wc -l)" -gt 0
 check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'udp dst port 500 and udp[26] = 0xf0' 2>/dev/null | wc -l)" -gt 0
@@ -166,7 +177,7 @@ capture_stop
 check "pass-through: gwC passed probes on (ted_probes_passed_total $(metric_of C ted_probes_passed_total))" \
   test "$(metric_of C ted_probes_passed_total | cut -d. -f1)" -gt 0
 check "pass-through: gwA's child SA to gwB is exactly 198.18.1.0/24[udp] === 198.18.2.0/24[udp/5353]" \
-  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/24\[udp/5353\]'
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/24\[udp/(5353|mdns)\]'
 check "pass-through: the capture saw the probes (exchange 240) crossing to gwC" \
   test "$(captured passthrough 'udp dst port 500 and udp[26] = 0xf0 and ether dst '"$(in_ns gC cat /sys/class/net/outside/address)")" -gt 0
 check "pass-through: no udp/5353 in clear between the gateways" test "$(captured passthrough 'udp port 5353')" -eq 0

@@ -36,6 +36,12 @@ public struct Policy: Hashable, Sendable, PolicyLookup {
     /// Builds a policy from ACL lines (remarks and blank lines skipped).
     ///
     /// Throws the first bad line's 0-based index and its syntax error.
+    /// The entries above entry `index` (1-based), in order: what a tunnel for a packet
+    /// matched by entry `index` must never take (`TrafficSelector.proposal`).
+    public func entries(above index: Int) -> [PolicyEntry] {
+        rules.prefix { $0.index < index }.map(\.entry)
+    }
+
     public init(lines: [String]) throws(PolicyLineError) {
         var rules: [PolicyRule] = []
         for (offset, line) in lines.enumerated() {

@@ -22,6 +22,8 @@ public struct PortRange: Hashable, Sendable {
     public static func single(_ port: UInt16) -> PortRange { PortRange(unchecked: port, port) }
 
     public var isAll: Bool { self == .all }
+    /// How many ports the range holds (1...65536).
+    public var count: Int { Int(upper) - Int(lower) + 1 }
     public var isSingle: Bool { lower == upper }
 
     @inlinable

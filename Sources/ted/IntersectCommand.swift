@@ -1,4 +1,5 @@
 import ArgumentParser
+import TEDDaemon
 import TEDModel
 
 /// `ted intersect`: the TED v3 intersection of two policy entries, offline.
@@ -44,11 +45,16 @@ struct IntersectCommand: ParsableCommand {
             intersection = initiatorProxy.intersection(responderProxy)
         }
         let inside = packet.map { intersection?.contains($0) ?? false }
+        let child = packet.flatMap { p in intersection.flatMap { TrafficSelector.proposal(intersection: $0, packet: p, excluding: []) } }
 
         if json {
             var members: [(String, JSON)] = [("empty", .bool(intersection == nil))]
             if let intersection { members += intersection.jsonMembers }
             if let inside { members.append(("packet_inside", .bool(inside))) }
+            if let child {
+                let (local, remote) = TrafficSelectors.strongSwan(child)
+                members.append(("child", .object([("local_ts", .string(local)), ("remote_ts", .string(remote))])))
+            }
             print(JSON.object(members).rendered)
             return
         }
@@ -58,6 +64,10 @@ struct IntersectCommand: ParsableCommand {
         print("intersection:     \(intersection.map(\.description) ?? "empty")")
         if let packet, let inside {
             print("packet:           \(packet) \(inside ? "lies inside" : "lies OUTSIDE")")
+            if let child {
+                let (local, remote) = TrafficSelectors.strongSwan(child)
+                print("child for IKE:    \(local) === \(remote)")
+            }
             if let initiatorProxy, let responderProxy {
                 switch HalfProxyMerge.merge(initiator: initiatorProxy, responder: responderProxy, packet: packet) {
                 case .success(let merged): print("TED v2 merge:     works: \(merged)")

@@ -53,7 +53,8 @@ struct ProbeCommand: AsyncParsableCommand {
             logger: makeLogger(label: "ted.probe", level: .warning))
         let outcome = await node.discover(packet, to: target.map { ($0.address, $0.port) }, explicit: true)
         await node.stop()
-        print(json ? outcome.json.rendered : outcome.lines.joined(separator: "\n"))
+        let child = outcome.child(under: configuration.policy)
+        print(json ? outcome.json(child: child).rendered : outcome.lines(child: child).joined(separator: "\n"))
         if case .discovered = outcome { return }
         throw ExitCode(1)
     }

@@ -41,7 +41,7 @@ import Testing
                                    "--responder", "tcp 198.18.2.0/24 eq 443 198.18.0.0/16",
                                    "--packet", "tcp 198.18.1.10:40000 198.18.2.20:443", "--json"])
         #expect(result.status == 0)
-        #expect(result.stdout == #"{"empty":false,"protocol":6,"initiator_side":{"address":"198.18.1.0","mask":"255.255.255.0","ports":[0,65535]},"responder_side":{"address":"198.18.2.0","mask":"255.255.255.0","ports":[443,443]},"packet_inside":true}"# + "\n")
+        #expect(result.stdout == #"{"empty":false,"protocol":6,"initiator_side":{"address":"198.18.1.0","mask":"255.255.255.0","ports":[0,65535]},"responder_side":{"address":"198.18.2.0","mask":"255.255.255.0","ports":[443,443]},"packet_inside":true,"child":{"local_ts":"198.18.1.0/24[tcp]","remote_ts":"198.18.2.0/24[tcp/443]"}}"# + "\n")
         let empty = try Self.run(["intersect", "--initiator", "udp 198.18.1.0/24 198.18.2.0/24",
                                   "--responder", "tcp 198.18.2.0/24 198.18.1.0/24",
                                   "--packet", "udp 198.18.1.10:1 198.18.2.20:2", "--json"])

@@ -87,6 +87,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         return (handoff, node)
     }
 
+    static let child = TrafficSelector(proto: .any, local: AddressPattern("198.18.1.0/24")!, remote: AddressPattern("198.18.2.0/24")!)
+
     func discovery(peer: String = "198.51.100.2") -> Discovery {
         let rule = PolicyRule(index: 1, entry: try! ACLParser.parseLine("permit ip 198.18.1.0/24 198.18.0.0/15")!, text: "")
         let intersection = Proxy(proto: .any, initiatorSide: HalfProxy(pattern: AddressPattern("198.18.1.0/24")!, ports: .all),
@@ -111,7 +113,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         defer { Task { await node.stop() } }
         handoff.discovered(discovery())
         handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }
         try await Task.sleep(for: .milliseconds(50))
         #expect(fake.calls.filter { $0 == "load-conn \(name)" }.count == 1)
@@ -134,7 +136,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }
         fake.send(IKEEvent(kind: .childUp, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
                            childConfig: name))
@@ -151,7 +153,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("unload-conn \(name)") }
         #expect(fake.calls.contains("terminate \(name)"))
         #expect(await handoff.tunnels().isEmpty)
@@ -166,7 +168,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         handoff.discovered(discovery(peer: "198.51.100.3"))
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.3")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.3")!, child: Self.child)
         try await until { fake.calls.contains("unload-conn \(name)") }
         #expect(await handoff.tunnels().isEmpty)
     }
@@ -177,7 +179,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         defer { Task { await node.stop() } }
         #expect(fake.calls.prefix(5) == ["load-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
         handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }
         fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
@@ -207,7 +209,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, intersection: discovery().intersection)
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }
         await handoff.stop()
         await node.stop()

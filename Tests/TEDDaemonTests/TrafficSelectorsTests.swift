@@ -13,7 +13,7 @@ import TEDModel
     @Test func narrowedToOnePort() throws {
         let (x, p) = try proxy("ip 198.18.1.0/24 198.18.0.0/16", "tcp 198.18.2.0/24 eq 443 198.18.0.0/16",
                                packet: "tcp 198.18.1.10:40000 198.18.2.20:443")
-        let child = TrafficSelectors.initiatorChild(intersection: x, packet: p)
+        let child = try #require(TrafficSelectors.initiatorChild(intersection: x, packet: p))
         #expect(child.local == "198.18.1.0/24[tcp]")
         #expect(child.remote == "198.18.2.0/24[tcp/443]")
     }
@@ -21,22 +21,22 @@ import TEDModel
     @Test func portRangesAndAnyProtocol() throws {
         let (x, p) = try proxy("udp 198.18.1.0/24 range 1024 65535 198.18.2.0/24", "ip 198.18.2.0/24 198.18.1.0/24",
                                packet: "udp 198.18.1.10:5353 198.18.2.20:53")
-        let child = TrafficSelectors.initiatorChild(intersection: x, packet: p)
+        let child = try #require(TrafficSelectors.initiatorChild(intersection: x, packet: p))
         #expect(child.local == "198.18.1.0/24[udp/1024-65535]")
         #expect(child.remote == "198.18.2.0/24[udp]")
         let (y, q) = try proxy("ip 2001:db8:1::/48 2001:db8::/32", "ip 2001:db8:2::/48 2001:db8::/32",
                                packet: "tcp [2001:db8:1::10]:1 [2001:db8:2::20]:2")
-        #expect(TrafficSelectors.initiatorChild(intersection: y, packet: q).remote == "2001:db8:2::/48")
+        #expect(TrafficSelectors.initiatorChild(intersection: y, packet: q)?.remote == "2001:db8:2::/48")
     }
 
     /// A non-contiguous pattern becomes the largest prefix inside it holding the packet.
     @Test func nonContiguousMaskBecomesTheLargestPrefixHoldingP() throws {
         let pattern = try #require(AddressPattern("198.18.0.5/255.255.0.255"))
         let address = try #require(IPAddress("198.18.7.5"))
-        #expect(TrafficSelectors.prefix(in: pattern, containing: address).description == "198.18.7.5/32")
+        #expect(TrafficSelector.largestPrefix(in: pattern, containing: address).description == "198.18.7.5/32")
         let wide = try #require(AddressPattern("198.18.0.0/255.255.1.0"))
         let inWide = try #require(IPAddress("198.18.6.77"))
-        let prefix = TrafficSelectors.prefix(in: wide, containing: inWide)
+        let prefix = TrafficSelector.largestPrefix(in: wide, containing: inWide)
         #expect(prefix.description == "198.18.6.0/24")
         #expect(wide.contains(prefix) && prefix.contains(inWide))
     }
@@ -49,7 +49,7 @@ import TEDModel
             for low in 0...255 {
                 let address = IPAddress(v4: 0xC612_0100 | UInt32(low))
                 guard pattern.contains(address) else { continue }
-                let prefix = TrafficSelectors.prefix(in: pattern, containing: address)
+                let prefix = TrafficSelector.largestPrefix(in: pattern, containing: address)
                 #expect(pattern.contains(prefix) && prefix.contains(address))
                 if let length = prefix.prefixLength, length > 24,
                    let bigger = AddressPattern(address: address, prefixLength: length - 1) {
@@ -87,5 +87,15 @@ import TEDModel
             let parsed = try #require(TrafficSelectors.parse(text))
             #expect(TrafficSelectors.selector(parsed.pattern, proto: parsed.proto, ports: parsed.ports) == text)
         }
+    }
+}
+
+/// strongSwan names ports it knows (`udp/mdns`): a selector printed so reads back to its number.
+@Suite struct TrafficSelectorServiceNameTests {
+    @Test func serviceNamesReadBackToPorts() throws {
+        let parsed = try #require(TrafficSelectors.parse("198.18.2.0/24[udp/mdns]"))
+        #expect(parsed.proto == .udp && parsed.ports == .single(5353))
+        #expect(TrafficSelectors.parse("198.18.2.0/24[tcp/https]")?.ports == .single(443))
+        #expect(TrafficSelectors.parse("198.18.2.0/24[udp/no-such-service]") == nil)
     }
 }

@@ -36,6 +36,28 @@ extension DiscoveryOutcome {
         }
     }
 
+    /// The child ted would propose to IKE for a discovery, under `policy` (whose entries
+    /// above the matched one are left out).
+    public func child(under policy: Policy) -> TrafficSelector? {
+        guard case .discovered(let d, _) = self else { return nil }
+        return TrafficSelector.proposal(intersection: d.intersection, packet: d.packet,
+                                        excluding: policy.entries(above: d.localRule.index))
+    }
+
+    /// `ted probe --json`, with the child that would be proposed.
+    public func json(child: TrafficSelector?) -> JSON {
+        guard let child, case .object(let members) = json else { return json }
+        let (local, remote) = TrafficSelectors.strongSwan(child)
+        return .object(members + [("child", .object([("local_ts", .string(local)), ("remote_ts", .string(remote))]))])
+    }
+
+    /// `ted probe`'s lines, with the child that would be proposed.
+    public func lines(child: TrafficSelector?) -> [String] {
+        guard let child else { return lines }
+        let (local, remote) = TrafficSelectors.strongSwan(child)
+        return lines + ["child proposed to IKE: \(local) === \(remote)"]
+    }
+
     /// `ted probe`'s human lines, like dig.
     public var lines: [String] {
         switch self {

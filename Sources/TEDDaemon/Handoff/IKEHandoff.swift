@@ -79,11 +79,11 @@ public actor IKEHandoff: DaemonPlugin {
     /// Whether ted holds a working connection to the IKE daemon now.
     public var isConnected: Bool { connected }
 
-    /// The connection name of a (peer, intersection) pair: stable, so a second discovery
-    /// of the same pair finds the first connection.
-    public static func connectionName(peer: IPAddress, intersection: Proxy) -> String {
+    /// The connection name of a (peer, child selector) pair: stable, so a second discovery
+    /// needing the same child finds the first connection.
+    public static func connectionName(peer: IPAddress, child: TrafficSelector) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in intersection.description.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in child.description.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         let peerText = "\(peer)".map { $0 == ":" || $0 == "." ? "-" : $0 }
         return "ted-\(String(peerText))-\(String(hash & 0xffff_ffff, radix: 16))"
     }
@@ -166,10 +166,22 @@ public actor IKEHandoff: DaemonPlugin {
 
     // MARK: Hand-off
 
+    /// The child ted proposes for a discovery: inside the intersection, holding P, and
+    /// without what the entries above P's own entry own (a tunnel never takes traffic the
+    /// policy gives elsewhere).
+    func child(for discovery: Discovery) -> TrafficSelector? {
+        TrafficSelector.proposal(intersection: discovery.intersection, packet: discovery.packet,
+                                 excluding: configuration.policy.entries(above: discovery.localRule.index))
+    }
+
     private func handOff(_ discovery: Discovery) async {
-        let name = Self.connectionName(peer: discovery.peer.address, intersection: discovery.intersection)
+        guard let child = child(for: discovery) else {
+            logger.warning("no child selector holds the packet", metadata: ["ted.packet": "\(discovery.packet)"])
+            return
+        }
+        let name = Self.connectionName(peer: discovery.peer.address, child: child)
         if records[name] != nil { return }
-        let selectors = TrafficSelectors.initiatorChild(intersection: discovery.intersection, packet: discovery.packet)
+        let selectors = TrafficSelectors.strongSwan(child)
         let connection = IKEConnection(
             name: name, localAddress: "\(configuration.identity)", remoteAddress: "\(discovery.peer.address)",
             proposals: options.proposals, espProposals: options.espProposals,

@@ -1,22 +1,12 @@
 import TEDModel
 
-/// strongSwan traffic selectors (`cidr[proto/port]`) for a TED intersection.
-///
-/// IKEv2 selectors are address ranges, so a non-contiguous mask cannot be proposed as
-/// such. The rule: use the largest prefix that lies inside the pattern and holds the
-/// packet's address — its length is the position of the mask's last 1 bit, so every
-/// bit after it is free in the pattern. Every contiguous run of a non-contiguous pattern
-/// is such a block, so no single range could be larger. The result is always a subset
-/// of the intersection (and so of both policies) that still contains P.
-public enum TrafficSelectors {
-    /// The largest prefix inside `pattern` containing `address` (which must match it).
-    public static func prefix(in pattern: AddressPattern, containing address: IPAddress) -> AddressPattern {
-        if pattern.prefixLength != nil { return pattern }
-        let width = pattern.family.bitWidth
-        let length = width - pattern.mask.bits.trailingZeroBitCount
-        return AddressPattern(address: address, prefixLength: length) ?? .host(address)
-    }
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// strongSwan's text for traffic selectors (`cidr[proto/port]`), at the VICI edge; what
+/// the selectors are is the model's (`TrafficSelector`).
+public enum TrafficSelectors {
     /// One selector: `198.18.2.0/24[tcp/443]`, `198.18.1.0/24[tcp/1024-65535]`, `198.18.1.0/24`.
     public static func selector(_ pattern: AddressPattern, proto: IPProtocol, ports: PortRange) -> String {
         guard let length = pattern.prefixLength else { return "\(pattern.address)/\(pattern.family.bitWidth)" }
@@ -27,17 +17,17 @@ public enum TrafficSelectors {
         return "\(cidr)[\(name)/\(ports)]"
     }
 
-    /// The child's local and remote selectors for the initiator of a discovery.
-    public static func initiatorChild(intersection: Proxy, packet: Packet) -> (local: String, remote: String) {
-        let local = prefix(in: intersection.initiatorSide.pattern, containing: packet.source)
-        let remote = prefix(in: intersection.responderSide.pattern, containing: packet.destination)
-        if intersection.proto.isICMP {
-            // XFRM and IKE carry ICMP type and code in the port fields of one selector.
-            return (selector(local, proto: intersection.proto, ports: .all),
-                    selector(remote, proto: intersection.proto, ports: .all))
-        }
-        return (selector(local, proto: intersection.proto, ports: intersection.initiatorSide.ports),
-                selector(remote, proto: intersection.proto, ports: intersection.responderSide.ports))
+    /// The child's local and remote selectors for the initiator of a discovery: the
+    /// model's proposal (`TrafficSelector.proposal`) without what `earlier` entries own.
+    public static func initiatorChild(intersection: Proxy, packet: Packet,
+                                      excluding earlier: [PolicyEntry] = []) -> (local: String, remote: String)? {
+        guard let box = TrafficSelector.proposal(intersection: intersection, packet: packet, excluding: earlier) else { return nil }
+        return strongSwan(box)
+    }
+
+    /// A traffic selector as strongSwan's `local_ts` and `remote_ts`.
+    public static func strongSwan(_ box: TrafficSelector) -> (local: String, remote: String) {
+        (selector(box.local, proto: box.proto, ports: box.localPorts), selector(box.remote, proto: box.proto, ports: box.remotePorts))
     }
 
     /// Parses a selector as strongSwan prints it (`198.18.2.0/24[tcp/https]`, `198.18.1.0/24`,
@@ -50,8 +40,12 @@ public enum TrafficSelectors {
         guard let protoText = inner.first, let proto = IPProtocol(name: protoText) else { return nil }
         guard inner.count == 2, inner[1] != "%any" else { return (pattern, proto, .all) }
         let bounds = inner[1].split(separator: "-", maxSplits: 1).map(String.init)
-        guard let low = bounds.first.flatMap(ACLParser.portNumber),
-              let range = PortRange(low, bounds.count == 2 ? (ACLParser.portNumber(bounds[1]) ?? 0) : low) else { return nil }
+        // strongSwan prints a port by its service name when the system knows one (mdns).
+        func port(_ text: String) -> UInt16? {
+            ACLParser.portNumber(text) ?? getservbyname(text, proto.description).map { UInt16(bigEndian: UInt16(truncatingIfNeeded: $0.pointee.s_port)) }
+        }
+        guard let low = bounds.first.flatMap(port),
+              let range = PortRange(low, bounds.count == 2 ? (port(bounds[1]) ?? 0) : low) else { return nil }
         return (pattern, proto, range)
     }
 
