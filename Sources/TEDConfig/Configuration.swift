@@ -129,8 +129,9 @@ public struct Configuration: Hashable, Sendable {
     /// Destination port of probes.
     public var probePort: UInt16 = 500
     public var policy: Policy
-    /// Responder identities accepted as peers (empty: any).
-    public var peers: [AddressPattern] = []
+    /// Responder identities accepted as peers and what each may protect (empty: anyone,
+    /// anything).
+    public var peers: [PeerAuthorization] = []
     public var discovery = DiscoveryOptions()
     public var responder = ResponderOptions()
     public var dataplane = DataplaneOptions()

@@ -87,11 +87,7 @@ public enum ConfigurationLoader {
         if let node = top.value("peers") {
             config.peers = []
             for item in try read.list(node, "peers") {
-                let text = try read.string(item, "peers")
-                guard let pattern = AddressPattern(text) else {
-                    throw ConfigError.at(path, item, "a peer must be an address or prefix (e.g. 198.51.100.0/24), not '\(text)'")
-                }
-                config.peers.append(pattern)
+                config.peers.append(try peer(item, path: path))
             }
         }
         if let node = top.value("discovery") { config.discovery = try discovery(node, path: path) }
@@ -166,6 +162,32 @@ public enum ConfigurationLoader {
         default:
             return source.position(ofOffset: offset, inValue: scalar.string, line: line, column: column)
         }
+    }
+
+    /// A peer: a bare prefix (may claim anything), or `{ identity: PREFIX, protects: [PREFIX...] }`.
+    private static func peer(_ item: Node, path: String) throws(ConfigError) -> PeerAuthorization {
+        let read = ScalarReader(path: path)
+        func prefix(_ node: Node, _ what: String) throws(ConfigError) -> AddressPattern {
+            let text = try read.string(node, what)
+            guard let pattern = AddressPattern(text) else {
+                throw ConfigError.at(path, node, "\(what) must be an address or prefix (e.g. 198.51.100.0/24), not '\(text)'")
+            }
+            return pattern
+        }
+        guard case .mapping = item else { return PeerAuthorization(identity: try prefix(item, "a peer")) }
+        var section = try MappingReader(path: path, node: item, what: "a peer")
+        guard let identityNode = section.value("identity") else {
+            throw ConfigError.at(path, item, "a peer needs 'identity' (the prefix its identity lies in)")
+        }
+        let identity = try prefix(identityNode, "'identity'")
+        var protects: [AddressPattern]?
+        if let node = section.value("protects") {
+            var prefixes: [AddressPattern] = []
+            for entry in try read.list(node, "protects") { prefixes.append(try prefix(entry, "'protects'")) }
+            protects = prefixes
+        }
+        try section.rejectUnknownKeys(allowed: ["identity", "protects"])
+        return PeerAuthorization(identity: identity, protects: protects)
     }
 
     private static func discovery(_ node: Node, path: String) throws(ConfigError) -> DiscoveryOptions {

@@ -24,8 +24,8 @@ public struct DiscoverySettings: Hashable, Sendable {
     public var maxCache: Int
     /// UDP destination port of probes.
     public var probePort: UInt16
-    /// Responder identities that may answer; empty means any.
-    public var allowedPeers: [AddressPattern]
+    /// Responder identities that may answer and what each may claim; empty means anyone, anything.
+    public var peers: [PeerAuthorization]
     /// Whether probes carry the optional proxy address payload (the local half of the rule).
     public var sendProxyAddress: Bool
     /// Response entries wanted (1...16): above 1 the probe is padded (spec 4.5) so that the
@@ -42,7 +42,7 @@ public struct DiscoverySettings: Hashable, Sendable {
                 maxPending: Int = 1024,
                 maxCache: Int = 4096,
                 probePort: UInt16 = 500,
-                allowedPeers: [AddressPattern] = [],
+                peers: [PeerAuthorization] = [],
                 sendProxyAddress: Bool = false,
                 wantedEntries: Int = 1,
                 peerCheck: PeerAddressCheck = PeerAddressCheck()) {
@@ -54,15 +54,24 @@ public struct DiscoverySettings: Hashable, Sendable {
         self.maxPending = maxPending
         self.maxCache = maxCache
         self.probePort = probePort
-        self.allowedPeers = allowedPeers
+        self.peers = peers
         self.sendProxyAddress = sendProxyAddress
         self.wantedEntries = wantedEntries
         self.peerCheck = peerCheck
     }
 
-    /// Whether a responder identity may answer.
-    public func allows(peer address: IPAddress) -> Bool {
-        allowedPeers.isEmpty || allowedPeers.contains { $0.contains(address) }
+    /// The authorizations of a responder identity: nil when it may not answer at all.
+    public func authorizations(of address: IPAddress) -> [PeerAuthorization]? {
+        if peers.isEmpty { return [] }
+        let matching = peers.filter { $0.identity.contains(address) }
+        return matching.isEmpty ? nil : matching
+    }
+
+    /// Whether a responder identity may claim every one of `entries` (their responder sides).
+    public func allows(peer address: IPAddress, claiming entries: [Proxy]) -> Bool {
+        guard let rules = authorizations(of: address) else { return false }
+        if rules.isEmpty { return true }
+        return entries.allSatisfy { entry in rules.contains { $0.mayProtect(entry.responderSide.pattern) } }
     }
 
     /// Total sends of one discovery.

@@ -74,7 +74,10 @@ public struct Initiator: Sendable {
             return ignore(finished.peek(response.initiatorCookie) != nil ? .duplicate : .unknownCookie)
         }
         guard settings.peerCheck.refusal(of: response.identity.address) == nil else { return ignore(.refusedIdentity) }
-        guard settings.allows(peer: response.identity.address) else { return ignore(.peerNotAllowed) }
+        guard settings.authorizations(of: response.identity.address) != nil else { return ignore(.peerNotAllowed) }
+        guard settings.allows(peer: response.identity.address, claiming: response.entries) else {
+            return ignore(.claimNotAllowed)
+        }
         end(discovery)
         counters.responsesAccepted += 1
         return [evaluate(response, for: discovery, source: source, sourcePort: port, now: now)]

@@ -116,6 +116,9 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     case unknownCookie
     /// Its identity is outside the allowed peer prefixes; the discovery keeps waiting.
     case peerNotAllowed
+    /// An entry claims a responder side outside what that peer `protects`: never taken,
+    /// never cached, and the discovery keeps waiting for a genuine answer.
+    case claimNotAllowed
     /// Its identity can never be a peer (a special range or this gateway's own address);
     /// the discovery keeps waiting.
     case refusedIdentity

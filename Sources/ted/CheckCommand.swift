@@ -33,7 +33,13 @@ struct ConfigurationSummary {
             lines.append("  \(String(rule.index).leftPadded(4)) \(at.leftPadded(9))  \(rule.text)")
         }
         if c.policy.rules.count > maxRules { lines.append("  ... \(c.policy.rules.count - maxRules) more") }
-        lines.append("peers:          \(c.peers.isEmpty ? "any" : c.peers.map(\.description).joined(separator: ", "))")
+        lines.append("peers:          \(c.peers.isEmpty ? "any" : c.peers.map(\.description).joined(separator: "; "))")
+        if c.peers.isEmpty {
+            lines.append("warning:        no 'peers': any gateway on a probe's path may answer and claim anything; IKE must prove it")
+        }
+        for peer in c.peers where peer.protects == nil {
+            lines.append("warning:        peer \(peer.identity) has no 'protects': it may claim anything")
+        }
         let d = c.discovery
         lines.append("discovery:      \(d.retries) retries from \(d.timeout) s, cache \(d.cacheTTL) s, negative \(d.negativeTTL) s, tables \(d.maxPending)/\(d.maxCache)")
         let r = c.responder

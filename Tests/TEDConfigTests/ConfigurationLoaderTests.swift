@@ -84,6 +84,9 @@ import TEDModel
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  tmeout: 1\n", 4, 3, "unknown key 'tmeout'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nresponder:\n  enabled: maybe\n", 4, 12, "must be true or false"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers: [nope]\n", 3, 9, "a peer must be an address or prefix"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - protects: [198.18.0.0/15]\n", 4, 5, "needs 'identity'"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protects: [x] }\n", 4, 45, "'protects' must be an address or prefix"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protect: [] }\n", 4, 34, "unknown key 'protect'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  vici: /x\n", 4, 3, "needs either 'psk'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  psk: short\n", 4, 8, "at least 8 bytes"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any\n", 2, 26, "YAML"),
@@ -100,6 +103,22 @@ import TEDModel
             if !ok { print("got: \(error)") }
             return ok && error.description.hasPrefix("bad.yaml:\(line):\(column): error: ")
         }
+    }
+
+    @Test func peersNameWhatEachMayProtect() throws {
+        let c = try ConfigurationLoader.parse("""
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            peers:
+              - identity: 198.51.100.0/24
+                protects: [198.18.0.0/15, 2001:db8::/32]
+              - 203.0.113.7
+            """, path: "peers.yaml")
+        #expect(c.peers == [
+            PeerAuthorization(identity: AddressPattern("198.51.100.0/24")!,
+                              protects: [AddressPattern("198.18.0.0/15")!, AddressPattern("2001:db8::/32")!]),
+            PeerAuthorization(identity: AddressPattern("203.0.113.7")!),
+        ])
     }
 
     @Test func missingFileIsAPositionedError() {

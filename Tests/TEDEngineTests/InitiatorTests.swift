@@ -265,7 +265,7 @@ import TEDWire
     }
 
     @Test func responsesMustCarryAPendingCookieAndAnAllowedIdentity() throws {
-        var initiator = makeInitiator(DiscoverySettings(allowedPeers: [pattern("198.51.100.0/30")]))
+        var initiator = makeInitiator(DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.0/30"))]))
         var rng = SeededRNG(seed: 10)
         let p = packet("tcp 10.1.3.5:40000 10.2.0.7:443")
         let probe = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
@@ -279,6 +279,34 @@ import TEDWire
         #expect(initiator.received(response(to: probe, entries: entries), from: responderIdentity.address,
                                    port: 500, now: at(3)).first?.discovery != nil)
         #expect(initiator.counters.responsesIgnored == [.unknownCookie: 1, .peerNotAllowed: 1])
+    }
+
+    /// A peer that claims more than its `protects` is refused, never cached, and a genuine
+    /// answer afterwards still wins.
+    @Test func aClaimOutsideWhatThePeerProtectsIsRefused() throws {
+        var initiator = makeInitiator(DiscoverySettings(peers: [
+            PeerAuthorization(identity: pattern("198.51.100.0/24"), protects: [pattern("10.2.0.0/16")]),
+        ]))
+        var rng = SeededRNG(seed: 12)
+        let probe = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
+            .first?.sentProbe)
+        // Claims the whole IPv4 space as its responder side: far beyond 10.2.0.0/16.
+        let greedy = [proxy("tcp 10.1.0.0/16 0.0.0.0/0")]
+        #expect(initiator.received(response(to: probe, entries: greedy), from: responderIdentity.address, port: 500,
+                                   now: at(1)) == [.ignored(.claimNotAllowed)])
+        // One honest entry beside a dishonest one is still a lie.
+        let mixed = [proxy("tcp 10.1.0.0/16 10.2.0.0/24"), proxy("tcp 10.1.0.0/16 10.3.0.0/16")]
+        #expect(initiator.received(response(to: probe, entries: mixed), from: responderIdentity.address, port: 500,
+                                   now: at(2)) == [.ignored(.claimNotAllowed)])
+        #expect(initiator.pendingCount == 1 && initiator.cacheCount == 0)
+        let honest = [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]
+        #expect(initiator.received(response(to: probe, entries: honest), from: responderIdentity.address, port: 500,
+                                   now: at(3)).first?.discovery != nil)
+        // Exactly the protected prefix is allowed; one bit wider is not.
+        let settings = DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.2/32"), protects: [pattern("10.2.0.0/16")])])
+        #expect(settings.allows(peer: ip("198.51.100.2"), claiming: [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]))
+        #expect(!settings.allows(peer: ip("198.51.100.2"), claiming: [proxy("tcp 10.1.0.0/16 10.2.0.0/15")]))
+        #expect(settings.authorizations(of: ip("198.51.100.3")) == nil)
     }
 
     @Test func probesAndGarbageAreRejectedAndCounted() throws {

@@ -56,7 +56,7 @@ import TEDWire
         var rng = SeededRNG(seed: seed)
         var network = SimulatedNetwork(seed: seed &* 31 &+ 7, loss: loss, duplication: duplication, delay: delay)
         var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity,
-                                  settings: DiscoverySettings(allowedPeers: [pattern("198.51.100.0/24")]))
+                                  settings: DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.0/24"))]))
         var responders = [
             Responder(policy: siteAPolicy, identity: siteA, settings: generousResponderSettings()),
             Responder(policy: siteBPolicy, identity: siteB, settings: generousResponderSettings()),

@@ -19,7 +19,7 @@ extension Configuration {
             cacheTTL: .nanoseconds(Int64(discovery.cacheTTL * 1e9)),
             negativeTTL: .nanoseconds(Int64(discovery.negativeTTL * 1e9)),
             maxPending: discovery.maxPending, maxCache: discovery.maxCache, probePort: probePort,
-            allowedPeers: peers, sendProxyAddress: discovery.sendProxyAddress,
+            peers: peers, sendProxyAddress: discovery.sendProxyAddress,
             wantedEntries: discovery.entries, peerCheck: peerCheck)
     }
 
