@@ -6,7 +6,7 @@ struct BitTreeBuilder {
     private let width: Int
     /// A node with at most this many entries becomes a leaf.
     private let leafSize: Int
-    private var nodes: [BitTree.Node] = []
+    private var nodes: [BitTreeNode] = []
     private var leafStarts: [Int32] = [0]
     private var leafPositions: [Int32] = []
     private var depth = 0
@@ -18,7 +18,7 @@ struct BitTreeBuilder {
     private static let minimumGain = 32
 
     private struct Split {
-        let test: BitTree.Node.Test
+        let test: BitTreeNode.Test
         let bit: UInt8
         let threshold: UInt16
         /// Entries in the larger child, then in both children together.
@@ -40,11 +40,12 @@ struct BitTreeBuilder {
     }
 
     /// The tree over `positions` (ascending positions in `rules`).
-    static func build(_ positions: [Int32], rules: [ClassifierRule], width: Int, leafSize: Int) -> BitTree {
-        var builder = BitTreeBuilder(rules: rules, width: width, leafSize: leafSize)
+    static func build<Address>(_ positions: [Int32], rules: [ClassifierRule], leafSize: Int) -> BitTree<Address> {
+        var builder = BitTreeBuilder(rules: rules, width: Address.bitWidth, leafSize: leafSize)
         let root = builder.node(positions, depth: 0)
         return BitTree(root: root, nodes: builder.nodes, leafStarts: builder.leafStarts,
-                       leafPositions: builder.leafPositions, first: positions.first.map(Int.init) ?? Int.max,
+                       leafRules: builder.leafPositions.map { LeafRule(rules[Int($0)], position: $0) },
+                       first: positions.first.map(Int.init) ?? Int.max,
                        depth: builder.depth,
                        hasPortNodes: builder.nodes.contains { $0.test == .localPort || $0.test == .remotePort })
     }
@@ -61,10 +62,10 @@ struct BitTreeBuilder {
             if toOne { one.append(position) }
         }
         let index = nodes.count
-        nodes.append(BitTree.Node(test: split.test, bit: split.bit, threshold: split.threshold, zero: 0, one: 0))
+        nodes.append(BitTreeNode(test: split.test, bit: split.bit, threshold: split.threshold, zero: 0, one: 0))
         let zeroChild = node(zero, depth: depth + 1)
         let oneChild = node(one, depth: depth + 1)
-        nodes[index] = BitTree.Node(test: split.test, bit: split.bit, threshold: split.threshold,
+        nodes[index] = BitTreeNode(test: split.test, bit: split.bit, threshold: split.threshold,
                                     zero: zeroChild, one: oneChild)
         return Int32(index)
     }
@@ -102,7 +103,7 @@ struct BitTreeBuilder {
         let enough = total - max(1, total / Self.minimumGain)
         var best = bestBitSplit(positions)
         if (best?.larger ?? total) > total * 3 / 4 {
-            for test in [BitTree.Node.Test.localPort, .remotePort] {
+            for test in [BitTreeNode.Test.localPort, .remotePort] {
                 if let split = bestPortSplit(positions, test: test), split.isBetter(than: best) { best = split }
             }
         }
@@ -146,7 +147,7 @@ struct BitTreeBuilder {
     }
 
     /// The best threshold among the entries' range ends: `port < t` to one side, `port >= t` to the other.
-    private func bestPortSplit(_ positions: [Int32], test: BitTree.Node.Test) -> Split? {
+    private func bestPortSplit(_ positions: [Int32], test: BitTreeNode.Test) -> Split? {
         var lowers: [UInt16] = [], uppers: [UInt16] = []
         lowers.reserveCapacity(positions.count)
         uppers.reserveCapacity(positions.count)
