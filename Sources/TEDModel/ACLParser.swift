@@ -145,7 +145,7 @@ public enum ACLParser {
 
     /// A port number or one of the common service names.
     public static func portNumber(_ text: String) -> UInt16? {
-        if text.allSatisfy({ $0.isASCII && $0.isNumber }) { return UInt16(text) }
+        if text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) { return UInt16(text) }
         return portNames[text.lowercased()]
     }
 
