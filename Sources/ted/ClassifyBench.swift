@@ -194,13 +194,9 @@ func readClassBench(_ path: String) throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// Resident bytes of this process after returning freed heap to the system (glibc's
-/// `malloc_trim`, looked up at run time: the Glibc module does not export malloc.h).
+/// Resident bytes of this process after returning freed heap to the system.
 func trimmedResidentBytes() -> Int {
-    typealias MallocTrim = @convention(c) (Int) -> Int32
-    if let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "malloc_trim") {
-        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-    }
+    releaseFreedHeap()
     return residentKiB(getpid()) * 1024
 }
 
