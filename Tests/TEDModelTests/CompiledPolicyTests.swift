@@ -90,6 +90,13 @@ import Testing
         #expect(compiled.firstMatch(try Packet(parsing: "udp [2001:db8:1::1]:1 [2001:db8:2::2]:54"), as: .initiator)?.index == 2)
         #expect(compiled.firstMatch(try Packet(parsing: "tcp 198.18.1.1:1 198.18.2.2:2"), as: .initiator)?.index == 2)
         #expect(CompiledPolicy(try Policy(lines: [])).firstMatch(try Packet(parsing: "tcp 1.1.1.1 2.2.2.2"), as: .responder) == nil)
+        let mixed = PolicyEntry(action: .deny, proto: .any, local: .pattern(.any(.v4)), remote: .pattern(.any(.v6)))
+        let mixedPolicy = Policy(rules: [PolicyRule(index: 1, entry: mixed, text: "mixed"),
+                                         PolicyRule(index: 2, entry: try #require(try ACLParser.parseLine("permit ip any any")), text: "any")])
+        for packet in [try Packet(parsing: "tcp 1.1.1.1 2.2.2.2"), try Packet(parsing: "tcp ::1 ::2")] {
+            #expect(mixedPolicy.firstMatch(packet, as: .initiator)?.index == 2)
+            #expect(CompiledPolicy(mixedPolicy).firstMatch(packet, as: .initiator)?.index == 2)
+        }
     }
 }
 

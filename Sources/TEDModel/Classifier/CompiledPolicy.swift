@@ -23,6 +23,8 @@ public struct CompiledPolicy: Sendable, PolicyLookup {
             var groups: [[Int32]] = [[], [], []]
             for (position, rule) in policy.rules.enumerated() {
                 if let ruleFamily = rule.entry.family, ruleFamily != family { continue }
+                // Sides of different versions (the parser refuses them) match no packet.
+                if let local = rule.entry.local.family, let remote = rule.entry.remote.family, local != remote { continue }
                 let compiled = rules[position]
                 let group = compiled.localMask.nonzeroBitCount * 2 >= width ? 0
                     : compiled.remoteMask.nonzeroBitCount * 2 >= width ? 1 : 2
