@@ -17,6 +17,9 @@ struct BitTreeBuilder {
     /// otherwise a chain of nodes peeling one entry at a time would be slower than a scan.
     private static let minimumGain = 32
 
+    /// Entries counted when choosing a node's address bit.
+    private static let sampleSize = 4096
+
     private struct Split {
         let test: BitTreeNode.Test
         let bit: UInt8
@@ -116,6 +119,8 @@ struct BitTreeBuilder {
             care[index] = 0
             ones[index] = 0
         }
+        // Large nodes are judged on an even sample: any test is exact, the counts only pick one.
+        let stride = max(1, positions.count / Self.sampleSize)
         care.withUnsafeMutableBufferPointer { care in
             ones.withUnsafeMutableBufferPointer { ones in
                 func count(_ address: UInt128, _ mask: UInt128, offset: Int) {
@@ -127,23 +132,37 @@ struct BitTreeBuilder {
                         remaining &= remaining - 1
                     }
                 }
-                for position in positions {
-                    let rule = rules[Int(position)]
+                for index in Swift.stride(from: 0, to: positions.count, by: stride) {
+                    let rule = rules[Int(positions[index])]
                     count(rule.localAddress, rule.localMask, offset: 0)
                     count(rule.remoteAddress, rule.remoteMask, offset: width)
                 }
             }
         }
-        let total = positions.count
-        var best: Split?
+        let sampled = (positions.count + stride - 1) / stride
+        var best: (larger: Int, sum: Int, index: Int)?
         for index in care.indices where care[index] > 0 {
-            let zeroSize = total - Int(ones[index])
-            let oneSize = total - Int(care[index] - ones[index])
-            let split = Split(test: index < width ? .localBit : .remoteBit, bit: UInt8(index % width), threshold: 0,
-                              larger: max(zeroSize, oneSize), sum: zeroSize + oneSize)
-            if split.isBetter(than: best) { best = split }
+            let zeroSize = sampled - Int(ones[index])
+            let oneSize = sampled - Int(care[index] - ones[index])
+            let candidate = (larger: max(zeroSize, oneSize), sum: zeroSize + oneSize, index: index)
+            if let current = best, (current.larger, current.sum) <= (candidate.larger, candidate.sum) { continue }
+            best = candidate
         }
-        return best
+        guard let best else { return nil }
+        let test: BitTreeNode.Test = best.index < width ? .localBit : .remoteBit
+        let bit = UInt8(best.index % width)
+        guard stride > 1 else {
+            return Split(test: test, bit: bit, threshold: 0, larger: best.larger, sum: best.sum)
+        }
+        // The sizes of the chosen split, counted over every entry.
+        var zeroSize = 0, oneSize = 0
+        let probe = Split(test: test, bit: bit, threshold: 0, larger: 0, sum: 0)
+        for position in positions {
+            let (toZero, toOne) = sides(rules[Int(position)], probe)
+            if toZero { zeroSize += 1 }
+            if toOne { oneSize += 1 }
+        }
+        return Split(test: test, bit: bit, threshold: 0, larger: max(zeroSize, oneSize), sum: zeroSize + oneSize)
     }
 
     /// The best threshold among the entries' range ends: `port < t` to one side, `port >= t` to the other.
