@@ -17,8 +17,8 @@ struct BitTreeBuilder {
     /// otherwise a chain of nodes peeling one entry at a time would be slower than a scan.
     private static let minimumGain = 32
 
-    /// Entries counted when choosing a node's address bit.
-    private static let sampleSize = 4096
+    /// Entries counted when choosing a node's address bit (larger nodes count an even sample).
+    private let sampleSize: Int
 
     private struct Split {
         let test: BitTreeNode.Test
@@ -34,8 +34,9 @@ struct BitTreeBuilder {
         }
     }
 
-    private init(rules: [ClassifierRule], width: Int, leafSize: Int) {
+    private init(rules: [ClassifierRule], width: Int, leafSize: Int, sampleSize: Int) {
         self.rules = rules
+        self.sampleSize = sampleSize
         self.width = width
         self.leafSize = leafSize
         care = Array(repeating: 0, count: 2 * width)
@@ -43,8 +44,9 @@ struct BitTreeBuilder {
     }
 
     /// The tree over `positions` (ascending positions in `rules`).
-    static func build<Address>(_ positions: [Int32], rules: [ClassifierRule], leafSize: Int) -> BitTree<Address> {
-        var builder = BitTreeBuilder(rules: rules, width: Address.bitWidth, leafSize: leafSize)
+    static func build<Address>(_ positions: [Int32], rules: [ClassifierRule], leafSize: Int,
+                               sampleSize: Int) -> BitTree<Address> {
+        var builder = BitTreeBuilder(rules: rules, width: Address.bitWidth, leafSize: leafSize, sampleSize: sampleSize)
         let root = builder.node(positions, depth: 0)
         return BitTree(root: root, nodes: builder.nodes, leafStarts: builder.leafStarts,
                        leafRules: builder.leafPositions.map { LeafRule(rules[Int($0)], position: $0) },
@@ -120,7 +122,7 @@ struct BitTreeBuilder {
             ones[index] = 0
         }
         // Large nodes are judged on an even sample: any test is exact, the counts only pick one.
-        let stride = max(1, positions.count / Self.sampleSize)
+        let stride = max(1, positions.count / sampleSize)
         care.withUnsafeMutableBufferPointer { care in
             ones.withUnsafeMutableBufferPointer { ones in
                 func count(_ address: UInt128, _ mask: UInt128, offset: Int) {

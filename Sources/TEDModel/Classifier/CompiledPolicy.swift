@@ -16,6 +16,11 @@ public struct CompiledPolicy: Sendable, PolicyLookup {
 
     /// Compiles `policy`; `leafSize` is the most entries a leaf holds when a test can still split them.
     public init(_ policy: Policy, leafSize: Int = 8) {
+        self.init(policy, leafSize: leafSize, sampleSize: 4096)
+    }
+
+    /// `sampleSize`: a node with more entries chooses its address bit by counting an even sample.
+    init(_ policy: Policy, leafSize: Int, sampleSize: Int) {
         self.policy = policy
         let rules = policy.rules.map { ClassifierRule($0.entry) }
         func trees<Address>(_ family: IPAddress.Family) -> [BitTree<Address>] {
@@ -31,7 +36,7 @@ public struct CompiledPolicy: Sendable, PolicyLookup {
                 groups[group].append(Int32(position))
             }
             return groups.filter { !$0.isEmpty }
-                .map { BitTreeBuilder.build($0, rules: rules, leafSize: leafSize) }
+                .map { BitTreeBuilder.build($0, rules: rules, leafSize: leafSize, sampleSize: sampleSize) }
                 .sorted { $0.first < $1.first }
         }
         v4 = trees(.v4)
