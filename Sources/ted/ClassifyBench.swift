@@ -37,6 +37,9 @@ struct ClassifyBench: ParsableCommand {
     @Option(help: "Seed of the trace.")
     var seed: UInt64 = 1
 
+    @Flag(help: "Drop the ports of every packet of the trace (a summary without ports matches every port range: the lookup's slow path).")
+    var withoutPorts = false
+
     @Flag(help: "Print one JSON object: rules, build_seconds, resident_bytes, compiled_lookups_per_second, scan_lookups_per_second, agree.")
     var json = false
 
@@ -65,7 +68,10 @@ struct ClassifyBench: ParsableCommand {
         let indexed = IndexedPolicy(policy)
         let indexBuildSeconds = seconds(since: start)
 
-        let packets = ClassBenchTrace.packets(rules: rules, count: trace, seed: seed)
+        var packets = ClassBenchTrace.packets(rules: rules, count: trace, seed: seed)
+        if withoutPorts {
+            packets = packets.compactMap { Packet(proto: $0.proto, source: $0.source, destination: $0.destination) }
+        }
         let sample = packets.prefix(scanSample)
         let compiledRun = Self.classify(packets) { compiled.firstMatchPosition($0, as: .responder) ?? -1 }
         let compiledRuleRun = Self.classify(packets, with: compiled)
@@ -87,7 +93,7 @@ struct ClassifyBench: ParsableCommand {
             let statistics = compiled.statistics
             let matched = compiledAnswers.filter { $0 >= 0 }.count
             print("ClassBench \(classbench): \(rules.count) rules, responder lookups, one thread")
-            print("trace: \(packets.count) packets (seed \(seed)), \(matched) match an entry")
+            print("trace: \(packets.count) packets (seed \(seed))\(withoutPorts ? " without ports" : ""), \(matched) match an entry")
             print("compiled build: \(format3(buildSeconds)) s, \(statistics.trees) trees, \(statistics.nodes) nodes, "
                   + "depth \(statistics.depth), \(statistics.leaves) leaves holding \(statistics.leafEntries) entries "
                   + "(largest \(statistics.largestLeaf))")
