@@ -70,7 +70,7 @@ public enum ACLParser {
             }
             return (.pattern(.host(address)), token.column)
         }
-        if token.text.contains("/") {
+        if token.text.utf8.contains(UInt8(ascii: "/")) {
             guard let pattern = AddressPattern(token.text) else {
                 throw SyntaxError(column: token.column, message: "invalid address/length or address/mask '\(token.text)'")
             }
