@@ -70,7 +70,7 @@ public enum ACLParser {
             }
             return (.pattern(.host(address)), token.column)
         }
-        if token.text.contains("/") {
+        if token.text.utf8.contains(UInt8(ascii: "/")) {
             guard let pattern = AddressPattern(token.text) else {
                 throw SyntaxError(column: token.column, message: "invalid address/length or address/mask '\(token.text)'")
             }
@@ -145,7 +145,7 @@ public enum ACLParser {
 
     /// A port number or one of the common service names.
     public static func portNumber(_ text: String) -> UInt16? {
-        if text.allSatisfy({ $0.isASCII && $0.isNumber }) { return UInt16(text) }
+        if text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) { return UInt16(text) }
         return portNames[text.lowercased()]
     }
 

@@ -88,15 +88,16 @@ extension AddressPattern: CustomStringConvertible {
 extension AddressPattern {
     /// Parses `A`, `A/len` or `A/MASK` (a mask of 1 = compared bits, may be non-contiguous).
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let address = IPAddress(parts[0]) else { return nil }
-        guard parts.count == 2 else {
+        guard let slash = text.utf8.firstIndex(of: UInt8(ascii: "/")) else {
+            guard let address = IPAddress(text) else { return nil }
             self = .host(address)
             return
         }
-        if let length = Int(parts[1]), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) {
+        let suffix = text[text.index(after: slash)...]
+        guard let address = IPAddress(text[..<slash]) else { return nil }
+        if let length = Int(suffix), suffix.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
             self.init(address: address, prefixLength: length)
-        } else if let mask = IPAddress(parts[1]) {
+        } else if let mask = IPAddress(suffix) {
             self.init(address: address, mask: mask)
         } else {
             return nil

@@ -25,6 +25,27 @@ struct Tokenizer {
 
     init(_ line: String) {
         var result: [Token] = []
+        let utf8 = line.utf8
+        if utf8.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\r") }) {
+            // ASCII, as policies are: a byte is a column, and tokens are cut without Character walks.
+            var start: String.Index?
+            var column = 1, startColumn = 1
+            for index in utf8.indices {
+                let byte = utf8[index]
+                if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+                    if let first = start { result.append(Token(text: String(line[first..<index]), column: startColumn)) }
+                    start = nil
+                } else if start == nil {
+                    start = index
+                    startColumn = column
+                }
+                column += 1
+            }
+            if let first = start { result.append(Token(text: String(line[first...]), column: startColumn)) }
+            tokens = result
+            endColumn = column
+            return
+        }
         var current = ""
         var start = 0
         for (offset, character) in line.enumerated() {

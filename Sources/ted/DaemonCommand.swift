@@ -17,6 +17,7 @@ struct DaemonCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        keepLargeAllocationsMapped()
         let configuration = try loadConfiguration(config)
         let logger = makeLogger(label: "ted", level: logLevel)
         let service: DaemonService

@@ -14,7 +14,9 @@ import Testing
                 rules.append(PolicyRule(index: index, entry: entry, text: "random \(round).\(index)"))
             }
             let policy = Policy(rules: rules)
-            let compiled = CompiledPolicy(policy, leafSize: Int(rng.next() % 2) == 0 ? 2 : 8)
+            // Small samples make large nodes choose their bit from a sample (4096 entries in use).
+            let compiled = CompiledPolicy(policy, leafSize: Int(rng.next() % 2) == 0 ? 2 : 8,
+                                          sampleSize: round % 3 == 0 ? 16 : 4096)
             #expect(compiled.statistics.nodes > 10, "the trees split")
             for _ in 0..<400 {
                 let packet = RandomPolicy.packet(using: &rng)
@@ -90,6 +92,13 @@ import Testing
         #expect(compiled.firstMatch(try Packet(parsing: "udp [2001:db8:1::1]:1 [2001:db8:2::2]:54"), as: .initiator)?.index == 2)
         #expect(compiled.firstMatch(try Packet(parsing: "tcp 198.18.1.1:1 198.18.2.2:2"), as: .initiator)?.index == 2)
         #expect(CompiledPolicy(try Policy(lines: [])).firstMatch(try Packet(parsing: "tcp 1.1.1.1 2.2.2.2"), as: .responder) == nil)
+        let mixed = PolicyEntry(action: .deny, proto: .any, local: .pattern(.any(.v4)), remote: .pattern(.any(.v6)))
+        let mixedPolicy = Policy(rules: [PolicyRule(index: 1, entry: mixed, text: "mixed"),
+                                         PolicyRule(index: 2, entry: try #require(try ACLParser.parseLine("permit ip any any")), text: "any")])
+        for packet in [try Packet(parsing: "tcp 1.1.1.1 2.2.2.2"), try Packet(parsing: "tcp ::1 ::2")] {
+            #expect(mixedPolicy.firstMatch(packet, as: .initiator)?.index == 2)
+            #expect(CompiledPolicy(mixedPolicy).firstMatch(packet, as: .initiator)?.index == 2)
+        }
     }
 }
 

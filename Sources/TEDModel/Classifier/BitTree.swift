@@ -5,32 +5,15 @@
 /// its mask ignores the bit (so arbitrary, non-contiguous masks need no expansion into
 /// prefixes) or when its port range straddles the threshold. ICMP entries, whose "ports"
 /// are type and code and keep their sides in both roles, sit under both children of every
-/// port node. A leaf lists the positions of the entries it may hold in policy order; the
+/// port node. A leaf holds copies of the entries it may match, in policy order; the
 /// first that matches in full is the leaf's answer.
-struct BitTree: Sendable {
-    struct Node: Sendable {
-        enum Test: UInt8, Sendable {
-            case localBit, remoteBit
-            /// `port < threshold` goes to `zero`.
-            case localPort, remotePort
-        }
-
-        let test: Test
-        /// Bit number (0 = least significant) for a bit test.
-        let bit: UInt8
-        /// For a port test.
-        let threshold: UInt16
-        /// Children: a node index when >= 0, else `~leaf`.
-        let zero: Int32
-        let one: Int32
-    }
-
+struct BitTree<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
     /// The root: a node index when >= 0, else `~leaf`.
     let root: Int32
-    let nodes: [Node]
-    /// Leaf `k` holds `leafPositions[leafStarts[k] ..< leafStarts[k + 1]]`, ascending.
+    let nodes: [BitTreeNode]
+    /// Leaf `k` holds `leafRules[leafStarts[k] ..< leafStarts[k + 1]]`, by ascending position.
     let leafStarts: [Int32]
-    let leafPositions: [Int32]
+    let leafRules: [LeafRule<Address>]
     /// The smallest position in the tree: when a match is already earlier, skip the tree.
     let first: Int
     /// Nodes on the longest path from the root.
@@ -39,15 +22,15 @@ struct BitTree: Sendable {
 
     /// The earliest matching position below `limit`, else `limit`.
     @inline(__always)
-    func firstMatch(_ key: ClassifierKey, rules: UnsafeBufferPointer<ClassifierRule>, below limit: Int) -> Int {
+    func firstMatch(_ key: ClassifierKey<Address>, below limit: Int) -> Int {
         nodes.withUnsafeBufferPointer { nodes in
-            leafPositions.withUnsafeBufferPointer { positions in
+            leafRules.withUnsafeBufferPointer { rules in
                 leafStarts.withUnsafeBufferPointer { starts in
                     func scan(_ leaf: Int, below limit: Int) -> Int {
                         for slot in Int(starts[leaf])..<Int(starts[leaf + 1]) {
-                            let position = Int(positions[slot])
-                            if position >= limit { break }
-                            if rules[position].matches(key) { return position }
+                            let rule = rules[slot]
+                            if Int(rule.position) >= limit { break }
+                            if rule.matches(key) { return Int(rule.position) }
                         }
                         return limit
                     }
@@ -88,7 +71,7 @@ struct BitTree: Sendable {
     }
 
     @inline(__always)
-    private static func child(_ node: Node, _ key: ClassifierKey) -> Int32 {
+    private static func child(_ node: BitTreeNode, _ key: ClassifierKey<Address>) -> Int32 {
         let zero: Bool = switch node.test {
         case .localBit: (key.local >> node.bit) & 1 == 0
         case .remoteBit: (key.remote >> node.bit) & 1 == 0
@@ -98,10 +81,30 @@ struct BitTree: Sendable {
         return zero ? node.zero : node.one
     }
 
-    /// Bytes held by the tree's arrays.
-    var footprintBytes: Int {
-        nodes.capacity * MemoryLayout<Node>.stride + leafStarts.capacity * 4 + leafPositions.capacity * 4
+    /// Counts for `CompiledPolicy.Statistics`.
+    var shape: (nodes: Int, depth: Int, leaves: Int, leafEntries: Int, largestLeaf: Int, footprintBytes: Int) {
+        let leaves = leafStarts.count - 1
+        let largestLeaf = (0..<leaves).map { Int(leafStarts[$0 + 1] - leafStarts[$0]) }.max() ?? 0
+        let bytes = nodes.capacity * MemoryLayout<BitTreeNode>.stride + leafStarts.capacity * 4
+            + leafRules.capacity * MemoryLayout<LeafRule<Address>>.stride
+        return (nodes.count, depth, leaves, leafRules.count, largestLeaf, bytes)
+    }
+}
+
+/// One test of a `BitTree`.
+struct BitTreeNode: Sendable {
+    enum Test: UInt8, Sendable {
+        case localBit, remoteBit
+        /// `port < threshold` goes to `zero`.
+        case localPort, remotePort
     }
 
-    var leafCount: Int { leafStarts.count - 1 }
+    let test: Test
+    /// Bit number (0 = least significant) for a bit test.
+    let bit: UInt8
+    /// For a port test.
+    let threshold: UInt16
+    /// Children: a node index when >= 0, else `~leaf`.
+    let zero: Int32
+    let one: Int32
 }

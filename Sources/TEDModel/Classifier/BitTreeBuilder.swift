@@ -6,7 +6,7 @@ struct BitTreeBuilder {
     private let width: Int
     /// A node with at most this many entries becomes a leaf.
     private let leafSize: Int
-    private var nodes: [BitTree.Node] = []
+    private var nodes: [BitTreeNode] = []
     private var leafStarts: [Int32] = [0]
     private var leafPositions: [Int32] = []
     private var depth = 0
@@ -17,8 +17,11 @@ struct BitTreeBuilder {
     /// otherwise a chain of nodes peeling one entry at a time would be slower than a scan.
     private static let minimumGain = 32
 
+    /// Entries counted when choosing a node's address bit (larger nodes count an even sample).
+    private let sampleSize: Int
+
     private struct Split {
-        let test: BitTree.Node.Test
+        let test: BitTreeNode.Test
         let bit: UInt8
         let threshold: UInt16
         /// Entries in the larger child, then in both children together.
@@ -31,8 +34,9 @@ struct BitTreeBuilder {
         }
     }
 
-    private init(rules: [ClassifierRule], width: Int, leafSize: Int) {
+    private init(rules: [ClassifierRule], width: Int, leafSize: Int, sampleSize: Int) {
         self.rules = rules
+        self.sampleSize = sampleSize
         self.width = width
         self.leafSize = leafSize
         care = Array(repeating: 0, count: 2 * width)
@@ -40,11 +44,13 @@ struct BitTreeBuilder {
     }
 
     /// The tree over `positions` (ascending positions in `rules`).
-    static func build(_ positions: [Int32], rules: [ClassifierRule], width: Int, leafSize: Int) -> BitTree {
-        var builder = BitTreeBuilder(rules: rules, width: width, leafSize: leafSize)
+    static func build<Address>(_ positions: [Int32], rules: [ClassifierRule], leafSize: Int,
+                               sampleSize: Int) -> BitTree<Address> {
+        var builder = BitTreeBuilder(rules: rules, width: Address.bitWidth, leafSize: leafSize, sampleSize: sampleSize)
         let root = builder.node(positions, depth: 0)
         return BitTree(root: root, nodes: builder.nodes, leafStarts: builder.leafStarts,
-                       leafPositions: builder.leafPositions, first: positions.first.map(Int.init) ?? Int.max,
+                       leafRules: builder.leafPositions.map { LeafRule(rules[Int($0)], position: $0) },
+                       first: positions.first.map(Int.init) ?? Int.max,
                        depth: builder.depth,
                        hasPortNodes: builder.nodes.contains { $0.test == .localPort || $0.test == .remotePort })
     }
@@ -61,10 +67,10 @@ struct BitTreeBuilder {
             if toOne { one.append(position) }
         }
         let index = nodes.count
-        nodes.append(BitTree.Node(test: split.test, bit: split.bit, threshold: split.threshold, zero: 0, one: 0))
+        nodes.append(BitTreeNode(test: split.test, bit: split.bit, threshold: split.threshold, zero: 0, one: 0))
         let zeroChild = node(zero, depth: depth + 1)
         let oneChild = node(one, depth: depth + 1)
-        nodes[index] = BitTree.Node(test: split.test, bit: split.bit, threshold: split.threshold,
+        nodes[index] = BitTreeNode(test: split.test, bit: split.bit, threshold: split.threshold,
                                     zero: zeroChild, one: oneChild)
         return Int32(index)
     }
@@ -102,7 +108,7 @@ struct BitTreeBuilder {
         let enough = total - max(1, total / Self.minimumGain)
         var best = bestBitSplit(positions)
         if (best?.larger ?? total) > total * 3 / 4 {
-            for test in [BitTree.Node.Test.localPort, .remotePort] {
+            for test in [BitTreeNode.Test.localPort, .remotePort] {
                 if let split = bestPortSplit(positions, test: test), split.isBetter(than: best) { best = split }
             }
         }
@@ -115,6 +121,8 @@ struct BitTreeBuilder {
             care[index] = 0
             ones[index] = 0
         }
+        // Large nodes are judged on an even sample: any test is exact, the counts only pick one.
+        let stride = max(1, positions.count / sampleSize)
         care.withUnsafeMutableBufferPointer { care in
             ones.withUnsafeMutableBufferPointer { ones in
                 func count(_ address: UInt128, _ mask: UInt128, offset: Int) {
@@ -126,27 +134,41 @@ struct BitTreeBuilder {
                         remaining &= remaining - 1
                     }
                 }
-                for position in positions {
-                    let rule = rules[Int(position)]
+                for index in Swift.stride(from: 0, to: positions.count, by: stride) {
+                    let rule = rules[Int(positions[index])]
                     count(rule.localAddress, rule.localMask, offset: 0)
                     count(rule.remoteAddress, rule.remoteMask, offset: width)
                 }
             }
         }
-        let total = positions.count
-        var best: Split?
+        let sampled = (positions.count + stride - 1) / stride
+        var best: (larger: Int, sum: Int, index: Int)?
         for index in care.indices where care[index] > 0 {
-            let zeroSize = total - Int(ones[index])
-            let oneSize = total - Int(care[index] - ones[index])
-            let split = Split(test: index < width ? .localBit : .remoteBit, bit: UInt8(index % width), threshold: 0,
-                              larger: max(zeroSize, oneSize), sum: zeroSize + oneSize)
-            if split.isBetter(than: best) { best = split }
+            let zeroSize = sampled - Int(ones[index])
+            let oneSize = sampled - Int(care[index] - ones[index])
+            let candidate = (larger: max(zeroSize, oneSize), sum: zeroSize + oneSize, index: index)
+            if let current = best, (current.larger, current.sum) <= (candidate.larger, candidate.sum) { continue }
+            best = candidate
         }
-        return best
+        guard let best else { return nil }
+        let test: BitTreeNode.Test = best.index < width ? .localBit : .remoteBit
+        let bit = UInt8(best.index % width)
+        guard stride > 1 else {
+            return Split(test: test, bit: bit, threshold: 0, larger: best.larger, sum: best.sum)
+        }
+        // The sizes of the chosen split, counted over every entry.
+        var zeroSize = 0, oneSize = 0
+        let probe = Split(test: test, bit: bit, threshold: 0, larger: 0, sum: 0)
+        for position in positions {
+            let (toZero, toOne) = sides(rules[Int(position)], probe)
+            if toZero { zeroSize += 1 }
+            if toOne { oneSize += 1 }
+        }
+        return Split(test: test, bit: bit, threshold: 0, larger: max(zeroSize, oneSize), sum: zeroSize + oneSize)
     }
 
     /// The best threshold among the entries' range ends: `port < t` to one side, `port >= t` to the other.
-    private func bestPortSplit(_ positions: [Int32], test: BitTree.Node.Test) -> Split? {
+    private func bestPortSplit(_ positions: [Int32], test: BitTreeNode.Test) -> Split? {
         var lowers: [UInt16] = [], uppers: [UInt16] = []
         lowers.reserveCapacity(positions.count)
         uppers.reserveCapacity(positions.count)

@@ -1,7 +1,7 @@
-/// One policy entry flattened for the classifier's exact check: plain integers, no enums.
+/// One policy entry flattened for building the trees: plain integers, no enums.
 ///
 /// `any` on a side is the empty mask; the IP version is not stored because a rule only
-/// sits in the trees of the versions it can match.
+/// goes into the trees of the versions it can match.
 struct ClassifierRule: Sendable {
     let localAddress: UInt128
     let localMask: UInt128
@@ -32,11 +32,42 @@ struct ClassifierRule: Sendable {
         proto = entry.proto.number
         isICMP = entry.proto.isICMP
     }
+}
+
+/// An entry as a leaf stores it, inline and in leaf order so a leaf is read sequentially;
+/// `Address` is `UInt32` for IPv4 (32 bytes an entry) and `UInt128` for IPv6.
+struct LeafRule<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
+    let localAddress: Address
+    let localMask: Address
+    let remoteAddress: Address
+    let remoteMask: Address
+    let localLower: UInt16
+    let localUpper: UInt16
+    let remoteLower: UInt16
+    let remoteUpper: UInt16
+    /// The entry's 0-based position in the policy.
+    let position: Int32
+    let proto: UInt8
+    let isICMP: Bool
+
+    init(_ rule: ClassifierRule, position: Int32) {
+        localAddress = Address(truncatingIfNeeded: rule.localAddress)
+        localMask = Address(truncatingIfNeeded: rule.localMask)
+        remoteAddress = Address(truncatingIfNeeded: rule.remoteAddress)
+        remoteMask = Address(truncatingIfNeeded: rule.remoteMask)
+        localLower = rule.localLower
+        localUpper = rule.localUpper
+        remoteLower = rule.remoteLower
+        remoteUpper = rule.remoteUpper
+        self.position = position
+        proto = rule.proto
+        isICMP = rule.isICMP
+    }
 
     /// The same answer as `PolicyEntry.matchesOutbound` / `matchesInbound` for a packet of
-    /// a version this rule can match.
+    /// a version this entry can match.
     @inline(__always)
-    func matches(_ key: ClassifierKey) -> Bool {
+    func matches(_ key: ClassifierKey<Address>) -> Bool {
         guard proto == 0 || proto == key.proto,
               key.local & localMask == localAddress,
               key.remote & remoteMask == remoteAddress else { return false }
@@ -47,10 +78,10 @@ struct ClassifierRule: Sendable {
 }
 
 /// A packet seen from one role: which address and port are local. An absent port is -1.
-struct ClassifierKey {
+struct ClassifierKey<Address: FixedWidthInteger & UnsignedInteger> {
     let proto: UInt8
-    let local: UInt128
-    let remote: UInt128
+    let local: Address
+    let remote: Address
     let localPort: Int32
     let remotePort: Int32
     /// ICMP type (the packet's source port) and code (its destination port), in either role.
@@ -64,12 +95,14 @@ struct ClassifierKey {
         proto = packet.proto.number
         icmpType = source
         icmpCode = destination
+        let (sourceBits, destinationBits) = (Address(truncatingIfNeeded: packet.source.bits),
+                                             Address(truncatingIfNeeded: packet.destination.bits))
         switch role {
         case .initiator:
-            (local, remote) = (packet.source.bits, packet.destination.bits)
+            (local, remote) = (sourceBits, destinationBits)
             (localPort, remotePort) = (source, destination)
         case .responder:
-            (local, remote) = (packet.destination.bits, packet.source.bits)
+            (local, remote) = (destinationBits, sourceBits)
             (localPort, remotePort) = (destination, source)
         }
     }

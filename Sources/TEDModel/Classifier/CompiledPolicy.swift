@@ -10,28 +10,33 @@
 /// policy's linear-scan answer, for both roles.
 public struct CompiledPolicy: Sendable, PolicyLookup {
     public let policy: Policy
-    private let rules: [ClassifierRule]
     /// Trees for IPv4 and IPv6 packets, each list ordered by the trees' earliest entry.
-    private let v4: [BitTree]
-    private let v6: [BitTree]
+    private let v4: [BitTree<UInt32>]
+    private let v6: [BitTree<UInt128>]
 
-    /// Compiles `policy`; `leafSize` is the most entries a leaf holds when a bit can still split them.
+    /// Compiles `policy`; `leafSize` is the most entries a leaf holds when a test can still split them.
     public init(_ policy: Policy, leafSize: Int = 8) {
+        self.init(policy, leafSize: leafSize, sampleSize: 4096)
+    }
+
+    /// `sampleSize`: a node with more entries chooses its address bit by counting an even sample.
+    init(_ policy: Policy, leafSize: Int, sampleSize: Int) {
         self.policy = policy
         let rules = policy.rules.map { ClassifierRule($0.entry) }
-        self.rules = rules
-        func trees(_ family: IPAddress.Family) -> [BitTree] {
+        func trees<Address>(_ family: IPAddress.Family) -> [BitTree<Address>] {
             let width = family.bitWidth
             var groups: [[Int32]] = [[], [], []]
             for (position, rule) in policy.rules.enumerated() {
                 if let ruleFamily = rule.entry.family, ruleFamily != family { continue }
+                // Sides of different versions (the parser refuses them) match no packet.
+                if let local = rule.entry.local.family, let remote = rule.entry.remote.family, local != remote { continue }
                 let compiled = rules[position]
                 let group = compiled.localMask.nonzeroBitCount * 2 >= width ? 0
                     : compiled.remoteMask.nonzeroBitCount * 2 >= width ? 1 : 2
                 groups[group].append(Int32(position))
             }
             return groups.filter { !$0.isEmpty }
-                .map { BitTreeBuilder.build($0, rules: rules, width: width, leafSize: leafSize) }
+                .map { BitTreeBuilder.build($0, rules: rules, leafSize: leafSize, sampleSize: sampleSize) }
                 .sorted { $0.first < $1.first }
         }
         v4 = trees(.v4)
@@ -44,33 +49,29 @@ public struct CompiledPolicy: Sendable, PolicyLookup {
 
     /// The 0-based position of the first matching entry, without copying the rule.
     public func firstMatchPosition(_ packet: Packet, as role: Role) -> Int? {
-        let key = ClassifierKey(packet, as: role)
-        let trees = packet.family == .v4 ? v4 : v6
-        var best = Int.max
-        rules.withUnsafeBufferPointer { rules in
-            for tree in trees {
-                if tree.first >= best { break }
-                best = tree.firstMatch(key, rules: rules, below: best)
-            }
-        }
+        let best = packet.family == .v4
+            ? Self.firstMatch(ClassifierKey<UInt32>(packet, as: role), in: v4)
+            : Self.firstMatch(ClassifierKey<UInt128>(packet, as: role), in: v6)
         return best == Int.max ? nil : best
+    }
+
+    @inline(__always)
+    private static func firstMatch<Address>(_ key: ClassifierKey<Address>, in trees: [BitTree<Address>]) -> Int {
+        var best = Int.max
+        for tree in trees {
+            if tree.first >= best { break }
+            best = tree.firstMatch(key, below: best)
+        }
+        return best
     }
 
     /// The shape and size of the compiled trees.
     public var statistics: Statistics {
-        let trees = v4 + v6
-        var largestLeaf = 0
-        for tree in trees {
-            for leaf in 0..<tree.leafCount {
-                largestLeaf = max(largestLeaf, Int(tree.leafStarts[leaf + 1] - tree.leafStarts[leaf]))
-            }
-        }
+        let shapes = v4.map(\.shape) + v6.map(\.shape)
         return Statistics(
-            trees: trees.count, nodes: trees.reduce(0) { $0 + $1.nodes.count },
-            depth: trees.map(\.depth).max() ?? 0,
-            leaves: trees.reduce(0) { $0 + $1.leafCount },
-            leafEntries: trees.reduce(0) { $0 + $1.leafPositions.count }, largestLeaf: largestLeaf,
-            footprintBytes: rules.capacity * MemoryLayout<ClassifierRule>.stride + trees.reduce(0) { $0 + $1.footprintBytes })
+            trees: shapes.count, nodes: shapes.reduce(0) { $0 + $1.nodes }, depth: shapes.map(\.depth).max() ?? 0,
+            leaves: shapes.reduce(0) { $0 + $1.leaves }, leafEntries: shapes.reduce(0) { $0 + $1.leafEntries },
+            largestLeaf: shapes.map(\.largestLeaf).max() ?? 0, footprintBytes: shapes.reduce(0) { $0 + $1.footprintBytes })
     }
 
     /// Counts describing the compiled trees (for benchmarks and tuning).
