@@ -32,7 +32,12 @@ struct DaemonCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            printError("ted daemon: \(StartupFailure.advice(for: error))")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -69,8 +69,8 @@ struct LineServer: Sendable {
 }
 
 /// A control socket set-up failure.
-struct ControlSocketError: Error, CustomStringConvertible {
-    let description: String
+public struct ControlSocketError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
 

@@ -75,6 +75,7 @@ public struct DaemonService: Service {
             guard let entry = getgrnam(name) else { throw ControlSocketError("control-group \(name) does not exist") }
             groupID = entry.pointee.gr_gid
         }
+        try StartupFailure.makeRuntimeDirectory(for: configuration.controlSocket)
         let controlGuard = ConnectionGuard(maxConnections: 64, lifetime: .seconds(60), checkCredentials: true, groupID: groupID)
         let control = try await LineServer.bind(group: group, unixPath: configuration.controlSocket,
                                                 mode: groupID == nil ? 0o600 : 0o660, groupID: groupID,

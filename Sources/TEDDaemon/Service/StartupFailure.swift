@@ -1,0 +1,40 @@
+import TEDLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line for an operator when ted cannot start: what failed and what to do about it.
+public enum StartupFailure {
+    public static func advice(for error: any Error) -> String {
+        if let error = error as? LinuxError {
+            switch error.code {
+            case EADDRINUSE:
+                return "\(error): another process holds that port (see `ss -ulpn`); stop it, or change 'listen' / 'dataplane.intercept-port'"
+            case EPERM, EACCES:
+                return "\(error): ted needs CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (run it as root, or grant them in its unit)"
+            case EADDRNOTAVAIL:
+                return "\(error): no interface holds that address; fix 'listen' (0.0.0.0 or [::] listens everywhere)"
+            default:
+                return "\(error)"
+            }
+        }
+        if let error = error as? CommandError {
+            return "\(error): is nftables / iproute2 installed, and does ted run with CAP_NET_ADMIN?"
+        }
+        return "\(error)"
+    }
+
+    /// Creates the control socket's directory (mode 0750) when missing; throws with advice.
+    public static func makeRuntimeDirectory(for socketPath: String) throws(ControlSocketError) {
+        guard let slash = socketPath.lastIndex(of: "/"), slash != socketPath.startIndex else { return }
+        let directory = String(socketPath[..<slash])
+        var path = ""
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o750) != 0, errno != EEXIST {
+                throw ControlSocketError("cannot create \(path) for the control socket: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
