@@ -72,6 +72,8 @@ import TEDWire
         let (initiator, responder) = try await nodes()
         defer { Task { await initiator.stop(); await responder.stop() } }
         let target = (IPAddress("127.0.0.2")!, responder.port)
+        // The responder answers only after the request below has joined the discovery.
+        responder.channel.eventLoop.execute { usleep(300_000) }
         initiator.trigger(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"), to: target)
         let joined = await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:5 198.18.2.20:443"), to: target)
         guard case .discovered(let d, false) = joined else {
