@@ -21,6 +21,8 @@ if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"
 scripts/check-self-contained.sh
 scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"
 scripts/e2e.sh
-# The soak measures latency, so it runs the release build (as an operator would).
-swift build -c release --product ted 2>&1 | tail -1
-TED=.build/release/ted scripts/soak.sh "${TED_SOAK_DATAGRAMS:-100000}"
+# The Debian package (a static release build), installed into a clean Debian 12 root.
+scripts/package-deb.sh .build
+scripts/test-deb.sh "$(ls -t .build/ted_*_amd64.deb | head -1)"
+# The soak measures latency, so it runs that release binary (as an operator would).
+TED=$(ls .build-deb/build/*/release/ted | head -1) scripts/soak.sh "${TED_SOAK_DATAGRAMS:-100000}"
