@@ -140,7 +140,10 @@ check "the TED socket is intact: a probe after the soak is answered" test "$(ans
 for errno in EHOSTUNREACH EACCES EPERM; do
   check "send errors counted, socket kept: $errno" test "$(metric "ted_send_errors_total{errno=\"$errno\"}" | cut -d. -f1)" -gt 0
 done
-check "refused identities counted" test "$(metric 'ted_responder_drops_total{reason="identity_' | cut -d. -f1)" -gt 0
+for why in unspecified loopback multicast broadcast linkLocal ownAddress; do
+  check "identities never answered: $why refused and counted" \
+    test "$(metric "ted_responder_drops_total{reason=\"identity_$why\"}" | cut -d. -f1)" -gt 0
+done
 check "RSS growth under 5 MiB ($rss_before -> $rss_after KiB)" test $((rss_after - rss_before)) -lt 5120
 sent=$(field legit_sent); answered=$(field legit_answered)
 check "legitimate probes answered: $answered of $sent" test "$answered" -ge $((sent - 2))

@@ -37,9 +37,9 @@ public struct PeerAddressCheck: Hashable, Sendable {
     public func refusal(of address: IPAddress) -> IdentityRefusal? {
         let address = address.unmappedV4
         if let special = Self.specialRange(of: address), special != .loopback || !allowLoopback { return special }
-        if broadcasts.contains(address) { return .broadcast }
         // A loopback address is one of ours too; it got here only because loopback is allowed.
         if own.contains(address), Self.specialRange(of: address) != .loopback { return .ownAddress }
+        if broadcasts.contains(address) { return .broadcast }
         return nil
     }
 

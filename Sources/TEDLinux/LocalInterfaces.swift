@@ -18,10 +18,13 @@ public struct LocalInterfaces: Sendable {
         var cursor = list
         while let entry = cursor?.pointee {
             defer { cursor = entry.ifa_next }
-            if let address = entry.ifa_addr.flatMap(IPAddress.init(sockaddr:)) { result.addresses.insert(address) }
-            if entry.ifa_flags & UInt32(IFF_BROADCAST) != 0,
-               let broadcast = entry.ifa_ifu.ifu_broadaddr.flatMap(IPAddress.init(sockaddr:)) {
-                result.broadcasts.insert(broadcast)
+            guard let address = entry.ifa_addr.flatMap(IPAddress.init(sockaddr:)) else { continue }
+            result.addresses.insert(address)
+            // The subnet broadcast from address and netmask: an address added without `brd`
+            // has no broadcast attribute, yet the kernel still takes its subnet broadcast.
+            if address.family == .v4, let mask = entry.ifa_netmask.flatMap(IPAddress.init(sockaddr:)),
+               mask.bits != 0xffff_ffff, mask.bits != 0xffff_fffe {
+                result.broadcasts.insert(IPAddress(v4: UInt32(truncatingIfNeeded: address.bits | ~mask.bits)))
             }
         }
         return result

@@ -55,3 +55,17 @@ import Testing
         #expect(process.terminationStatus == 0)
     }
 }
+
+import TEDLinux
+import TEDModel
+
+/// This host's own and subnet broadcast addresses, as the identity check reads them.
+@Suite struct LocalInterfacesTests {
+    @Test func loopbackIsOursAndNothingIsItsOwnBroadcast() {
+        let local = LocalInterfaces.current()
+        #expect(local.addresses.contains(IPAddress("127.0.0.1")!))
+        #expect(local.broadcasts.isDisjoint(with: local.addresses))
+        // 127.0.0.1/8 on lo: its subnet broadcast is 127.255.255.255.
+        #expect(local.broadcasts.contains(IPAddress("127.255.255.255")!))
+    }
+}
