@@ -90,6 +90,11 @@ public struct DataplaneOptions: Hashable, Sendable {
     public var interceptPort: UInt16 = 1500
     /// Value for net.core.xfrm_acq_expires (seconds), when set.
     public var acquireExpires: Int?
+    /// What ted sets `xfrm_acq_expires` to with traps on: the kernel's default (30 s) lets
+    /// one flow to a destination that never answers keep the larval state and starve every
+    /// other flow of its entry, so ted defaults to a few seconds.
+    public var effectiveAcquireExpires: Int? { traps ? (acquireExpires ?? Self.defaultAcquireExpires) : acquireExpires }
+    public static let defaultAcquireExpires = 3
     /// Largest number of XFRM selectors one policy entry may expand into.
     public var maxSelectorsPerEntry = 256
     /// Limit trap policies to packets leaving through this interface (the outside one),
@@ -115,6 +120,10 @@ public struct IKEOptions: Hashable, Sendable {
     public var respond = true
     /// Seconds to wait for `initiate` to finish.
     public var initiateTimeout = 10.0
+    /// ted's connections in charon at most, in all and towards one peer: a flood of
+    /// discoveries (or of peers) cannot make ted load connections without bound.
+    public var maxConnections = 256
+    public var maxConnectionsPerPeer = 16
 
     public init() {}
 }

@@ -257,6 +257,10 @@ public enum ConfigurationLoader {
         if let n = section.value("proposals") { options.proposals = try read.strings(n, "proposals") }
         if let n = section.value("esp-proposals") { options.espProposals = try read.strings(n, "esp-proposals") }
         if let n = section.value("respond") { options.respond = try read.bool(n, "respond") }
+        if let n = section.value("max-connections") { options.maxConnections = try read.int(n, "max-connections", in: 1...100_000) }
+        if let n = section.value("max-connections-per-peer") {
+            options.maxConnectionsPerPeer = try read.int(n, "max-connections-per-peer", in: 1...10_000)
+        }
         if let n = section.value("initiate-timeout") {
             options.initiateTimeout = try read.seconds(n, "initiate-timeout", in: 0.1...300)
         }
@@ -275,7 +279,7 @@ public enum ConfigurationLoader {
             throw ConfigError.at(path, node, "'ike' needs either 'psk' or all of 'certificate', 'private-key' and 'ca-certificate'")
         }
         try section.rejectUnknownKeys(allowed: ["vici", "proposals", "esp-proposals", "respond", "initiate-timeout",
-                                                "psk", "certificate", "private-key", "ca-certificate"])
+                                                "max-connections", "max-connections-per-peer", "psk", "certificate", "private-key", "ca-certificate"])
         return options
     }
 }

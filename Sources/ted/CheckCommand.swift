@@ -45,7 +45,8 @@ struct ConfigurationSummary {
         let r = c.responder
         lines.append("responder:      \(r.enabled ? "on" : "off"), \(r.rate)/s per source (burst \(r.burst)), \(r.globalRate)/s global, offer all permits: \(r.offerAll)")
         let p = c.dataplane
-        lines.append("dataplane:      traps \(p.traps ? "on" : "off"), interception \(p.intercept ? "on (port \(p.interceptPort))" : "off")")
+        lines.append("dataplane:      traps \(p.traps ? "on" : "off"), interception \(p.intercept ? "on (port \(p.interceptPort))" : "off")"
+            + (p.effectiveAcquireExpires.map { ", acquire-expires \($0) s\(p.acquireExpires == nil ? " (default: larval states end soon, no flow starves others)" : "")" } ?? ""))
         if let ike = c.ike {
             let auth = if case .psk = ike.authentication { "psk" } else { "certificates" }
             lines.append("ike:            strongSwan at \(ike.vici), \(auth), respond \(ike.respond)")

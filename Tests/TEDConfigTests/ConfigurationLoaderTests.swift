@@ -127,3 +127,15 @@ import TEDModel
         } throws: { ($0 as? ConfigError)?.description == "/nonexistent/ted.yaml:1:1: error: cannot read the file" }
     }
 }
+
+/// With traps on, larval states end after a few seconds unless the operator says otherwise.
+@Suite struct AcquireExpiresDefaultTests {
+    @Test func trapsBringAShortAcquireExpires() throws {
+        let base = "identity: 198.51.100.1\npolicy: [permit ip any any]\n"
+        #expect(try ConfigurationLoader.parse(base, path: "a.yaml").dataplane.effectiveAcquireExpires == nil)
+        #expect(try ConfigurationLoader.parse(base + "dataplane: { traps: true }\n", path: "a.yaml")
+            .dataplane.effectiveAcquireExpires == 3)
+        #expect(try ConfigurationLoader.parse(base + "dataplane: { traps: true, acquire-expires: 10 }\n", path: "a.yaml")
+            .dataplane.effectiveAcquireExpires == 10)
+    }
+}

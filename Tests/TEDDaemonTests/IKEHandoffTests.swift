@@ -74,7 +74,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         identity: 127.0.0.1
         policy:
           - permit ip 198.18.1.0/24 198.18.0.0/15
-        ike: { vici: /nonexistent, psk: "a test key of enough bytes", initiate-timeout: TIMEOUT }
+        ike: { vici: /nonexistent, psk: "a test key of enough bytes", initiate-timeout: TIMEOUT, max-connections-per-peer: 1 }
         """
 
     /// `initiateTimeout` long by default, so a loaded machine cannot expire a tunnel a test
@@ -150,6 +150,26 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         fake.send(IKEEvent(kind: .childDown, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
                            childConfig: name))
         try await until { await handoff.tunnels().isEmpty }
+    }
+
+    /// Past the per-peer cap a discovery starts no connection; `ted status` shows why.
+    @Test func handOffsPastTheCapAreRefusedAndShown() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        let first = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        try await until { fake.calls.contains("initiate \(first)") }
+        var other = discovery()
+        let narrower = Proxy(proto: .udp, initiatorSide: HalfProxy(pattern: AddressPattern("198.18.1.0/24")!),
+                             responderSide: HalfProxy(pattern: AddressPattern("198.18.2.0/24")!))!
+        other = Discovery(peer: other.peer, entries: [narrower], chosenEntry: 0, intersection: narrower, packet: other.packet,
+                          localRule: other.localRule, rtt: other.rtt, attempts: 1, responseSource: other.responseSource,
+                          responseSourcePort: 500)
+        handoff.discovered(other)
+        try await until { await handoff.tunnels().contains { $0.state.hasPrefix("capped") } }
+        #expect(fake.calls.filter { $0.hasPrefix("load-conn ted-198") }.count == 1)
+        #expect(await handoff.tunnels().map(\.state) == ["connecting", "capped: 1 connections to this peer"])
     }
 
     @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {

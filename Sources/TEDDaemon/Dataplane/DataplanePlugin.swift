@@ -64,7 +64,7 @@ public final class DataplanePlugin: DaemonPlugin {
     public func prepare() async throws {
         let options = configuration.dataplane
         guard options.traps else { return }
-        if let seconds = options.acquireExpires {
+        if let seconds = options.effectiveAcquireExpires {
             setSysctl("net/core/xfrm_acq_expires", "\(seconds)")
         }
         let espInKernel = kernelHasESP()

@@ -23,6 +23,9 @@ public actor IKEHandoff: DaemonPlugin {
     private let logger: Logger
     private var node: TEDNode?
     private var records: [String: TunnelRecord] = [:]
+    /// The latest hand-offs refused by a cap, for `ted status` (at most `cappedShown`).
+    private var capped: [TunnelRecord] = []
+    private static let cappedShown = 16
     private var supervisor: Task<Void, Never>?
     private var connected = false
     /// Child SAs of ted's connections that are up, by unique child name, with their connection.
@@ -73,7 +76,7 @@ public actor IKEHandoff: DaemonPlugin {
     }
 
     public func tunnels() async -> [TunnelRecord] {
-        records.values.sorted { $0.name < $1.name }
+        records.values.sorted { $0.name < $1.name } + capped
     }
 
     /// Whether ted holds a working connection to the IKE daemon now.
@@ -182,6 +185,17 @@ public actor IKEHandoff: DaemonPlugin {
         let name = Self.connectionName(peer: discovery.peer.address, child: child)
         if records[name] != nil { return }
         let selectors = TrafficSelectors.strongSwan(child)
+        let toPeer = records.values.count { $0.peer == discovery.peer.address }
+        let cap: String? = records.count >= options.maxConnections ? "capped: \(options.maxConnections) connections in all"
+            : toPeer >= options.maxConnectionsPerPeer ? "capped: \(options.maxConnectionsPerPeer) connections to this peer" : nil
+        if let cap {
+            capped.removeAll { $0.name == name }
+            capped.append(TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
+                                       localTS: [selectors.local], remoteTS: [selectors.remote], state: cap))
+            if capped.count > Self.cappedShown { capped.removeFirst() }
+            logger.warning("tunnel not started", metadata: ["ted.conn": "\(name)", "ted.reason": "\(cap)"])
+            return
+        }
         let connection = IKEConnection(
             name: name, localAddress: "\(configuration.identity)", remoteAddress: "\(discovery.peer.address)",
             proposals: options.proposals, espProposals: options.espProposals,
