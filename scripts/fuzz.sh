@@ -4,6 +4,9 @@
 # otherwise: turn each crasher into a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+# On a crash, Swift's own backtracer fights AddressSanitizer and can hang for minutes;
+# libFuzzer and ASan already report the crash and keep the input.
+export SWIFT_BACKTRACE=enable=no
 seconds=${1:-60}
 swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --product DecodeFuzzer 2>&1 | tail -1
 binary=$(swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --show-bin-path)/DecodeFuzzer
