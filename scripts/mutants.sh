@@ -79,8 +79,7 @@ selected=() stale=()
 for row in "${rows[@]}"; do
   IFS=$'\t' read -r id file reason <<<"$row"
   if [ -n "$only" ] && [[ ",$only," != *",$id,"* ]]; then continue; fi
-  if python3 "$helper" apply "$list" "$id" "$scratch" 2>/dev/null; then selected+=("$row"); else stale+=("$id"); fi
-  restore
+  if python3 "$helper" check "$list" "$id" "$scratch" 2>/dev/null; then selected+=("$row"); else stale+=("$id"); fi
 done
 if [ "$sample" -gt 0 ]; then
   # Evenly spread over the mutants that are not equivalent: fixed for a fixed list.

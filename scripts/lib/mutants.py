@@ -3,6 +3,7 @@
 
     mutants.py list FILE            one line per mutant: id, tab, path, tab, equivalent reason or ""
     mutants.py apply FILE ID ROOT   rewrites ROOT/<path>; exit 3 when the snippet is stale
+    mutants.py check FILE ID ROOT   the same test, writing nothing
     mutants.py sync SRC DST DIR...  makes DST/DIR equal to SRC/DIR, rewriting only files that differ
                                     (so an incremental build recompiles only what changed)
 """
@@ -72,7 +73,7 @@ def main():
         for m in mutants:
             print(f"{m['id']}\t{m['file']}\t{m['equivalent']}")
         return
-    if command == "apply":
+    if command in ("apply", "check"):
         ident, root = sys.argv[3], sys.argv[4]
         mutant = next((m for m in mutants if m["id"] == ident), None)
         if mutant is None:
@@ -88,6 +89,8 @@ def main():
         if found != 1:
             print(f"{ident}: snippet found {found} times in {mutant['file']}", file=sys.stderr)
             sys.exit(3)
+        if command == "check":
+            return
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(text.replace(mutant["old"], mutant["new"]))
         return
