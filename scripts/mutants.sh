@@ -30,8 +30,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# contrib: ThirdPartyDecoderTests runs contrib/wireshark/ted.lua where tshark is installed.
-folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests contrib)
+# contrib: ThirdPartyDecoderTests runs contrib/wireshark/ted.lua where tshark is installed;
+# docs: WireFormatDocTests reads docs/WIRE-FORMAT.md; Benchmarks/classbench: the ClassBench tests.
+folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests contrib
+         docs Benchmarks/classbench)
 mkdir -p "$scratch/logs"
 cat > "$scratch/Package.swift.new" <<'EOF'
 // swift-tools-version:6.1

@@ -110,3 +110,28 @@ let specVectors: [Vector] = [
         #expect(try TEDCodec.decode(ByteBuffer(bytes: bytes)) == .probe(probe(padding: 8)))
     }
 }
+
+/// No amplification (spec section 1): how many entries a response may carry for a probe
+/// size, at the byte where one more entry fits.
+@Suite struct AmplificationBoundTests {
+    @Test func entriesFitThreeTimesTheProbe() {
+        // An IPv4 response from an IPv4 identity is 72 bytes plus 28 per entry.
+        #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: 107, identity: .v4, family: .v4) == 8)   // 321 < 324
+        #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: 108, identity: .v4, family: .v4) == 9)   // 324 = 72 + 9 * 28
+        #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: 1, identity: .v6, family: .v6) == 1)     // entry 1 always
+        #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: 4096, identity: .v4, family: .v4) == 16) // at most 16
+        // Vector 7's padding (200 bytes, 304 in all) is enough for all 16 IPv4 entries.
+        #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: 304, identity: .v6, family: .v4) == 16)
+    }
+
+    @Test func paddingIsJustEnough() throws {
+        for wanted in 2...16 {
+            let padding = TEDCodec.paddingForEntries(wanted, identity: .v4, proxy: nil, summary: .v4)
+            let size = 100 + (padding.map { 4 + $0 } ?? 0)
+            #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: size, identity: .v6, family: .v4) >= wanted)
+            if let padding, padding > 0 {
+                #expect(TEDCodec.entriesWithinAmplificationBound(probeSize: size - 1, identity: .v6, family: .v4) < wanted)
+            }
+        }
+    }
+}
