@@ -19,6 +19,8 @@ grep -vE '^(◇|􀟈) .* started\.$' .build/swift-test.log || true
 if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"; fi
 
 scripts/check-self-contained.sh
+# Tests that fail when the code is wrong: a fixed sample of the reviewed mutants (docs/TESTING.md).
+scripts/mutants.sh --sample 15
 scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"
 scripts/e2e.sh
 # The Debian package (a static release build), installed into a clean Debian 12 root.
