@@ -5,17 +5,6 @@ import Testing
 /// packet with any earlier entry of its own policy. Checked against brute force over a
 /// small universe of packets on random policies (non-contiguous masks, port ranges).
 @Suite struct TrafficSelectorTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     /// 10.0.0.0-7: only the low 3 bits vary, so 8 x 8 addresses, two protocols, ports 0-3.
     static let base: UInt32 = 0x0a00_0000
     static let universe: [Packet] = {
@@ -36,20 +25,20 @@ import Testing
         return packets
     }()
 
-    static func randomSide(_ rng: inout Generator) -> AddressMatch {
+    static func randomSide(_ rng: inout SplitMix) -> AddressMatch {
         if Int.random(in: 0..<6, using: &rng) == 0 { return .any }
         let mask = UInt32.random(in: 0..<8, using: &rng)
         let address = UInt32.random(in: 0..<8, using: &rng) & mask
         return .pattern(AddressPattern(family: .v4, address: UInt128(base | address), mask: UInt128(0xffff_fff8 | mask)))
     }
 
-    static func randomPorts(_ rng: inout Generator) -> PortRange {
+    static func randomPorts(_ rng: inout SplitMix) -> PortRange {
         if Bool.random(using: &rng) { return .all }
         let low = UInt16.random(in: 0..<4, using: &rng)
         return PortRange(low, UInt16.random(in: low..<4, using: &rng))!
     }
 
-    static func randomEntry(_ rng: inout Generator, action: PolicyEntry.Action) -> PolicyEntry {
+    static func randomEntry(_ rng: inout SplitMix, action: PolicyEntry.Action) -> PolicyEntry {
         let proto = [IPProtocol.any, .tcp, .udp].randomElement(using: &rng)!
         return PolicyEntry(action: action, proto: proto, local: randomSide(&rng),
                            localPorts: proto.isAny ? .all : randomPorts(&rng), remote: randomSide(&rng),
@@ -57,7 +46,7 @@ import Testing
     }
 
     @Test func proposalsHoldPAndNothingAnEarlierEntryOwns() throws {
-        var rng = Generator(state: 42)
+        var rng = SplitMix(seed: 42)
         var checked = 0, narrowed = 0
         for _ in 0..<2000 {
             let entries = (0..<Int.random(in: 1...6, using: &rng)).map { _ in
