@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+import Testing
+import TEDModel
+@testable import TEDLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Linux seams alone, each in a network namespace of its own: the XFRM policy table,
+/// the ACQUIRE listener, the nftables interception and inbound guard, transparent probes.
+@Suite(.serialized) struct DataplaneNamespaceTests {
+    static let setup = [
+        ["ip", "link", "set", "lo", "up"],
+        // This kernel has no dummy device: a veth pair with both ends inside.
+        ["ip", "link", "add", "inside", "type", "veth", "peer", "name", "peer"],
+        ["ip", "addr", "add", "198.18.1.1/24", "dev", "inside"],
+        ["ip", "link", "set", "inside", "up"],
+        ["ip", "link", "set", "peer", "up"],
+        ["ip", "route", "add", "198.18.2.0/24", "dev", "inside"],
+        ["ip", "route", "add", "198.18.3.0/24", "dev", "inside"],
+    ]
+
+    @Test func aRestartedTableTakesThePoliciesOverInPlaceAndCleanupRemovesThem() throws {
+        guard NamespaceHarness.available() else { return }
+        let counts = try NamespaceHarness.inNamespace(setup: Self.setup) { () throws -> [Int] in
+            let lines = ["deny tcp 198.18.1.0/24 any eq 22", "permit ip 198.18.1.0/24 198.18.2.0/24",
+                         "permit udp 198.18.1.0/24 198.18.3.0/24 eq 53"]
+            let first = try XFRMTrapPlan.plan(try Policy(lines: lines), maxSelectorsPerEntry: 16)
+            let table = try XFRMPolicyTable()
+            try table.adopt(first)
+            let installed = try table.bandSelectors().count
+            // A foreign policy outside ted's band is never touched.
+            _ = NamespaceHarness.here(["ip", "xfrm", "policy", "add", "src", "198.18.9.0/24", "dst", "198.18.8.0/24",
+                                       "dir", "out", "priority", "100", "action", "allow"])
+            // The next ted (a new table) adopts a policy without the third entry.
+            let second = try XFRMTrapPlan.plan(try Policy(lines: Array(lines.prefix(2))), maxSelectorsPerEntry: 16)
+            let removed = try XFRMPolicyTable().adopt(second)
+            let kept = try table.bandSelectors().count
+            let cleaned = try XFRMPolicyTable().removeStale()
+            let left = try table.bandSelectors().count
+            let foreign = NamespaceHarness.here(["ip", "xfrm", "policy"]).contains("198.18.9.0/24") ? 1 : 0
+            return [installed, removed, kept, cleaned, left, foreign]
+        }
+        #expect(counts == [3, 1, 2, 2, 0, 1])
+    }
+
+    @Test func anAcquireNamesThePacketThatHitTheTrap() throws {
+        guard NamespaceHarness.available() else { return }
+        let seen = try NamespaceHarness.inNamespace(setup: Self.setup) { () throws -> [Packet] in
+            let table = try XFRMPolicyTable()
+            try table.adopt(try XFRMTrapPlan.plan(try Policy(lines: ["permit udp 198.18.1.0/24 198.18.2.0/24"]),
+                                                  maxSelectorsPerEntry: 16))
+            let packets = Mutex<[Packet]>([])
+            let listener = try AcquireListener { packet in packets.withLock { $0.append(packet) } }
+            defer { listener.stop() }
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var local = sockaddr_in(), remote = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_port = UInt16(40000).bigEndian
+            local.sin_addr.s_addr = inet_addr("198.18.1.1")
+            remote.sin_family = sa_family_t(AF_INET)
+            remote.sin_port = UInt16(53).bigEndian
+            remote.sin_addr.s_addr = inet_addr("198.18.2.20")
+            _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            for _ in 0..<100 where packets.withLock({ $0.isEmpty }) {
+                _ = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                usleep(20_000)
+            }
+            return packets.withLock { $0 }
+        }
+        #expect(seen.first == (try Packet(parsing: "udp 198.18.1.1:40000 198.18.2.20:53")))
+    }
+
+    @Test func interceptionAndGuardTablesInstallAndGo() throws {
+        guard NamespaceHarness.available() else { return }
+        let views = try NamespaceHarness.inNamespace(setup: Self.setup) { () throws -> [String] in
+            let interception = NFTInterception(destinations: [AddressPattern("198.18.1.0/24")!, .host(IPAddress("198.51.100.1")!)],
+                                               probePort: 500, listenPort: 1500)
+            try interception.install()
+            let table = NamespaceHarness.here(["nft", "list", "table", "inet", "ted"])
+            let rules = NamespaceHarness.here(["ip", "rule"])
+            try InboundGuard(policy: try Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]), probePort: 500,
+                             tunnelDevice: "ipsec0").install()
+            let guardTable = NamespaceHarness.here(["nft", "list", "table", "inet", "ted-guard"])
+            interception.remove()
+            InboundGuard.remove()
+            return [table, rules, guardTable, NamespaceHarness.here(["nft", "list", "tables"]), NamespaceHarness.here(["ip", "rule"])]
+        }
+        #expect(views[0].contains("ip daddr 198.18.1.0/24") && views[0].contains("tproxy ip to :1500"))
+        #expect(views[0].contains("meta mark != 0x000007ee"))
+        #expect(views[1].contains("fwmark 0x7ed lookup 2029"))
+        #expect(views[2].contains("iifname \"ipsec0\" accept") && views[2].contains("ip saddr 198.18.0.0/15 ip daddr 198.18.1.0/24"))
+        #expect(!views[3].contains("inet ted"))
+        #expect(!views[4].contains("fwmark 0x7ed"))
+    }
+
+    @Test func aTransparentProbeLeavesWithPsSourceAddressAndPort() throws {
+        guard NamespaceHarness.available() else { return }
+        let received = try NamespaceHarness.inNamespace(setup: Self.setup) { () throws -> (String, UInt16, [UInt8]) in
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_port = UInt16(5000).bigEndian
+            local.sin_addr.s_addr = inet_addr("198.18.1.1")
+            _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            try TransparentProbe.send([1, 2, 3], from: IPAddress("198.18.1.10")!, port: 40000,
+                                      to: IPAddress("198.18.1.1")!, port: 5000, ttl: 7, mark: 0x7ee, exactPort: true)
+            var buffer = [UInt8](repeating: 0, count: 16)
+            var from = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let count = withUnsafeMutablePointer(to: &from) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
+            }
+            let source = IPAddress(v4: UInt32(bigEndian: from.sin_addr.s_addr))
+            return ("\(source)", UInt16(bigEndian: from.sin_port), Array(buffer.prefix(max(count, 0))))
+        }
+        #expect(received.0 == "198.18.1.10" && received.1 == 40000 && received.2 == [1, 2, 3])
+    }
+}
