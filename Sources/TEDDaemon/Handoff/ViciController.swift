@@ -14,9 +14,13 @@ public final class ViciController: IKEController {
     private let logger: Logger
     private let connections = NIOLockedValueBox<(commands: ViciClient?, events: ViciClient?)>((nil, nil))
 
-    public init(socketPath: String, logger: Logger) {
+    /// Seconds a command may take before it fails (and its connection is dropped).
+    private let commandTimeout: Int
+
+    public init(socketPath: String, logger: Logger, commandTimeout: Int = 30) {
         self.socketPath = socketPath
         self.logger = logger
+        self.commandTimeout = commandTimeout
     }
 
     /// Runs one command on the command connection, opened on first use (charon may start
@@ -39,8 +43,8 @@ public final class ViciController: IKEController {
         }
     }
 
-    private func request(_ name: String, _ message: ViciMessage, timeoutSeconds: Int = 30) async throws {
-        try await command { try await $0.request(name, message, timeoutSeconds: timeoutSeconds) }.requireSuccess(name)
+    private func request(_ name: String, _ message: ViciMessage) async throws {
+        try await command { try await $0.request(name, message, timeoutSeconds: commandTimeout) }.requireSuccess(name)
     }
 
     public func loadSharedKey(_ secret: String) async throws {
@@ -140,11 +144,11 @@ public final class ViciController: IKEController {
     }
 
     public func connectionNames() async throws -> [String] {
-        try await command { try await $0.request("get-conns", ViciMessage()) }.list("conns") ?? []
+        try await command { try await $0.request("get-conns", ViciMessage(), timeoutSeconds: commandTimeout) }.list("conns") ?? []
     }
 
     public func childSAs() async throws -> [IKEEvent] {
-        let listed = try await command { try await $0.stream("list-sas", event: "list-sa") }
+        let listed = try await command { try await $0.stream("list-sas", event: "list-sa", timeoutSeconds: commandTimeout) }
         return listed.flatMap { Self.children(of: $0, up: true) }
     }
 
