@@ -109,6 +109,7 @@ for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 # 1. Fail closed: gwB's ted is down, so hostA's traffic to hostB never finds a tunnel and never leaves in clear.
 check "gwB's ted exits 0 on SIGTERM" ted_stop B
 check "fail closed: no TCP to hostB while gwB's ted is stopped" no_tcp_to 198.18.2.20 443
+check "fail closed: no SA with gwB while its ted is stopped" test "$(sas A | grep -c "198.51.100.2\[")" -eq 0
 failure_reported() { "$TED" status --socket "$TOPO_DIR/gA.sock" --json | grep -q '"timeout":[1-9]'; }
 check "fail closed: gwA's ted reports the failed discovery" retry 20 failure_reported
 ted_start B
@@ -134,6 +135,8 @@ no_tcp80() { no_tcp_to 198.18.2.20 80; }
 check "gwA's other child SA to gwB is exactly 198.18.1.0/24[icmp] === 198.18.2.0/24[icmp]" \
   child_ts A 198.51.100.2 '198.18.1.0/24\[icmp\]' '198.18.2.0/24\[icmp\]'
 check "other traffic to hostB (tcp/80) gets no tunnel" no_tcp80
+no_http_child() { ! sas A | grep -qE "\[tcp/(80|http)\]"; }
+check "other traffic to hostB (tcp/80): no child SA carries it" no_http_child
 
 # A probe addressed to a gateway itself (where charon holds :500) is answered by ted.
 probe_to_gateway() {
@@ -145,11 +148,11 @@ check "ted probe to gwB's own address is intercepted beside charon and answered"
 
 # 4. What crossed the transit link.
 sleep 0.5
+check "transit: the capture saw ESP-in-UDP (port 4500), so it saw the tunnels" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" udp port 4500 2>/dev/null | wc -l)" -gt 0
 check "transit: no cleartext from hostA to hostC (only ESP-in-UDP)" test "$(cleartext_count 198.18.3.30)" -eq 0
 check "transit: traffic to the denied part (198.18.3.200) left gwA in clear, as its policy says" \
   test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'icmp and dst host 198.18.3.200' 2>/dev/null | wc -l)" -gt 0
 check "transit: no cleartext from hostA to hostB" test "$(cleartext_count 198.18.2.20)" -eq 0
-check "transit: ESP-in-UDP (port 4500) was seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" udp port 4500 2>/dev/null | wc -l)" -gt 0
 check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'udp dst port 500 and udp[26] = 0xf0' 2>/dev/null | wc -l)" -gt 0
 
 # 4b. Probes pass gateways that do not answer them: hostA - gwA - gwC - gwB - hostB, where
@@ -239,6 +242,8 @@ check "charon gone: within 15 s ted status shows no tunnel as up" retry 50 none_
 check "gwA's ted exits 0 on SIGTERM while charon is down" ted_stop A
 check "ted starts while charon is down" ted_start A
 capture_start "charon down"; new_flow; capture_stop
+check "charon down: the capture saw gwA's probes for the flow (exchange 240)" \
+  test "$(captured "charon down" 'udp dst port 500 and udp[26] = 0xf0')" -gt 0
 check "charon down: 0 packets of a new protected flow in clear" \
   test "$(captured "charon down" 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
 charon_start A
