@@ -12,10 +12,10 @@ import Glibc
 /// arbitrary bytes. Every reply must decode, answer the probe's cookie, and stay within
 /// three times the datagram (spec section 1).
 nonisolated(unsafe) var responder: Responder = {
-    let policy = try! Policy(lines: [
+    guard let policy = try? Policy(lines: [
         "deny tcp 198.18.2.0/24 eq 22 any", "permit ip 198.18.2.0 0.0.0.255 198.18.0.0 0.1.255.255",
         "permit udp 2001:db8:2::/48 2001:db8::/32 eq 53", "permit icmp 198.18.3.0/24 any",
-        "permit tcp 198.18.4.5 0.0.255.0 any range 1000 2000"])
+        "permit tcp 198.18.4.5 0.0.255.0 any range 1000 2000"]) else { fatalError("the fuzz policy must parse") }
     let unlimited = RateLimit(perSecond: 1_000_000_000, burst: 1_000_000_000)
     let settings = ResponderSettings(secret: CookieSecret(k0: 1, k1: 2), perSourceRate: unlimited, perTargetRate: unlimited,
                                      globalRate: unlimited, maxTrackedSources: 64,
