@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a tracked file other than Markdown prose refers to the project's shared folder
-# (../shared, shared/spec, shared/data, /work/shared): build, tests, scripts and the daemon
+# (the workspace folder beside the clone: its spec, data and reference): build, tests, scripts and the daemon
 # read only what is in the repository. A mention inside a comment (after //, # or --) is
 # allowed: it reads nothing.
 set -euo pipefail
