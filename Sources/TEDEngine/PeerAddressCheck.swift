@@ -48,9 +48,9 @@ public struct PeerAddressCheck: Hashable, Sendable {
         switch address.family {
         case .v4:
             let bits = UInt32(truncatingIfNeeded: address.bits)
+            if address.isLoopback { return .loopback }
             switch bits >> 24 {
             case 0: return .unspecified
-            case 127: return .loopback
             case 224...239: return .multicast
             default: break
             }
@@ -59,7 +59,7 @@ public struct PeerAddressCheck: Hashable, Sendable {
             return nil
         case .v6:
             if address.bits == 0 { return .unspecified }
-            if address.bits == 1 { return .loopback }
+            if address.isLoopback { return .loopback }
             if address.bits >> 120 == 0xff { return .multicast }
             if address.bits >> 118 == 0x3fa { return .linkLocal }
             return nil

@@ -20,18 +20,7 @@ public final class XFRMPolicyTable: @unchecked Sendable {
     /// Deletes every outbound policy in ted's band; returns how many.
     @discardableResult
     public func removeStale() throws(LinuxError) -> Int {
-        var removed = 0
-        for _ in 0..<64 {
-            var found = [ted_selector](repeating: ted_selector(), count: 1024)
-            let count = try check(ted_xfrm_dump_policies(fd, XFRMTrapPlan.priorityBase, XFRMTrapPlan.priorityBandEnd,
-                                                          &found, Int32(found.count)), "dump XFRM policies")
-            if count == 0 { return removed }
-            for selector in found.prefix(Int(min(count, 1024))) {
-                var selector = selector
-                if ted_xfrm_delete_policy(fd, &selector) == 0 { removed += 1 }
-            }
-        }
-        return removed
+        try deleteBand { _ in true }
     }
 
     /// Takes the kernel's state over in place: installs the plan as XFRM updates (a policy
@@ -50,25 +39,15 @@ public final class XFRMPolicyTable: @unchecked Sendable {
             installed.append((policy, interface))
         }
         let wanted = Set(plan.map { SelectorKey(Self.selector($0, interface: interface)) })
-        var removed = 0
-        for selector in try bandSelectors() {
-            let key = SelectorKey(selector)
-            guard !wanted.contains(key), keepInterface == nil || selector.ifindex != keepInterface else { continue }
-            var doomed = selector
-            if ted_xfrm_delete_policy(fd, &doomed) == 0 { removed += 1 }
+        return try deleteBand { selector in
+            !wanted.contains(SelectorKey(selector)) && (keepInterface == nil || selector.ifindex != keepInterface)
         }
-        return removed
     }
 
     /// Deletes the band's policies on any interface but `trapInterface` (bypasses) whose key
     /// is not in `except`; returns how many.
     public func removeBand(exceptInterface trapInterface: Int32, except: Set<SelectorKey>) throws(LinuxError) -> Int {
-        var removed = 0
-        for selector in try bandSelectors() where selector.ifindex != trapInterface && !except.contains(SelectorKey(selector)) {
-            var doomed = selector
-            if ted_xfrm_delete_policy(fd, &doomed) == 0 { removed += 1 }
-        }
-        return removed
+        try deleteBand { $0.ifindex != trapInterface && !except.contains(SelectorKey($0)) }
     }
 
     /// The key of a planned policy's selector on `interface`.
@@ -76,12 +55,33 @@ public final class XFRMPolicyTable: @unchecked Sendable {
         SelectorKey(selector(policy, interface: interface))
     }
 
-    /// The selectors of every outbound policy in ted's band now.
-    public func bandSelectors() throws(LinuxError) -> [ted_selector] {
-        var found = [ted_selector](repeating: ted_selector(), count: 1 << 16)
+    /// The selectors of every outbound policy in ted's band now (at most `capacity`).
+    public func bandSelectors(capacity: Int = 1 << 16) throws(LinuxError) -> [ted_selector] {
+        try dumpBand(capacity: capacity).selectors
+    }
+
+    /// One dump of the band: up to `capacity` selectors, and how many the band holds.
+    private func dumpBand(capacity: Int = 1 << 16) throws(LinuxError) -> (selectors: [ted_selector], total: Int) {
+        var found = [ted_selector](repeating: ted_selector(), count: capacity)
         let count = try check(ted_xfrm_dump_policies(fd, XFRMTrapPlan.priorityBase, XFRMTrapPlan.priorityBandEnd,
                                                       &found, Int32(found.count)), "dump XFRM policies")
-        return Array(found.prefix(Int(min(count, Int32(found.count)))))
+        return (Array(found.prefix(min(Int(count), capacity))), Int(count))
+    }
+
+    /// Deletes the band's policies that `doomed` picks, dumping again while the band held
+    /// more than one dump returned; returns how many were deleted.
+    private func deleteBand(where doomed: (ted_selector) -> Bool) throws(LinuxError) -> Int {
+        var removed = 0
+        while true {
+            let (selectors, total) = try dumpBand()
+            var removedNow = 0
+            for selector in selectors where doomed(selector) {
+                var selector = selector
+                if ted_xfrm_delete_policy(fd, &selector) == 0 { removedNow += 1 }
+            }
+            removed += removedNow
+            if total <= selectors.count || removedNow == 0 { return removed }
+        }
     }
 
     /// Installs every policy of the plan (replacing equal selectors); on failure removes

@@ -25,6 +25,7 @@ public final class DataplanePlugin: DaemonPlugin {
         /// tunnel device (looked up by name each time: it is re-created when charon restarts),
         /// so each child SA that is up gets bypasses there, with the device they were put on.
         var tunnelBypasses = false
+        var espInKernel = true
         var trapInterface: Int32 = 0
         var childBypasses: [String: (plan: [PlannedXFRMPolicy], device: Int32)] = [:]
     }
@@ -80,6 +81,7 @@ public final class DataplanePlugin: DaemonPlugin {
         state.withLockedValue {
             $0.table = table
             $0.tunnelBypasses = tunnelBypasses
+            $0.espInKernel = espInKernel
             $0.trapInterface = interface
         }
         try InboundGuard(policy: configuration.policy, probePort: configuration.probePort,
@@ -93,7 +95,7 @@ public final class DataplanePlugin: DaemonPlugin {
         if options.traps {
             let acquire = try AcquireListener { packet in node.trigger(packet) }
             state.withLockedValue { $0.acquire = acquire }
-            if !kernelHasESP() {
+            if !state.withLockedValue({ $0.espInKernel }) {
                 let routing = ProbeRoutingException(probePort: configuration.probePort)
                 try routing.install()
                 state.withLockedValue { $0.routing = routing }
