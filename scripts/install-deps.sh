@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(tshark nftables iproute2 strongswan-charon strongswan-swanctl
       libcharon-extra-plugins libstrongswan-standard-plugins tcpdump ethtool
-      iputils-ping netcat-openbsd procps python3-scapy)
+      iputils-ping netcat-openbsd procps python3-scapy iptables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

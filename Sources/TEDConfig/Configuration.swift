@@ -56,6 +56,12 @@ public struct DiscoveryOptions: Hashable, Sendable {
     public var entries = 1
 
     public init() {}
+
+    /// How long a discovery may take: every probe sent and its timeout waited for (the
+    /// timeout doubles with each retry).
+    public var deadline: Double {
+        timeout * Double((1 << (min(max(retries, 0), 10) + 1)) - 1)
+    }
 }
 
 /// The responder's switches and rate limits (the `responder` section).
@@ -104,6 +110,21 @@ public struct DataplaneOptions: Hashable, Sendable {
     public init() {}
 }
 
+/// First packets held while their tunnel is found and built (the `hold` section).
+public struct HoldOptions: Hashable, Sendable {
+    /// Hold (with traps on); false keeps the patent's drop (block 208).
+    public var enabled = true
+    public var perFlow = 4
+    public var packets = 256
+    public var bytes = 1 << 20
+    /// Seconds a packet may wait; nil: the discovery's deadline.
+    public var time: Double?
+    /// The netfilter queue number ted reads held packets from.
+    public var queue: UInt16 = 2029
+
+    public init() {}
+}
+
 /// How ted hands discoveries to strongSwan (the `ike` section).
 public struct IKEOptions: Hashable, Sendable {
     public enum Authentication: Hashable, Sendable {
@@ -144,6 +165,7 @@ public struct Configuration: Hashable, Sendable {
     public var discovery = DiscoveryOptions()
     public var responder = ResponderOptions()
     public var dataplane = DataplaneOptions()
+    public var hold = HoldOptions()
     public var ike: IKEOptions?
     public var controlSocket = "/run/ted/ted.sock"
     /// A group whose members may use the control socket (mode 0660); nil: 0600, root and

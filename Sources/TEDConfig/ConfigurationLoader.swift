@@ -8,7 +8,7 @@ import Glibc
 /// Loads a configuration file, all or nothing: any error aborts with its position.
 public enum ConfigurationLoader {
     static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
-                          "responder", "dataplane", "ike", "control-socket", "control-group", "metrics", "capture", "capture-max-bytes"]
+                          "responder", "dataplane", "hold", "ike", "control-socket", "control-group", "metrics", "capture", "capture-max-bytes"]
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
@@ -93,6 +93,7 @@ public enum ConfigurationLoader {
         if let node = top.value("discovery") { config.discovery = try discovery(node, path: path) }
         if let node = top.value("responder") { config.responder = try responder(node, path: path) }
         if let node = top.value("dataplane") { config.dataplane = try dataplane(node, path: path) }
+        if let node = top.value("hold") { config.hold = try hold(node, path: path) }
         if let node = top.value("ike") { config.ike = try ike(node, path: path) }
         if let node = top.value("control-socket") {
             config.controlSocket = try read.string(node, "control-socket")
@@ -246,6 +247,25 @@ public enum ConfigurationLoader {
         }
         try section.rejectUnknownKeys(allowed: ["traps", "intercept", "intercept-port", "acquire-expires",
                                                 "max-selectors-per-entry", "trap-interface"])
+        return options
+    }
+
+    /// `hold: off`, or a section of bounds.
+    private static func hold(_ node: Node, path: String) throws(ConfigError) -> HoldOptions {
+        let read = ScalarReader(path: path)
+        var options = HoldOptions()
+        if case .scalar = node {
+            options.enabled = try read.bool(node, "hold")
+            return options
+        }
+        var section = try MappingReader(path: path, node: node, what: "'hold'")
+        if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
+        if let n = section.value("per-flow") { options.perFlow = try read.int(n, "per-flow", in: 1...64) }
+        if let n = section.value("packets") { options.packets = try read.int(n, "packets", in: 1...65_536) }
+        if let n = section.value("bytes") { options.bytes = try read.bytes(n, "bytes", in: 1500...(256 << 20)) }
+        if let n = section.value("time") { options.time = try read.seconds(n, "time", in: 0.01...60) }
+        if let n = section.value("queue") { options.queue = UInt16(try read.int(n, "queue", in: 0...65_535)) }
+        try section.rejectUnknownKeys(allowed: ["enabled", "per-flow", "packets", "bytes", "time", "queue"])
         return options
     }
 

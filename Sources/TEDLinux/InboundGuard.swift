@@ -29,7 +29,7 @@ public struct InboundGuard: Sendable {
         // @th,208,8 is the ISAKMP exchange type (UDP header 8 bytes + offset 18).
         rules.append("udp dport \(probePort) @th,208,8 { 240, 241 } accept")
         for rule in policy.rules {
-            for match in Self.matches(rule.entry) {
+            for match in NFTPolicyMatch.matches(rule.entry, .inbound) {
                 rules.append("\(match) \(rule.entry.action == .permit ? "counter drop" : "accept") comment \"entry \(rule.index)\"")
             }
         }
@@ -41,39 +41,6 @@ public struct InboundGuard: Sendable {
                   "  chain forward {", "    type filter hook forward priority filter - 10; policy accept;", "    jump guard", "  }",
                   "}"]
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// One nft match per IP version of the entry, for a packet coming back: source in the
-    /// remote half, destination in the local half, ports mirrored. ICMP entries match the
-    /// protocol only (type and code have no mirror).
-    static func matches(_ entry: PolicyEntry) -> [String] {
-        let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
-        return families.compactMap { family in
-            guard let remote = entry.remote.pattern(for: family), let local = entry.local.pattern(for: family) else { return nil }
-            let ip = family == .v4 ? "ip" : "ip6"
-            var parts = ["meta nfproto \(family == .v4 ? "ipv4" : "ipv6")"]
-            if let source = address(remote, "\(ip) saddr") { parts.append(source) }
-            if let destination = address(local, "\(ip) daddr") { parts.append(destination) }
-            if !entry.proto.isAny {
-                let number = entry.proto == .icmp && family == .v6 ? IPProtocol.icmpv6.number : entry.proto.number
-                parts.append("meta l4proto \(number)")
-                if entry.proto.hasPorts {
-                    if !entry.remotePorts.isAll { parts.append("th sport \(range(entry.remotePorts))") }
-                    if !entry.localPorts.isAll { parts.append("th dport \(range(entry.localPorts))") }
-                }
-            }
-            return parts.joined(separator: " ")
-        }
-    }
-
-    private static func address(_ pattern: AddressPattern, _ field: String) -> String? {
-        if pattern.prefixLength == 0 { return nil }
-        if pattern.prefixLength != nil { return "\(field) \(pattern)" }
-        return "\(field) & \(pattern.mask) == \(pattern.address)"
-    }
-
-    private static func range(_ ports: PortRange) -> String {
-        ports.lower == ports.upper ? "\(ports.lower)" : "\(ports.lower)-\(ports.upper)"
     }
 
     /// Installs (or replaces) the table.

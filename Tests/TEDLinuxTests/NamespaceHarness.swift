@@ -22,14 +22,21 @@ enum NamespaceHarness {
     }
 
     @discardableResult
-    static func run(_ arguments: [String]) -> (status: Int32, output: String) {
+    static func run(_ arguments: [String]) -> (status: Int32, output: String) { runWithInput(arguments, input: nil) }
+
+    /// Runs a command with `input` on its standard input.
+    static func runWithInput(_ arguments: [String], input: String?) -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
+        let stdin = Pipe()
+        process.standardInput = stdin
         do { try process.run() } catch { return (127, "\(error)") }
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try? stdin.fileHandleForWriting.close()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))

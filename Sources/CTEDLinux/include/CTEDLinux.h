@@ -80,3 +80,27 @@ typedef struct {
  * the rest are dropped with EAGAIN. Returns how many were sent. `socket_family` is the
  * socket's (6: IPv4 destinations are sent IPv4-mapped). */
 int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagrams, int count, int *errors);
+
+/* --- nfnetlink_queue: packets held in the kernel until ted gives a verdict --- */
+
+/* A queued packet: its kernel id, its mark, its length on the wire and the first bytes of
+ * its IP header and transport header (`captured` of them). */
+typedef struct {
+    uint32_t id;
+    uint32_t mark;
+    uint32_t length;
+    uint32_t captured;
+    uint8_t header[128];
+} ted_queued_packet;
+
+/* Opens a NETLINK_NETFILTER socket bound to queue `queue`, copying the first
+ * `sizeof header` bytes of each packet, the kernel holding at most `max_length` packets
+ * (more are dropped, never passed: no fail-open). Returns the fd or -errno. */
+int ted_nfq_open(uint16_t queue, uint32_t max_length, int receive_timeout_ms);
+
+/* Waits for queued packets; fills up to `max` and returns how many, 0 on a timeout or
+ * messages that carry no packet, -errno on error (-ENOBUFS: the kernel dropped some). */
+int ted_nfq_receive(int fd, ted_queued_packet *out, int max);
+
+/* Gives queued packet `id` its verdict: accept (with `mark`) or drop. */
+int ted_nfq_verdict(int fd, uint16_t queue, uint32_t id, int accept, uint32_t mark);

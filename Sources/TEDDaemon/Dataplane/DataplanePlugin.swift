@@ -14,6 +14,8 @@ public final class DataplanePlugin: DaemonPlugin {
     private let plan: [PlannedXFRMPolicy]
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// First packets held while their tunnel is found (traps on, `hold` not off).
+    private let hold: FirstPacketHold?
 
     private struct State {
         var table: XFRMPolicyTable?
@@ -40,6 +42,8 @@ public final class DataplanePlugin: DaemonPlugin {
         self.plan = configuration.dataplane.traps
             ? try XFRMTrapPlan.plan(configuration.policy, maxSelectorsPerEntry: configuration.dataplane.maxSelectorsPerEntry)
             : []
+        self.hold = configuration.dataplane.traps && configuration.hold.enabled
+            ? FirstPacketHold(configuration: configuration, tunnelDevice: Self.tunnelDevice, logger: logger) : nil
     }
 
     /// Sends probes from P's source address (IP_TRANSPARENT); a probe whose source is
@@ -86,6 +90,7 @@ public final class DataplanePlugin: DaemonPlugin {
         }
         try InboundGuard(policy: configuration.policy, probePort: configuration.probePort,
                          tunnelDevice: espInKernel ? nil : Self.tunnelDevice).install()
+        if let hold { try hold.prepare() } else { HoldTable.remove() }
         logger.info("XFRM traps in place", metadata: ["ted.policies": "\(plan.count)", "ted.removed_stale": "\(removed)",
                                                       "ted.esp_in_kernel": "\(espInKernel)", "ted.guard": "inet \(InboundGuard.tableName)"])
     }
@@ -95,6 +100,7 @@ public final class DataplanePlugin: DaemonPlugin {
         if options.traps {
             let acquire = try AcquireListener { packet in node.trigger(packet) }
             state.withLockedValue { $0.acquire = acquire }
+            try hold?.start(metrics: node.metrics) { packet in node.trigger(packet) }
             if !state.withLockedValue({ $0.espInKernel }) {
                 let routing = ProbeRoutingException(probePort: configuration.probePort)
                 try routing.install()
@@ -120,23 +126,23 @@ public final class DataplanePlugin: DaemonPlugin {
     }
 
     /// A child SA is up: under kernel-libipsec its traffic is routed into ipsec0, where the
-    /// traps would catch it again; bypass exactly its selectors on that device.
-    public func childUp(_ child: String, localTS: [String], remoteTS: [String]) {
+    /// traps would catch it again; bypass exactly its selectors on that device. Then its
+    /// held first packets go on.
+    public func childUp(_ child: String, selectors: [TrafficSelector]) {
+        installBypasses(child, selectors)
+        hold?.tunnelUp(child, selectors: selectors)
+    }
+
+    private func installBypasses(_ child: String, _ selectors: [TrafficSelector]) {
         state.withLockedValue { state in
             guard state.tunnelBypasses, let table = state.table, state.childBypasses[child] == nil else { return }
             guard let device = interfaceIndex(Self.tunnelDevice) else {
                 logger.warning("a child SA is up but \(Self.tunnelDevice) does not exist", metadata: ["ted.child": "\(child)"])
                 return
             }
-            var plan: [PlannedXFRMPolicy] = []
-            for local in localTS {
-                for remote in remoteTS {
-                    guard let l = TrafficSelectors.parse(local), let r = TrafficSelectors.parse(remote),
-                          l.pattern.family == r.pattern.family else { continue }
-                    let proto = l.proto.isAny ? r.proto : l.proto
-                    plan += XFRMTrapPlan.tunnelBypass(proto: proto, source: l.pattern, sourcePorts: l.ports,
-                                                      destination: r.pattern, destinationPorts: r.ports)
-                }
+            let plan = selectors.flatMap { selector in
+                XFRMTrapPlan.tunnelBypass(proto: selector.proto, source: selector.local, sourcePorts: selector.localPorts,
+                                          destination: selector.remote, destinationPorts: selector.remotePorts)
             }
             do {
                 try table.install(plan, interface: device)
@@ -149,8 +155,14 @@ public final class DataplanePlugin: DaemonPlugin {
 
     /// ted's view of the child SAs is complete (after connecting to the IKE daemon): the
     /// bypasses on the tunnel device that no live child claims (left by a ted that was
-    /// killed, or by a tunnel that went while ted was away) are removed.
-    public func pruneBypasses() {
+    /// killed, or by a tunnel that went while ted was away) are removed, and the held-packet
+    /// table knows exactly the live tunnels.
+    public func reconciled() {
+        pruneBypasses()
+        hold?.reconciled()
+    }
+
+    private func pruneBypasses() {
         state.withLockedValue { state in
             guard state.tunnelBypasses, let table = state.table else { return }
             let claimed = Set(state.childBypasses.values.flatMap { child in
@@ -163,6 +175,7 @@ public final class DataplanePlugin: DaemonPlugin {
 
     /// A child SA went down: its bypasses go, so its traffic meets the traps again.
     public func childDown(_ child: String) {
+        hold?.tunnelDown(child)
         state.withLockedValue { state in
             guard let bypasses = state.childBypasses.removeValue(forKey: child) else { return }
             state.table?.remove(bypasses.plan, interface: bypasses.device)
@@ -177,11 +190,12 @@ public final class DataplanePlugin: DaemonPlugin {
             defer { state = State() }
             return state
         }
+        hold?.stop()
         current.listener?.stop()
         current.interception?.remove()
         current.acquire?.stop()
         current.routing?.remove()
-        logger.info("ted stopped listening; XFRM traps and the inbound guard stay in place (ted cleanup removes them)",
+        logger.info("ted stopped listening; XFRM traps, the inbound guard and the hold table stay in place (ted cleanup removes them)",
                     metadata: ["ted.policies": "\(current.table?.installedCount ?? 0)"])
     }
 

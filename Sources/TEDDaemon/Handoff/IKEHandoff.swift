@@ -35,10 +35,10 @@ public actor IKEHandoff: DaemonPlugin {
     /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
     /// and when ted's view of the child SAs is complete again (after a (re)connection).
     public struct ChildHooks: Sendable {
-        public var up: @Sendable (_ child: String, _ localTS: [String], _ remoteTS: [String]) -> Void
+        public var up: @Sendable (_ child: String, _ selectors: [TrafficSelector]) -> Void
         public var down: @Sendable (_ child: String) -> Void
         public var reconciled: @Sendable () -> Void
-        public init(up: @escaping @Sendable (String, [String], [String]) -> Void, down: @escaping @Sendable (String) -> Void,
+        public init(up: @escaping @Sendable (String, [TrafficSelector]) -> Void, down: @escaping @Sendable (String) -> Void,
                     reconciled: @escaping @Sendable () -> Void = {}) {
             self.up = up
             self.down = down
@@ -141,7 +141,7 @@ public actor IKEHandoff: DaemonPlugin {
         for event in live {
             guard let child = event.child else { continue }
             children[child] = event.connection
-            hooks?.up(child, event.localTS, event.remoteTS)
+            hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
             if !event.owner.hasPrefix("ted-r"), records[event.owner] == nil,
                let peer = event.remoteAddress.flatMap(IPAddress.init) {
                 records[event.owner] = TunnelRecord(name: event.owner, peer: peer, intersection: nil,
@@ -252,7 +252,7 @@ public actor IKEHandoff: DaemonPlugin {
             case .childUp:
                 if let child = event.child {
                     children[child] = event.connection
-                    hooks?.up(child, event.localTS, event.remoteTS)
+                    hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
                 }
             case .childDown:
                 if let child = event.child, children.removeValue(forKey: child) != nil { hooks?.down(child) }

@@ -49,6 +49,21 @@ public enum TrafficSelectors {
         return (pattern, proto, range)
     }
 
+    /// A child SA's selectors as the IKE daemon reports them (each local with each remote
+    /// of its IP version) in the model's type; a selector not understood is left out.
+    public static func selectors(local: [String], remote: [String]) -> [TrafficSelector] {
+        let locals = local.compactMap(parse), remotes = remote.compactMap(parse)
+        var result: [TrafficSelector] = []
+        for l in locals {
+            for r in remotes where l.pattern.family == r.pattern.family {
+                let proto = l.proto.isAny ? r.proto : l.proto
+                result.append(TrafficSelector(proto: proto, local: l.pattern, localPorts: l.ports,
+                                              remote: r.pattern, remotePorts: r.ports))
+            }
+        }
+        return result
+    }
+
     /// The local and remote selectors of a responder's policy entry (its `%any` connection).
     public static func responderChild(entry: PolicyEntry, family: IPAddress.Family) -> (local: String, remote: String)? {
         guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family),

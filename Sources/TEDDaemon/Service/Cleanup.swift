@@ -19,7 +19,8 @@ public enum Cleanup {
         }
         InboundGuard.remove()
         NFTInterception.removeAll()
-        lines.append("nftables: removed tables inet \(InboundGuard.tableName) and inet \(NFTInterception.tableName)")
+        HoldTable.remove()
+        lines.append("nftables: removed tables inet \(InboundGuard.tableName), inet \(NFTInterception.tableName) and inet \(HoldTable.tableName), and the hold queue rules")
         ProbeRoutingException(probePort: configuration?.probePort ?? 500).remove()
         lines.append("routing: removed ted's ip rules")
         guard let ike = configuration?.ike else { return lines }

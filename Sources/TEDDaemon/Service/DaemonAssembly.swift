@@ -21,9 +21,9 @@ public enum DaemonAssembly {
             let handoff = IKEHandoff(controller: ViciController(socketPath: ike.vici, logger: logger),
                                      configuration: configuration, options: ike, logger: logger,
                                      childHooks: dataplane.map { plugin in
-                                         IKEHandoff.ChildHooks(up: { plugin.childUp($0, localTS: $1, remoteTS: $2) },
+                                         IKEHandoff.ChildHooks(up: { plugin.childUp($0, selectors: $1) },
                                                                down: { plugin.childDown($0) },
-                                                               reconciled: { plugin.pruneBypasses() })
+                                                               reconciled: { plugin.reconciled() })
                                      })
             plugins.append(handoff)
             events.discovered = { handoff.discovered($0) }

@@ -1,0 +1,193 @@
+import CoreMetrics
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import TEDConfig
+import TEDEngine
+import TEDLinux
+import TEDModel
+
+/// First packets held, not lost: a packet that policy says must be protected and that no
+/// tunnel carries is queued in the kernel (`HoldTable`, `PacketQueue`) instead of meeting
+/// the traps; the first of its flow starts a discovery, and when a child SA whose
+/// selectors hold it comes up, it is released into the tunnel. A packet beyond the
+/// bounds, or older than `hold.time`, is dropped and counted: never sent in clear.
+///
+/// The tunnels that are up are told to the kernel (the table's sets, reference-counted
+/// per selector: two child SAs may have equal selectors), so their packets never come
+/// here.
+final class FirstPacketHold: Sendable {
+    private let table: HoldTable
+    private let limits: HeldPackets.Limits
+    private let logger: Logger
+    private let state: NIOLockedValueBox<State>
+    private let errorLog = LogLimiter()
+
+    private struct State {
+        var held: HeldPackets
+        /// Each held packet's mark, to restore (without ted's bit) on release.
+        var marks: [UInt32: UInt32] = [:]
+        var queue: PacketQueue?
+        var counters: Counters?
+        var tunnels: [String: [TrafficSelector]] = [:]
+        var references: [TrafficSelector: Int] = [:]
+    }
+
+    private struct Counters {
+        let held: Counter
+        let released: Counter
+        let dropped: [HeldPackets.DropReason: Counter]
+
+        init(_ registry: MetricsRegistry) {
+            held = Counter(label: "ted_held_packets_total", factory: registry)
+            released = Counter(label: "ted_held_released_total", factory: registry)
+            dropped = Dictionary(uniqueKeysWithValues: HeldPackets.DropReason.allCases.map {
+                ($0, Counter(label: "ted_held_dropped_total", dimensions: [("reason", $0.rawValue)], factory: registry))
+            })
+        }
+    }
+
+    init(configuration: Configuration, tunnelDevice: String?, logger: Logger) {
+        let options = configuration.hold
+        table = HoldTable(policy: configuration.policy, probePort: configuration.probePort,
+                          tunnelDevice: tunnelDevice, queue: options.queue)
+        limits = HeldPackets.Limits(perFlow: options.perFlow, packets: options.packets, bytes: options.bytes,
+                                    time: .nanoseconds(Int64((options.time ?? configuration.discovery.deadline) * 1e9)))
+        self.logger = logger
+        state = NIOLockedValueBox(State(held: HeldPackets(limits: limits)))
+    }
+
+    /// Installs the table before ted reads the queue: meanwhile its packets are dropped.
+    func prepare() throws(CommandError) {
+        try table.install()
+    }
+
+    /// Reads the queue; `trigger` starts the discovery of a flow's first held packet.
+    func start(metrics: MetricsRegistry, trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
+        let counters = Counters(metrics)
+        state.withLockedValue { $0.counters = counters }
+        let queue = try PacketQueue(number: table.queue, maxLength: limits.packets,
+                                    onPackets: { [self] packets in arrived(packets, trigger: trigger) },
+                                    onTick: { [self] in expire() })
+        state.withLockedValue { $0.queue = queue }
+        logger.info("first packets are held", metadata: [
+            "ted.queue": "\(table.queue)", "ted.per_flow": "\(limits.perFlow)", "ted.packets": "\(limits.packets)",
+            "ted.bytes": "\(limits.bytes)", "ted.time_ms": "\(limits.time.nanoseconds / 1_000_000)"])
+    }
+
+    private func arrived(_ packets: [PacketQueue.Queued], trigger: @Sendable (Packet) -> Void) {
+        let now = NIODeadline.now()
+        let flows: [Packet] = state.withLockedValue { state in
+            guard let queue = state.queue else { return [] }
+            var flows: [Packet] = []
+            for queued in packets {
+                guard let packet = Packet(ipHeader: queued.header) else {
+                    queue.drop(queued.id)
+                    state.counters?.dropped[.unusable]?.increment()
+                    continue
+                }
+                // A tunnel came up after the kernel queued it.
+                if state.tunnels.values.contains(where: { $0.contains { $0.contains(packet) } }) {
+                    queue.accept(queued.id, mark: queued.mark & ~HoldTable.mark)
+                    state.counters?.released.increment()
+                    continue
+                }
+                switch state.held.arrive(id: queued.id, packet: packet, length: queued.length, now: now) {
+                case .hold(let newFlow):
+                    state.marks[queued.id] = queued.mark
+                    state.counters?.held.increment()
+                    if newFlow { flows.append(packet) }
+                case .drop(let reason):
+                    queue.drop(queued.id)
+                    state.counters?.dropped[reason]?.increment()
+                }
+            }
+            return flows
+        }
+        for packet in flows { trigger(packet) }
+    }
+
+    private func expire() {
+        state.withLockedValue { state in
+            let expired = state.held.expire(now: .now())
+            guard !expired.isEmpty else { return }
+            for id in expired {
+                state.queue?.drop(id)
+                state.marks[id] = nil
+            }
+            state.counters?.dropped[.expired]?.increment(by: expired.count)
+        }
+    }
+
+    /// A child SA is up: its packets go on at once, and the kernel stops sending them here.
+    func tunnelUp(_ child: String, selectors: [TrafficSelector]) {
+        let added: [TrafficSelector] = state.withLockedValue { state in
+            guard state.tunnels[child] == nil else { return [] }
+            state.tunnels[child] = selectors
+            if let queue = state.queue {
+                let released = state.held.release { packet in selectors.contains { $0.contains(packet) } }
+                for id in released {
+                    queue.accept(id, mark: (state.marks.removeValue(forKey: id) ?? 0) & ~HoldTable.mark)
+                }
+                state.counters?.released.increment(by: released.count)
+            }
+            return selectors.filter { selector in
+                defer { state.references[selector, default: 0] += 1 }
+                return state.references[selector] == nil
+            }
+        }
+        update(adding: added, removing: [])
+    }
+
+    /// A child SA went down: its packets are held again (and start a new discovery).
+    func tunnelDown(_ child: String) {
+        let removed: [TrafficSelector] = state.withLockedValue { state in
+            guard let selectors = state.tunnels.removeValue(forKey: child) else { return [] }
+            return selectors.filter { selector in
+                let count = (state.references[selector] ?? 1) - 1
+                state.references[selector] = count > 0 ? count : nil
+                return count <= 0
+            }
+        }
+        update(adding: [], removing: removed)
+    }
+
+    /// ted's view of the child SAs is complete: the sets hold exactly theirs (a tunnel that
+    /// went while ted was away leaves the sets).
+    func reconciled() {
+        let selectors = state.withLockedValue { Array($0.references.keys) }
+        do {
+            try HoldTable.replaceElements(selectors)
+        } catch {
+            logger.warning("cannot reset the held-packet table's tunnels", metadata: ["ted.error": "\(error)"])
+        }
+    }
+
+    private func update(adding: [TrafficSelector], removing: [TrafficSelector]) {
+        do {
+            try HoldTable.update(adding: adding, removing: removing)
+        } catch {
+            if errorLog.allow("update") {
+                logger.warning("cannot update the held-packet table's tunnels", metadata: ["ted.error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops reading: the kernel drops what is still held, and drops what comes while no
+    /// ted reads (the table stays, like the traps).
+    func stop() {
+        let queue: PacketQueue? = state.withLockedValue { state in
+            defer { state.queue = nil }
+            let dropped = state.held.removeAll()
+            state.counters?.dropped[.stopped]?.increment(by: dropped.count)
+            state.marks = [:]
+            return state.queue
+        }
+        queue?.stop()
+    }
+
+    /// Held packets now, per flow (for `ted status`).
+    var snapshot: (packets: Int, bytes: Int, flows: [(packet: Packet, count: Int)]) {
+        state.withLockedValue { ($0.held.count, $0.held.bytes, $0.held.summary) }
+    }
+}

@@ -1,0 +1,69 @@
+import CTEDLinux
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ted's netfilter queue: the kernel holds each queued packet until ted gives it a
+/// verdict (accept or drop). A dedicated thread reads the queue with a short timeout and
+/// reports packets in batches, then `onTick` (for expiry), so `stop` is prompt. Closing
+/// the socket makes the kernel drop every packet still held.
+public final class PacketQueue: Sendable {
+    /// One queued packet: its kernel id, mark, length and first header bytes.
+    public struct Queued: Sendable {
+        public let id: UInt32
+        public let mark: UInt32
+        public let length: Int
+        public let header: [UInt8]
+    }
+
+    public let number: UInt16
+    private let fd: Int32
+    private let control = ThreadControl()
+    /// Receive errors (ENOBUFS: the kernel dropped packets ted could not read in time).
+    private let receiveErrors = Atomic<Int>(0)
+
+    /// Binds queue `number` (the kernel holds at most `maxLength` packets, and drops the
+    /// rest) and starts reading; the closures run on the reader's thread.
+    public init(number: UInt16, maxLength: Int, tick: Int32 = 50,
+                onPackets: @escaping @Sendable ([Queued]) -> Void, onTick: @escaping @Sendable () -> Void) throws(LinuxError) {
+        self.number = number
+        fd = try check(ted_nfq_open(number, UInt32(clamping: maxLength), tick), "bind netfilter queue \(number)")
+        let fd = self.fd, control = self.control
+        spawnThread { [self] in
+            var batch = [ted_queued_packet](repeating: ted_queued_packet(), count: 64)
+            while control.isRunning {
+                let count = batch.withUnsafeMutableBufferPointer { ted_nfq_receive(fd, $0.baseAddress, Int32($0.count)) }
+                if count > 0 {
+                    onPackets(batch.prefix(Int(count)).map { packet in
+                        let header = withUnsafeBytes(of: packet.header) { Array($0.prefix(Int(packet.captured))) }
+                        return Queued(id: packet.id, mark: packet.mark, length: Int(packet.length), header: header)
+                    })
+                } else if count < 0 {
+                    receiveErrors.add(1, ordering: .relaxed)
+                }
+                onTick()
+            }
+            control.threadFinished()
+        }
+    }
+
+    /// Lets a held packet go on, with `mark`.
+    public func accept(_ id: UInt32, mark: UInt32) {
+        _ = ted_nfq_verdict(fd, number, id, 1, mark)
+    }
+
+    /// Drops a held packet.
+    public func drop(_ id: UInt32) {
+        _ = ted_nfq_verdict(fd, number, id, 0, 0)
+    }
+
+    public var errors: Int { receiveErrors.load(ordering: .relaxed) }
+
+    /// Stops the thread and closes the socket: the kernel drops what is still held.
+    public func stop() {
+        control.stop(threads: 1)
+        close(fd)
+    }
+}
