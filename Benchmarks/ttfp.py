@@ -3,7 +3,12 @@ the first send to the first datagram delivered at hostB, with ted discovering th
 beside strongSwan alone with the peer configured statically and initiated over VICI at
 the first packet (a persistent VICI session, so no process start is counted).
 
-Usage: ttfp.py MODE TOPO-PREFIX VICI-A RUNS   (MODE: ted | static). Prints JSON.
+With KIND tcp: the time from a TCP client's connect() on hostA to the first byte echoed
+back from hostB, over a tunnel that does not exist yet (ted, or static initiated at the
+connect), or that is up already (static-up: the floor, one TCP round trip through it).
+
+Usage: ttfp.py MODE TOPO-PREFIX VICI-A RUNS [udp|tcp]   (MODE: ted | static | static-up).
+Prints JSON.
 """
 import ctypes
 import json
@@ -73,21 +78,58 @@ def one_run(mode, topo, session):
     return (first["arrival"] - start) * 1000 if "arrival" in first else None
 
 
+def tcp_run(mode, topo, session):
+    server = in_netns(f"{topo}-hB", lambda: socket.create_server(("198.18.2.20", 9001)))
+    client = in_netns(f"{topo}-hA", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    server.settimeout(8)
+
+    def echo():
+        try:
+            peer, _ = server.accept()
+            with peer:
+                peer.settimeout(8)
+                peer.sendall(peer.recv(1))
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=echo)
+    thread.start()
+    if mode == "static-up":
+        list(session.initiate({"child": "static", "ike": "static", "timeout": 5000}))
+    client.settimeout(8)
+    start = time.monotonic()
+    if mode == "static":
+        threading.Thread(target=lambda: list(session.initiate({"child": "static", "ike": "static", "timeout": 5000}))).start()
+    elapsed = None
+    try:
+        client.connect(("198.18.2.20", 9001))
+        client.sendall(b"x")
+        if client.recv(1) == b"x":
+            elapsed = (time.monotonic() - start) * 1000
+    except OSError:
+        pass
+    client.close()
+    thread.join()
+    server.close()
+    return elapsed
+
+
 def main():
     mode, topo, vici_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    kind = sys.argv[5] if len(sys.argv) > 5 else "udp"
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.connect(vici_path)
     session = vici.Session(connection)
     results = []
     for _ in range(runs):
-        results.append(one_run(mode, topo, session))
+        results.append(tcp_run(mode, topo, session) if kind == "tcp" else one_run(mode, topo, session))
         # Tear the tunnel down so the next run starts from nothing.
         for sa in list(session.list_sas()):
             for name in sa:
                 list(session.terminate({"ike": name, "timeout": 2000}))
         time.sleep(2.5)
     good = [r for r in results if r is not None]
-    print(json.dumps({"mode": mode, "runs_ms": [round(r, 1) if r is not None else None for r in results],
+    print(json.dumps({"mode": mode, "kind": kind, "runs_ms": [round(r, 1) if r is not None else None for r in results],
                       "median_ms": round(statistics.median(good), 1) if good else None}))
 
 

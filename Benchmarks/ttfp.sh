@@ -14,7 +14,7 @@ charon_start A && charon_start B || exit 1
 for site in A B; do in_ns g$site ethtool -K outside tx off >/dev/null 2>&1; done
 
 PSK="ted time-to-first-packet key"
-ted_config() {  # SITE N POLICY
+ted_config() {  # SITE N POLICY [HOLD]
   cat > "$TOPO_DIR/g$1.yaml" <<CONF
 identity: 198.51.100.$2
 listen: 0.0.0.0:1500
@@ -24,6 +24,7 @@ discovery: { retries: 3, timeout: 200ms, negative-ttl: 1s }
 dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1, trap-interface: outside }
 ike: { vici: $TOPO_DIR/g$1.vici, psk: "$PSK", proposals: [aes128-sha256-modp2048], esp-proposals: [aes128-sha256] }
 control-socket: $TOPO_DIR/g$1.sock
+hold: ${4:-on}
 CONF
 }
 ted_config A 1 "permit ip 198.18.1.0/24 198.18.2.0/24"
@@ -76,8 +77,8 @@ import socket, vici
 s = socket.socket(socket.AF_UNIX); s.connect('$TOPO_DIR/g$site.vici'); v = vici.Session(s)
 v.unload_conn({'name': 'static'})"; done
 }
-measure() {  # MODE -> median ms
-  python3 Benchmarks/ttfp.py "$1" "$TOPO" "$TOPO_DIR/gA.vici" "$RUNS"
+measure() {  # MODE [KIND] -> median ms
+  python3 Benchmarks/ttfp.py "$1" "$TOPO" "$TOPO_DIR/gA.vici" "$RUNS" "${2:-udp}"
 }
 delay_on() {  # insert the relay between the bridge and gwB with $1 ms each way
   in_ns tr ip link set "${TOPO}tB" nomaster
@@ -87,6 +88,27 @@ delay_on() {  # insert the relay between the bridge and gwB with $1 ms each way
   ip netns exec "$(ns tr)" python3 Benchmarks/delay_relay.py rl1 "${TOPO}tB" "$1" & TOPO_PIDS+=($!)
   sleep 0.5
 }
+
+# TCP: connect() on hostA to the first byte echoed by hostB, over a tunnel that does not
+# exist yet, without delay. The SYN retransmission timeout (1 s) is what dropping costs.
+echo "| TCP connect() to first echoed byte | median ms | runs (ms) |"
+echo "|---|---:|---|"
+tcp_row() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+print(f"| {sys.argv[1]} | {r['median_ms']} | {r['runs_ms']} |")
+PY
+}
+static_load
+tcp_row "strongSwan, static peer, tunnel already up (the floor)" "$(measure static-up tcp)"
+tcp_row "strongSwan, static peer, initiated at connect(), SYN dropped until up" "$(measure static tcp)"
+static_unload
+teds_start; tcp_row "ted, peer discovered, first packets held (hold: on)" "$(measure ted tcp)"; teds_stop
+ted_config A 1 "permit ip 198.18.1.0/24 198.18.2.0/24" off
+teds_start; tcp_row "ted, peer discovered, first packets dropped (hold: off)" "$(measure ted tcp)"; teds_stop
+ted_config A 1 "permit ip 198.18.1.0/24 198.18.2.0/24"
+echo
 
 echo "| one-way delay gwA-gwB | strongSwan, static peer, initiated at the first packet (median ms) | ted, peer discovered (median ms) | ted - static | one transit RTT + 5 ms |"
 echo "|---:|---:|---:|---:|---:|"

@@ -38,8 +38,7 @@ public struct HeldPackets: Sendable {
     }
 
     public enum Decision: Hashable, Sendable {
-        /// Held; `newFlow` when it is its flow's first held packet (a discovery to start).
-        case hold(newFlow: Bool)
+        case hold
         case drop(DropReason)
     }
 
@@ -62,13 +61,12 @@ public struct HeldPackets: Sendable {
 
     /// A packet arrived in the queue.
     public mutating func arrive(id: UInt32, packet: Packet, length: Int, now: NIODeadline) -> Decision {
-        let held = flows[packet, default: []]
-        guard held.count < limits.perFlow else { return .drop(.flowFull) }
+        guard flows[packet, default: []].count < limits.perFlow else { return .drop(.flowFull) }
         guard count < limits.packets, bytes + length <= limits.bytes else { return .drop(.full) }
         flows[packet, default: []].append(Held(id: id, length: length, arrived: now))
         count += 1
         bytes += length
-        return .hold(newFlow: held.isEmpty)
+        return .hold
     }
 
     /// Takes out the packets of every flow `covered` accepts, each flow's in arrival order.

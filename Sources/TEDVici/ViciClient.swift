@@ -26,8 +26,10 @@ public final class ViciClient: @unchecked Sendable {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let path = Array(socketPath.utf8)
+        // Every stored property is set from here on, so a throw runs deinit, which closes
+        // the socket: closing it here too would close whatever descriptor another thread
+        // opened under the same number meanwhile.
         guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
             throw Failure("VICI socket path too long: \(socketPath)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -38,13 +40,12 @@ public final class ViciClient: @unchecked Sendable {
         }
         guard connected == 0 else {
             let text = String(cString: strerror(errno))
-            close(fd)
             throw Failure("cannot connect to VICI at \(socketPath): \(text)")
         }
         setTimeout(seconds: timeoutSeconds)
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     private func setTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)

@@ -12,28 +12,28 @@ import TEDModel
                sourcePort: port, destinationPort: 443)!
     }
 
-    @Test func theFirstPacketOfAFlowStartsItAndTheFlowHoldsAtMostPerFlow() {
+    @Test func aFlowHoldsAtMostPerFlow() {
         var held = HeldPackets(limits: .init(perFlow: 2, packets: 10))
-        #expect(held.arrive(id: 1, packet: flow(1), length: 60, now: start) == .hold(newFlow: true))
-        #expect(held.arrive(id: 2, packet: flow(1), length: 60, now: start) == .hold(newFlow: false))
+        #expect(held.arrive(id: 1, packet: flow(1), length: 60, now: start) == .hold)
+        #expect(held.arrive(id: 2, packet: flow(1), length: 60, now: start) == .hold)
         #expect(held.arrive(id: 3, packet: flow(1), length: 60, now: start) == .drop(.flowFull))
-        #expect(held.arrive(id: 4, packet: flow(2), length: 60, now: start) == .hold(newFlow: true))
+        #expect(held.arrive(id: 4, packet: flow(2), length: 60, now: start) == .hold)
         #expect(held.count == 3 && held.bytes == 180 && held.flowCount == 2)
     }
 
     @Test func atMostPacketsAndBytesInAll() {
         var byCount = HeldPackets(limits: .init(perFlow: 4, packets: 2))
-        #expect(byCount.arrive(id: 1, packet: flow(1), length: 60, now: start) == .hold(newFlow: true))
-        #expect(byCount.arrive(id: 2, packet: flow(2), length: 60, now: start) == .hold(newFlow: true))
+        #expect(byCount.arrive(id: 1, packet: flow(1), length: 60, now: start) == .hold)
+        #expect(byCount.arrive(id: 2, packet: flow(2), length: 60, now: start) == .hold)
         #expect(byCount.arrive(id: 3, packet: flow(3), length: 60, now: start) == .drop(.full))
         var byBytes = HeldPackets(limits: .init(perFlow: 4, packets: 10, bytes: 3000))
-        #expect(byBytes.arrive(id: 1, packet: flow(1), length: 1500, now: start) == .hold(newFlow: true))
-        #expect(byBytes.arrive(id: 2, packet: flow(1), length: 1500, now: start) == .hold(newFlow: false))
+        #expect(byBytes.arrive(id: 1, packet: flow(1), length: 1500, now: start) == .hold)
+        #expect(byBytes.arrive(id: 2, packet: flow(1), length: 1500, now: start) == .hold)
         #expect(byBytes.arrive(id: 3, packet: flow(2), length: 1, now: start) == .drop(.full))
         // Room comes back once packets leave.
         #expect(byBytes.release { $0 == flow(1) } == [1, 2])
         #expect(byBytes.count == 0 && byBytes.bytes == 0)
-        #expect(byBytes.arrive(id: 4, packet: flow(2), length: 1500, now: start) == .hold(newFlow: true))
+        #expect(byBytes.arrive(id: 4, packet: flow(2), length: 1500, now: start) == .hold)
     }
 
     @Test func releaseTakesTheCoveredFlowsInArrivalOrderAndLeavesTheRest() {
@@ -57,10 +57,9 @@ import TEDModel
         #expect(held.expire(now: start + .milliseconds(1_999)) == [])
         #expect(held.expire(now: start + .seconds(2)) == [1])
         #expect(held.count == 1)
-        // The flow still holds its later packet: the next one is not a new flow.
-        #expect(held.arrive(id: 3, packet: flow(1), length: 60, now: start + .seconds(2)) == .hold(newFlow: false))
+        #expect(held.arrive(id: 3, packet: flow(1), length: 60, now: start + .seconds(2)) == .hold)
         #expect(held.expire(now: start + .seconds(10)).sorted() == [2, 3])
-        #expect(held.arrive(id: 4, packet: flow(1), length: 60, now: start + .seconds(10)) == .hold(newFlow: true))
+        #expect(held.count == 0 && held.bytes == 0 && held.flowCount == 0)
     }
 
     @Test func summaryListsFlowsByTheirFirstPacket() {

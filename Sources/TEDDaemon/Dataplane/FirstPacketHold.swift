@@ -9,7 +9,7 @@ import TEDModel
 
 /// First packets held, not lost: a packet that policy says must be protected and that no
 /// tunnel carries is queued in the kernel (`HoldTable`, `PacketQueue`) instead of meeting
-/// the traps; the first of its flow starts a discovery, and when a child SA whose
+/// the traps; it asks for a discovery, and when a child SA whose
 /// selectors hold it comes up, it is released into the tunnel. A packet beyond the
 /// bounds, or older than `hold.time`, is dropped and counted: never sent in clear.
 ///
@@ -62,7 +62,7 @@ final class FirstPacketHold: Sendable {
         try table.install()
     }
 
-    /// Reads the queue; `trigger` starts the discovery of a flow's first held packet.
+    /// Reads the queue; `trigger` asks for the discovery of each held packet.
     func start(metrics: MetricsRegistry, trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
         let counters = Counters(metrics)
         state.withLockedValue { $0.counters = counters }
@@ -93,10 +93,13 @@ final class FirstPacketHold: Sendable {
                     continue
                 }
                 switch state.held.arrive(id: queued.id, packet: packet, length: queued.length, now: now) {
-                case .hold(let newFlow):
+                case .hold:
                     state.marks[queued.id] = queued.mark
                     state.counters?.held.increment()
-                    if newFlow { flows.append(packet) }
+                    // Every held packet asks (the engine joins a pending discovery and
+                    // answers from its cache): a hand-off that failed is tried again by
+                    // the flow's next packet, as the next ACQUIRE would.
+                    flows.append(packet)
                 case .drop(let reason):
                     queue.drop(queued.id)
                     state.counters?.dropped[reason]?.increment()
