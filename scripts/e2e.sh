@@ -91,6 +91,35 @@ cleartext_count() {
   tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
 }
 
+capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
+capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
+captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
+control() { in_ns g$1 python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b'\\n')
+print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" "$TOPO_DIR/g$1.sock" "$2"; }
+metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }'; }
+# first_connect NAME HOST PORT: a TCP connect() from hostA, its SYNs captured on hostA's
+# link and on the transit; prints the milliseconds to connected (or "failed").
+first_connect() {
+  capture_start "$1"
+  bg hA tcpdump -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" >/dev/null 2>&1
+  local hostA_capture=$!
+  sleep 0.5
+  in_ns hA /usr/bin/python3 -c "
+import socket, sys, time
+start = time.monotonic()
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+    print(round((time.monotonic() - start) * 1000))
+except OSError:
+    print('failed')" "$2" "$3" > "$TOPO_DIR/$1.ms"
+  sleep 0.3; kill "$hostA_capture" 2>/dev/null; wait "$hostA_capture" 2>/dev/null
+  capture_stop
+}
+hostA_syns() { tcpdump -nn -r "$TOPO_DIR/$1.hostA.pcap" 2>/dev/null | wc -l; }
+connect_ms() { cat "$TOPO_DIR/$1.ms"; }
+
 echo "e2e: building the topology in namespaces $TOPO-* (work files in $TOPO_DIR)"
 topology_up
 for site in A B C; do charon_start $site || { fail "charon on g$site"; exit 1; }; done
@@ -116,6 +145,19 @@ ted_start B
 
 # 2. hostA reaches hostC: a tunnel that did not exist, no peer configured on gwA.
 check "no SA on gwA before any traffic" no_established_sa
+# First packets held: a TCP connect() to a host behind a gateway nobody has discovered yet
+# completes in one go (its SYN waits at gwA while discovery and IKE run, then goes through
+# the new tunnel), well before Linux's 1 s SYN retransmission.
+first_connect "hold on" 198.18.3.30 22
+check "hold on: connect() to hostC through a new tunnel in under 1 s ($(connect_ms "hold on") ms)" \
+  test "$(connect_ms "hold on")" != failed -a "$(connect_ms "hold on" | sed 's/failed/9999/')" -lt 1000
+check "hold on: one SYN on hostA's link, no retransmission ($(hostA_syns "hold on") seen)" test "$(hostA_syns "hold on")" -eq 1
+check "hold on: the transit capture saw the new tunnel (ESP-in-UDP)" test "$(captured "hold on" 'udp port 4500')" -gt 0
+check "hold on: no SYN in clear on the transit" test "$(captured "hold on" 'tcp and host 198.18.3.30')" -eq 0
+held_total() { metric_of "$1" ted_held_packets_total | cut -d. -f1; }
+released_total() { metric_of "$1" ted_held_released_total | cut -d. -f1; }
+check "hold on: gwA held and released the SYN (held $(held_total A), released $(released_total A))" \
+  test "$(held_total A)" -ge 1 -a "$(released_total A)" -ge 1
 check "hostA pings hostC over a discovered tunnel" retry 20 ping_to 198.18.3.30
 check "hostA opens a TCP connection to hostC" retry 10 tcp_to 198.18.3.30 22
 check "gwA has an IKE SA with gwC (198.51.100.3)" ike_sa_with A 198.51.100.3
@@ -125,6 +167,27 @@ check "gwA's child SA to gwC leaves the denied 198.18.3.128/25 out: 198.18.1.0/2
   child_ts A 198.51.100.3 '198.18.1.0/24' '198.18.3.0/25'
 in_ns hC ip addr add 198.18.3.200/24 dev eth0
 in_ns hA ping -c 3 -i 0.2 -W 1 198.18.3.200 >/dev/null 2>&1
+
+# hold: off keeps the patent's drop (block 208): the first SYN is lost and the connection
+# waits for its retransmission; still nothing in clear.
+terminate_to() { local name; name=$(sas A | grep -o "^ted-${1//./-}-[0-9a-f]*" | head -1)
+  [ -z "$name" ] || swanctl --terminate --ike "$name" --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1; }
+no_sa_with_c() { ! sas A | grep -q "198.51.100.3\["; }
+ted_stop A
+echo "hold: off" >> "$TOPO_DIR/gA.yaml"
+ted_start A
+terminate_to 198.51.100.3
+check "hold off: gwA's tunnel to gwC is gone" retry 20 no_sa_with_c
+sleep 1.2   # the larval state of the last ACQUIRE (acquire-expires 1) is gone too
+first_connect "hold off" 198.18.3.30 22
+check "hold off: connect() to hostC completes after the SYN retransmission ($(connect_ms "hold off") ms)" \
+  test "$(connect_ms "hold off" | sed 's/failed/0/')" -ge 1000
+check "hold off: two SYNs on hostA's link, the first one lost ($(hostA_syns "hold off") seen)" test "$(hostA_syns "hold off")" -eq 2
+check "hold off: no SYN in clear on the transit" test "$(captured "hold off" 'tcp and host 198.18.3.30')" -eq 0
+check "hold off: the hold table is gone" bash -c "! ip netns exec $(ns gA) nft list tables | grep -q ted-hold"
+ted_stop A
+sed -i '/^hold: off$/d' "$TOPO_DIR/gA.yaml"
+ted_start A
 
 # 3. Narrowing: gwB protects only tcp/443 and ICMP towards hostB; each tunnel is exactly that.
 check "hostA opens a TCP connection to hostB:443" retry 20 tcp_to 198.18.2.20 443
@@ -163,14 +226,6 @@ ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15" "permit tcp 198.18.2.0/24 e
 ted_start C
 in_ns gC sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.outside.send_redirects=0
 in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.3
-control() { in_ns g$1 python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b'\\n')
-print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" "$TOPO_DIR/g$1.sock" "$2"; }
-metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }'; }
-capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
-capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
-captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
 capture_start passthrough
 bg hB sh -c "nc -lku 5353 > $TOPO_DIR/hostB.5353"
 sleep 0.3

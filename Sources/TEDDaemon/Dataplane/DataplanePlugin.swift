@@ -182,6 +182,8 @@ public final class DataplanePlugin: DaemonPlugin {
         }
     }
 
+    public func held() -> HeldStatus? { hold?.status }
+
     /// Stops listening and intercepting. The traps, the live tunnels' bypasses and the
     /// inbound guard stay: while ted is stopped, protected traffic without an SA is dropped,
     /// never sent in clear, and tunnels that are up keep carrying traffic.

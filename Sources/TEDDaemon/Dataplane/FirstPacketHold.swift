@@ -190,7 +190,7 @@ final class FirstPacketHold: Sendable {
     }
 
     /// Held packets now, per flow (for `ted status`).
-    var snapshot: (packets: Int, bytes: Int, flows: [(packet: Packet, count: Int)]) {
-        state.withLockedValue { ($0.held.count, $0.held.bytes, $0.held.summary) }
+    var status: HeldStatus {
+        state.withLockedValue { HeldStatus(packets: $0.held.count, bytes: $0.held.bytes, flows: $0.held.summary) }
     }
 }

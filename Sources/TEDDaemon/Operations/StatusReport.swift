@@ -9,7 +9,18 @@ public struct StatusReport: Sendable {
     public var initiator: InitiatorSnapshot?
     public var responder: ResponderCounters?
     public var tunnels: [TunnelRecord]
+    public var held: HeldStatus?
     public var now: NIODeadline
+
+    public init(identity: Identity, initiator: InitiatorSnapshot?, responder: ResponderCounters?, tunnels: [TunnelRecord],
+                held: HeldStatus? = nil, now: NIODeadline) {
+        self.identity = identity
+        self.initiator = initiator
+        self.responder = responder
+        self.tunnels = tunnels
+        self.held = held
+        self.now = now
+    }
 
     public var json: JSON {
         func seconds(_ deadline: NIODeadline) -> JSON {
@@ -49,6 +60,12 @@ public struct StatusReport: Sendable {
             ])))
         }
         members.append(("tunnels", .array(tunnels.map(\.json))))
+        if let held {
+            members.append(("held", .object([
+                ("packets", .int(held.packets)), ("bytes", .int(held.bytes)),
+                ("flows", .array(held.flows.map { .object([("packet", .string("\($0.packet)")), ("packets", .int($0.count))]) })),
+            ])))
+        }
         return .object(members)
     }
 
@@ -76,8 +93,20 @@ public struct StatusReport: Sendable {
         }
         lines.append("tunnels (\(tunnels.count)):")
         for t in tunnels { lines.append("  \(t.description)") }
+        if let held {
+            lines.append("held first packets: \(held.packets) (\(held.bytes) bytes) in \(held.flows.count) flows")
+            for flow in held.flows.prefix(HeldStatus.flowsShown) { lines.append("  \(flow.packet): \(flow.count)") }
+        }
         return lines
     }
+}
+
+/// First packets waiting for their tunnel: in all, and per flow (oldest first).
+public struct HeldStatus: Sendable {
+    public var packets: Int
+    public var bytes: Int
+    public var flows: [(packet: Packet, count: Int)]
+    static let flowsShown = 16
 }
 
 /// A tunnel ted asked the IKE daemon for.

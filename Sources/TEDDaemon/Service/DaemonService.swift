@@ -17,11 +17,14 @@ public protocol DaemonPlugin: Sendable {
     func stop() async
     /// Tunnels to list in `ted status`.
     func tunnels() async -> [TunnelRecord]
+    /// First packets held now, for `ted status` (nil: this plugin holds none).
+    func held() -> HeldStatus?
 }
 
 extension DaemonPlugin {
     public func prepare() async throws {}
     public func tunnels() async -> [TunnelRecord] { [] }
+    public func held() -> HeldStatus? { nil }
 }
 
 /// `ted daemon`: the TED socket, the control socket, the metrics endpoint and plugins,
@@ -153,7 +156,7 @@ enum ControlProtocol {
             var tunnels: [TunnelRecord] = []
             for plugin in plugins { tunnels += await plugin.tunnels() }
             let report = StatusReport(identity: identity, initiator: initiator, responder: responder,
-                                      tunnels: tunnels, now: .now())
+                                      tunnels: tunnels, held: plugins.lazy.compactMap { $0.held() }.first, now: .now())
             return line == "status" ? report.json.rendered + "\n" : report.lines.joined(separator: "\n") + "\n"
         }
         if line == "metrics" { return node.metrics.prometheusText() }
