@@ -91,7 +91,12 @@ cleartext_count() {
   tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
 }
 
-capture_start() { bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>&1; CAPTURE_PID=$!; sleep 0.5; }
+# capture_ready LOG: wait (at most 5 s) until tcpdump says it is capturing.
+capture_ready() { local i; for i in $(seq 1 50); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+capture_start() {
+  bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
+  capture_ready "$TOPO_DIR/$1.tcpdump.log"
+}
 capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
 captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
 control() { in_ns g$1 python3 -c "
@@ -103,9 +108,10 @@ metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }';
 # link and on the transit; prints the milliseconds to connected (or "failed").
 first_connect() {
   capture_start "$1"
-  bg hA tcpdump -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" >/dev/null 2>&1
+  bg hA tcpdump -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
+    >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
   local hostA_capture=$!
-  sleep 0.5
+  capture_ready "$TOPO_DIR/$1.hostA.tcpdump.log"
   in_ns hA /usr/bin/python3 -c "
 import socket, sys, time
 start = time.monotonic()

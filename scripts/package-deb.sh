@@ -83,7 +83,7 @@ shlib_packages=$(for lib in $libs; do
     real=$(realpath "$lib")
     for path in "$lib" "$real" "${real#/usr}" "/usr$lib"; do dpkg -S "$path" 2>/dev/null && break; done
   done | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
-depends="${shlib_packages:+$shlib_packages, }strongswan-charon, strongswan-swanctl, libcharon-extra-plugins, nftables, iproute2"
+depends="${shlib_packages:+$shlib_packages, }strongswan-charon, strongswan-swanctl, libcharon-extra-plugins, nftables, iptables, iproute2"
 
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: ted

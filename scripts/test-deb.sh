@@ -45,7 +45,7 @@ if [ ! -e "$cache/bookworm-minbase.primed" ]; then
   cp /etc/resolv.conf "$base/etc/resolv.conf"
   chroot "$base" apt-get update -q >"$cache/prime.log" 2>&1 \
     && chroot "$base" apt-get install -y -q --download-only strongswan-charon strongswan-swanctl \
-         libcharon-extra-plugins nftables iproute2 >>"$cache/prime.log" 2>&1 \
+         libcharon-extra-plugins nftables iptables iproute2 >>"$cache/prime.log" 2>&1 \
     && touch "$cache/bookworm-minbase.primed" || { tail -5 "$cache/prime.log" >&2; exit 2; }
 fi
 
@@ -83,8 +83,8 @@ check "man ted, man ted.check" in_root sh -c "man -P cat ted | grep -q 'Tunnel E
 check "bash completion" in_root sh -c "grep -q '_ted()' /usr/share/bash-completion/completions/ted"
 check "systemd unit runs /usr/bin/ted" \
   in_root sh -c "grep -q '^ExecStart=/usr/bin/ted daemon --config /etc/ted/ted.yaml' /lib/systemd/system/ted.service"
-check "depends on strongSwan, nftables and iproute2" \
-  in_root sh -c "for p in strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables iproute2; do dpkg -s \$p >/dev/null || exit 1; done"
+check "depends on strongSwan, nftables, iptables and iproute2" \
+  in_root sh -c "for p in strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables iptables iproute2; do dpkg -s \$p >/dev/null || exit 1; done"
 in_root dpkg -L ted > "$root/tmp/ted.files"
 check "apt-get purge ted" in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ted"
 check "no file of ted left behind (dpkg -L before, after purge)" \

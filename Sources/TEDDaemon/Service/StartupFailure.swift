@@ -7,6 +7,9 @@ import Glibc
 /// One line for an operator when ted cannot start: what failed and what to do about it.
 public enum StartupFailure {
     public static func advice(for error: any Error) -> String {
+        if let error = error as? LinuxError, error.operation.hasPrefix("bind netfilter queue"), error.code == EBUSY {
+            return "\(error): another program reads that netfilter queue; set 'hold: { queue: N }' to a free one, or 'hold: off'"
+        }
         if let error = error as? LinuxError {
             switch error.code {
             case EADDRINUSE:
@@ -18,6 +21,9 @@ public enum StartupFailure {
             default:
                 return "\(error)"
             }
+        }
+        if let error = error as? CommandError, error.command.contains("iptables") {
+            return "\(error): holding first packets needs iptables (Debian package iptables) for its NFQUEUE rule; install it, or set 'hold: off'"
         }
         if let error = error as? CommandError {
             return "\(error): is nftables / iproute2 installed, and does ted run with CAP_NET_ADMIN?"
