@@ -94,7 +94,7 @@ cleartext_count() {
 # capture_ready LOG: wait (at most 5 s) until tcpdump says it is capturing.
 capture_ready() { local i; for i in $(seq 1 50); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 capture_start() {
-  bg tr tcpdump -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
+  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
   capture_ready "$TOPO_DIR/$1.tcpdump.log"
 }
 capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
@@ -108,7 +108,7 @@ metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }';
 # link and on the transit; prints the milliseconds to connected (or "failed").
 first_connect() {
   capture_start "$1"
-  bg hA tcpdump -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
+  bg hA tcpdump --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
     >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
   local hostA_capture=$!
   capture_ready "$TOPO_DIR/$1.hostA.tcpdump.log"

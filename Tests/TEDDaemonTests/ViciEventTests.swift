@@ -34,4 +34,31 @@ import TEDVici
         #expect(events.map(\.kind) == [.ikeDown])
         #expect(events.first?.connection == "ted-198-51-100-2-e462bba")
     }
+
+    @Test func childRekeyNamesTheOldAndTheNewChildSA() {
+        func child(_ id: String) -> ViciMessage {
+            var child = ViciMessage()
+            child.add("name", "ted-198-51-100-2-e462bba")
+            child.add("uniqueid", id)
+            child.add("local-ts", list: ["198.18.1.0/24[tcp]"])
+            child.add("remote-ts", list: ["198.18.2.0/24[tcp/https]"])
+            return child
+        }
+        var rekey = ViciMessage()
+        rekey.add("old", section: child("2"))
+        rekey.add("new", section: child("5"))
+        var childSAs = ViciMessage()
+        childSAs.add("ted-198-51-100-2-e462bba", section: rekey)
+        var sa = ViciMessage()
+        sa.add("remote-host", "198.51.100.2")
+        sa.add("child-sas", section: childSAs)
+        var message = ViciMessage()
+        message.add("ted-198-51-100-2-e462bba", section: sa)
+        let events = ViciController.events(name: "child-rekey", message: message)
+        #expect(events.count == 1)
+        #expect(events.first?.kind == .childRekey)
+        #expect(events.first?.previousChild == "ted-198-51-100-2-e462bba-2")
+        #expect(events.first?.child == "ted-198-51-100-2-e462bba-5")
+        #expect(events.first?.owner == "ted-198-51-100-2-e462bba")
+    }
 }

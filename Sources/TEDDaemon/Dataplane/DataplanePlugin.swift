@@ -29,7 +29,14 @@ public final class DataplanePlugin: DaemonPlugin {
         var tunnelBypasses = false
         var espInKernel = true
         var trapInterface: Int32 = 0
-        var childBypasses: [String: (plan: [PlannedXFRMPolicy], device: Int32)] = [:]
+        /// The bypasses of the child SAs that are up, shared by equal selectors.
+        var bypasses = ChildReferences<Bypass>()
+    }
+
+    /// One bypass policy on the tunnel device.
+    struct Bypass: Hashable, Sendable {
+        let policy: PlannedXFRMPolicy
+        let device: Int32
     }
 
     /// kernel-libipsec's tunnel device.
@@ -135,7 +142,7 @@ public final class DataplanePlugin: DaemonPlugin {
 
     private func installBypasses(_ child: String, _ selectors: [TrafficSelector]) {
         state.withLockedValue { state in
-            guard state.tunnelBypasses, let table = state.table, state.childBypasses[child] == nil else { return }
+            guard state.tunnelBypasses, let table = state.table, !state.bypasses.holds(child) else { return }
             guard let device = interfaceIndex(Self.tunnelDevice) else {
                 logger.warning("a child SA is up but \(Self.tunnelDevice) does not exist", metadata: ["ted.child": "\(child)"])
                 return
@@ -144,9 +151,9 @@ public final class DataplanePlugin: DaemonPlugin {
                 XFRMTrapPlan.tunnelBypass(proto: selector.proto, source: selector.local, sourcePorts: selector.localPorts,
                                           destination: selector.remote, destinationPorts: selector.remotePorts)
             }
+            let added = state.bypasses.add(child, plan.map { Bypass(policy: $0, device: device) })
             do {
-                try table.install(plan, interface: device)
-                state.childBypasses[child] = (plan, device)
+                for bypass in added { try table.install([bypass.policy], interface: bypass.device) }
             } catch {
                 logger.warning("cannot bypass a tunnel's traffic on ipsec0", metadata: ["ted.child": "\(child)", "ted.error": "\(error)"])
             }
@@ -165,9 +172,7 @@ public final class DataplanePlugin: DaemonPlugin {
     private func pruneBypasses() {
         state.withLockedValue { state in
             guard state.tunnelBypasses, let table = state.table else { return }
-            let claimed = Set(state.childBypasses.values.flatMap { child in
-                child.plan.map { XFRMPolicyTable.key($0, interface: child.device) }
-            })
+            let claimed = Set(state.bypasses.keys.map { XFRMPolicyTable.key($0.policy, interface: $0.device) })
             let removed = (try? table.removeBand(exceptInterface: state.trapInterface, except: claimed)) ?? 0
             if removed > 0 { logger.info("removed bypasses of tunnels that are gone", metadata: ["ted.count": "\(removed)"]) }
         }
@@ -177,8 +182,16 @@ public final class DataplanePlugin: DaemonPlugin {
     public func childDown(_ child: String) {
         hold?.tunnelDown(child)
         state.withLockedValue { state in
-            guard let bypasses = state.childBypasses.removeValue(forKey: child) else { return }
-            state.table?.remove(bypasses.plan, interface: bypasses.device)
+            for bypass in state.bypasses.remove(child) { state.table?.remove([bypass.policy], interface: bypass.device) }
+        }
+    }
+
+    /// A child SA was rekeyed: its successor (a new unique name) keeps its bypasses and set
+    /// elements, and its going down later removes them.
+    public func childRekeyed(_ old: String, to new: String) {
+        hold?.tunnelRekeyed(old, to: new)
+        state.withLockedValue { state in
+            for bypass in state.bypasses.rename(old, to: new) { state.table?.remove([bypass.policy], interface: bypass.device) }
         }
     }
 

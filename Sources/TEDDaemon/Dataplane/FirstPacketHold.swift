@@ -14,8 +14,7 @@ import TEDModel
 /// bounds, or older than `hold.time`, is dropped and counted: never sent in clear.
 ///
 /// The tunnels that are up are told to the kernel (the table's sets, reference-counted
-/// per selector: two child SAs may have equal selectors), so their packets never come
-/// here.
+/// per selector: `ChildReferences`), so their packets never come here.
 final class FirstPacketHold: Sendable {
     private let table: HoldTable
     private let limits: HeldPackets.Limits
@@ -29,8 +28,8 @@ final class FirstPacketHold: Sendable {
         var marks: [UInt32: UInt32] = [:]
         var queue: PacketQueue?
         var counters: Counters?
-        var tunnels: [String: [TrafficSelector]] = [:]
-        var references: [TrafficSelector: Int] = [:]
+        /// The selectors of the child SAs that are up.
+        var tunnels = ChildReferences<TrafficSelector>()
     }
 
     private struct Counters {
@@ -87,7 +86,7 @@ final class FirstPacketHold: Sendable {
                     continue
                 }
                 // A tunnel came up after the kernel queued it.
-                if state.tunnels.values.contains(where: { $0.contains { $0.contains(packet) } }) {
+                if state.tunnels.keys.contains(where: { $0.contains(packet) }) {
                     queue.accept(queued.id, mark: queued.mark & ~HoldTable.mark)
                     state.counters?.released.increment()
                     continue
@@ -125,8 +124,7 @@ final class FirstPacketHold: Sendable {
     /// A child SA is up: its packets go on at once, and the kernel stops sending them here.
     func tunnelUp(_ child: String, selectors: [TrafficSelector]) {
         let added: [TrafficSelector] = state.withLockedValue { state in
-            guard state.tunnels[child] == nil else { return [] }
-            state.tunnels[child] = selectors
+            guard !state.tunnels.holds(child) else { return [] }
             if let queue = state.queue {
                 let released = state.held.release { packet in selectors.contains { $0.contains(packet) } }
                 for id in released {
@@ -134,31 +132,27 @@ final class FirstPacketHold: Sendable {
                 }
                 state.counters?.released.increment(by: released.count)
             }
-            return selectors.filter { selector in
-                defer { state.references[selector, default: 0] += 1 }
-                return state.references[selector] == nil
-            }
+            return state.tunnels.add(child, selectors)
         }
         update(adding: added, removing: [])
     }
 
     /// A child SA went down: its packets are held again (and start a new discovery).
     func tunnelDown(_ child: String) {
-        let removed: [TrafficSelector] = state.withLockedValue { state in
-            guard let selectors = state.tunnels.removeValue(forKey: child) else { return [] }
-            return selectors.filter { selector in
-                let count = (state.references[selector] ?? 1) - 1
-                state.references[selector] = count > 0 ? count : nil
-                return count <= 0
-            }
-        }
+        let removed = state.withLockedValue { $0.tunnels.remove(child) }
+        update(adding: [], removing: removed)
+    }
+
+    /// A child SA was rekeyed: its successor carries the same traffic.
+    func tunnelRekeyed(_ old: String, to new: String) {
+        let removed = state.withLockedValue { $0.tunnels.rename(old, to: new) }
         update(adding: [], removing: removed)
     }
 
     /// ted's view of the child SAs is complete: the sets hold exactly theirs (a tunnel that
     /// went while ted was away leaves the sets).
     func reconciled() {
-        let selectors = state.withLockedValue { Array($0.references.keys) }
+        let selectors = state.withLockedValue { $0.tunnels.keys }
         do {
             try HoldTable.replaceElements(selectors)
         } catch {

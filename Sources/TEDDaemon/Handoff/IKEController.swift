@@ -43,7 +43,8 @@ public struct IKEConnection: Hashable, Sendable {
 /// An IKE or child SA going up or down, as the IKE daemon reports it.
 public struct IKEEvent: Hashable, Sendable {
     public enum Kind: String, Hashable, Sendable {
-        case ikeUp, ikeDown, childUp, childDown
+        /// `childRekey`: `child` is the new child SA, `previousChild` the one it replaced.
+        case ikeUp, ikeDown, childUp, childDown, childRekey
     }
     public var kind: Kind
     /// The connection's name.
@@ -57,9 +58,12 @@ public struct IKEEvent: Hashable, Sendable {
     public var childConfig: String?
     public var localTS: [String]
     public var remoteTS: [String]
+    /// For `childRekey`: the unique name of the child SA that was replaced.
+    public var previousChild: String?
 
     public init(kind: Kind, connection: String, remoteAddress: String?, child: String? = nil,
-                childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = []) {
+                childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = [], previousChild: String? = nil) {
+        self.previousChild = previousChild
         self.childConfig = childConfig
         self.kind = kind
         self.connection = connection

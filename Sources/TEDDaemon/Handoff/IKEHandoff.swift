@@ -37,11 +37,13 @@ public actor IKEHandoff: DaemonPlugin {
     public struct ChildHooks: Sendable {
         public var up: @Sendable (_ child: String, _ selectors: [TrafficSelector]) -> Void
         public var down: @Sendable (_ child: String) -> Void
+        public var rekeyed: @Sendable (_ old: String, _ new: String) -> Void
         public var reconciled: @Sendable () -> Void
         public init(up: @escaping @Sendable (String, [TrafficSelector]) -> Void, down: @escaping @Sendable (String) -> Void,
-                    reconciled: @escaping @Sendable () -> Void = {}) {
+                    rekeyed: @escaping @Sendable (String, String) -> Void = { _, _ in }, reconciled: @escaping @Sendable () -> Void = {}) {
             self.up = up
             self.down = down
+            self.rekeyed = rekeyed
             self.reconciled = reconciled
         }
     }
@@ -261,6 +263,11 @@ public actor IKEHandoff: DaemonPlugin {
                     children[child] = nil
                     hooks?.down(child)
                 }
+            case .childRekey:
+                if let new = event.child, let old = event.previousChild, let connection = children.removeValue(forKey: old) {
+                    children[new] = connection
+                    hooks?.rekeyed(old, new)
+                }
             case .ikeUp:
                 break
             }
@@ -276,7 +283,7 @@ public actor IKEHandoff: DaemonPlugin {
         case .childUp:
             records[name]?.state = "up"
             logger.info("tunnel up", metadata: ["ted.conn": "\(name)", "ted.peer": "\(record.peer)"])
-        case .ikeUp:
+        case .ikeUp, .childRekey:
             break
         }
     }

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// strongSwan through VICI: what the IKE hand-off needs, as `load-conn`, `load-shared`,
-/// `initiate`, `unload-conn` and the `ike-updown`/`child-updown` events.
+/// `initiate`, `unload-conn` and the `ike-updown`/`child-updown`/`child-rekey` events.
 public final class ViciController: IKEController {
     private let socketPath: String
     private let logger: Logger
@@ -155,7 +155,7 @@ public final class ViciController: IKEController {
     public func events() async throws -> AsyncStream<IKEEvent> {
         let client = try ViciClient(socketPath: socketPath)
         connections.withLockedValue { $0.events = client }
-        let raw = client.subscribe(["ike-updown", "child-updown"])
+        let raw = client.subscribe(["ike-updown", "child-updown", "child-rekey"])
         return AsyncStream { continuation in
             let task = Task {
                 for await (name, message) in raw {
@@ -185,7 +185,27 @@ public final class ViciController: IKEController {
                 IKEEvent(kind: up ? .ikeUp : .ikeDown, connection: connection, remoteAddress: sa["remote-host"])
             }
         }
+        if name == "child-rekey" { return rekeys(of: message) }
         return children(of: message, up: up)
+    }
+
+    /// `child-rekey` names each rekeyed child by its configuration name, with `old` and
+    /// `new` sections; a child SA's unique name (as in `child-updown`) is `<name>-<uniqueid>`.
+    static func rekeys(of message: ViciMessage) -> [IKEEvent] {
+        message.sections.flatMap { connection, sa in
+            (sa.section("child-sas")?.sections ?? []).compactMap { _, details in
+                guard let old = details.section("old"), let new = details.section("new"),
+                      let oldName = uniqueName(old), let newName = uniqueName(new) else { return nil }
+                return IKEEvent(kind: .childRekey, connection: connection, remoteAddress: sa["remote-host"], child: newName,
+                                childConfig: new["name"], localTS: new.list("local-ts") ?? [], remoteTS: new.list("remote-ts") ?? [],
+                                previousChild: oldName)
+            }
+        }
+    }
+
+    private static func uniqueName(_ child: ViciMessage) -> String? {
+        guard let name = child["name"], let id = child["uniqueid"] else { return nil }
+        return "\(name)-\(id)"
     }
 
     /// One child event per child SA of each IKE SA section.

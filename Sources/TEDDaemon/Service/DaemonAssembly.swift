@@ -23,6 +23,7 @@ public enum DaemonAssembly {
                                      childHooks: dataplane.map { plugin in
                                          IKEHandoff.ChildHooks(up: { plugin.childUp($0, selectors: $1) },
                                                                down: { plugin.childDown($0) },
+                                                               rekeyed: { plugin.childRekeyed($0, to: $1) },
                                                                reconciled: { plugin.reconciled() })
                                      })
             plugins.append(handoff)
