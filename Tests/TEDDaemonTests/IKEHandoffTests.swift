@@ -32,7 +32,10 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     struct ViciUnreachable: Error {}
 
     func loadSharedKey(_ secret: String) async throws { try record("load-shared") }
-    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws { try record("load-cert") }
+    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
+        try record("load-cert")
+        return IKECertificates(certificate: Array("cert".utf8), caCertificate: Array("ca".utf8))
+    }
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
         try record("load-conn \(connection.name)")
     }
