@@ -18,6 +18,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         var unreachable = false
         var childSAs: [IKEEvent] = []
         var names: [String] = []
+        var keyIDs: [String] = []
         var continuation: AsyncStream<IKEEvent>.Continuation?
     }
 
@@ -31,7 +32,12 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     }
     struct ViciUnreachable: Error {}
 
-    func loadSharedKey(_ secret: String) async throws { try record("load-shared") }
+    func loadSharedKey(_ key: SharedKey) async throws { try record("load-shared") }
+    func unloadSharedKey(id: String) async throws { try record("unload-shared \(id)") }
+    func sharedKeyIDs() async throws -> [String] {
+        try record("get-shared")
+        return lock.withLock { $0.keyIDs }
+    }
     func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
         try record("load-cert")
         return IKECertificates(certificate: Array("cert".utf8), caCertificate: Array("ca".utf8))
@@ -200,11 +206,21 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(await handoff.tunnels().isEmpty)
     }
 
+    /// ted's keys in charon beyond the configuration's (a peer removed since) are unloaded;
+    /// keys of others are left alone.
+    @Test func keysNoLongerConfiguredAreUnloaded() async throws {
+        let fake = FakeIKEController()
+        fake.set { $0.keyIDs = ["ted-psk", "ted-psk-7", "someone-else"] }
+        let (_, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        #expect(fake.calls.filter { $0.hasPrefix("unload-shared") } == ["unload-shared ted-psk-7"])
+    }
+
     @Test func charonGoingAwayClearsTunnelsAndComingBackAdoptsLiveChildren() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        #expect(fake.calls.prefix(5) == ["load-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
+        #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
         handoff.discovered(discovery())
         let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }

@@ -75,7 +75,10 @@ public struct IKEEvent: Hashable, Sendable {
 
 /// What ted needs from an IKE daemon (strongSwan over VICI in production).
 public protocol IKEController: Sendable {
-    func loadSharedKey(_ secret: String) async throws
+    func loadSharedKey(_ key: SharedKey) async throws
+    func unloadSharedKey(id: String) async throws
+    /// Ids of the shared keys loaded through this interface.
+    func sharedKeyIDs() async throws -> [String]
     /// Loads our certificate, its private key and the CA certificate (file paths); returns
     /// the two certificates as loaded, for the connections that must name them.
     func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates

@@ -126,8 +126,8 @@ public actor IKEHandoff: DaemonPlugin {
     /// Loads what ted needs into charon, subscribes, and reconciles; returns the events.
     private func connect() async throws -> AsyncStream<IKEEvent> {
         switch options.authentication {
-        case .psk(let secret):
-            try await controller.loadSharedKey(secret)
+        case .psk, .peerKeys:
+            try await loadSharedKeys()
             authentication = .psk
         case .pubkey(let certificate, let key, let ca):
             // Read again on every (re)connection: a renewed certificate takes effect then.
@@ -138,6 +138,24 @@ public actor IKEHandoff: DaemonPlugin {
         try await reconcile()
         connected = true
         return events
+    }
+
+    /// Loads the configuration's keys and unloads ted's keys charon holds beyond them (a
+    /// peer removed from the configuration loses its key with the next start).
+    private func loadSharedKeys() async throws {
+        let keys = SharedKeys.plan(configuration)
+        for key in keys {
+            try await controller.loadSharedKey(key)
+            if key.owners.isEmpty {
+                logger.warning("the pre-shared key is loaded for any identity (no peers listed): every holder of it can prove any claim",
+                               metadata: ["ted.key": "\(key.id)"])
+            }
+        }
+        let wanted = Set(keys.map(\.id))
+        for id in try await controller.sharedKeyIDs() where id.hasPrefix(SharedKey.idPrefix) && !wanted.contains(id) {
+            try await controller.unloadSharedKey(id: id)
+            logger.info("unloaded a key no longer configured", metadata: ["ted.key": "\(id)"])
+        }
     }
 
     /// Adopts the child SAs of ted's connections that are up; unloads ted's connections

@@ -47,20 +47,28 @@ public final class ViciController: IKEController {
         try await command { try await $0.request(name, message, timeoutSeconds: commandTimeout) }.requireSuccess(name)
     }
 
-    public func loadSharedKey(_ secret: String) async throws {
-        var message = ViciMessage()
-        message.add("id", "ted-psk")
-        message.add("type", "IKE")
-        message.add("data", secret)
-        message.add("owners", list: [])
-        try await request("load-shared", message)
+    public func loadSharedKey(_ key: SharedKey) async throws {
+        try await request("load-shared", Self.sharedKeyMessage(key))
     }
 
-    /// Removes the key `loadSharedKey` loaded.
-    public func unloadSharedKey() async throws {
+    public func unloadSharedKey(id: String) async throws {
         var message = ViciMessage()
-        message.add("id", "ted-psk")
+        message.add("id", id)
         try await request("unload-shared", message)
+    }
+
+    public func sharedKeyIDs() async throws -> [String] {
+        try await command { try await $0.request("get-shared", ViciMessage(), timeoutSeconds: commandTimeout) }.list("keys") ?? []
+    }
+
+    /// `load-shared` for one key; `owners` empty means any identity (charon's own rule).
+    static func sharedKeyMessage(_ key: SharedKey) -> ViciMessage {
+        var message = ViciMessage()
+        message.add("id", key.id)
+        message.add("type", "IKE")
+        message.add("data", key.secret)
+        message.add("owners", list: key.owners)
+        return message
     }
 
     /// `load-cert` and `load-key` take the files' contents (PEM or DER), never a path.
