@@ -5,6 +5,8 @@
 # identity and that CA. A rogue gateway (gwC) with a valid certificate for 198.18.3.0/24
 # only answers gwA's probes for hostB first, with a greedy policy: it gets no tunnel for
 # hostB's network, gwA refutes it and finds gwB, and nothing crosses the transit in clear.
+# Then the same with pre-shared keys owned by one peer identity each: the rogue, holding
+# a key of its own for anyone, gets no key from gwA and no tunnel.
 # Every check reads charon (swanctl) or a capture of the transit bridge.
 # Prints "N passed, N failed" last; exit 1 on any failure.
 # No pipefail: checks pipe into `grep -q`, which may close the pipe early (SIGPIPE upstream).
@@ -50,7 +52,9 @@ check "pki: a CA (198.18.0.0/15) and gateway certificates with RFC 3779 address 
 addrblock_of() { pki --print --in "$PKI/g$1.pem" 2>/dev/null | awk '/^ *addresses:/ { print $2 }'; }
 check "pki: the rogue gwC's certificate certifies 198.18.3.0/24 only ($(addrblock_of C))" test "$(addrblock_of C)" = "198.18.3.0/24"
 
-# ted_config SITE POLICY-LINES...: a gateway's ted configuration, with certificates.
+# ted_config SITE POLICY-LINES...: a gateway's ted configuration, with certificates unless
+# PEERS[SITE] (a YAML list; its keys then) or GROUP_PSK[SITE] (one key) say otherwise.
+declare -A PEERS GROUP_PSK
 ted_config() {
   local site=$1; shift
   local n=$(( $(printf '%d' "'$site") - 64 ))
@@ -63,11 +67,16 @@ ted_config() {
     echo "discovery: { retries: 3, timeout: 200ms, negative-ttl: 30s }"
     echo "responder: { rate: 1000, burst: 1000 }"
     echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1 }"
+    [ -n "${PEERS[$site]:-}" ] && echo "peers: ${PEERS[$site]}"
     echo "ike:"
     echo "  vici: $TOPO_DIR/g$site.vici"
-    echo "  certificate: $PKI/g$site.pem"
-    echo "  private-key: $PKI/g$site.key"
-    echo "  ca-certificate: $PKI/ca.pem"
+    if [ -n "${GROUP_PSK[$site]:-}" ]; then
+      echo "  psk: \"${GROUP_PSK[$site]}\""
+    elif [ -z "${PEERS[$site]:-}" ]; then
+      echo "  certificate: $PKI/g$site.pem"
+      echo "  private-key: $PKI/g$site.key"
+      echo "  ca-certificate: $PKI/ca.pem"
+    fi
     echo "  initiate-timeout: 2s"
     echo "  proposals: [aes128-sha256-modp2048]"
     echo "  esp-proposals: [aes128-sha256]"
@@ -82,6 +91,15 @@ ted_start() {
   local i
   for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && return 0; sleep 0.1; done
   echo "ted on g$site did not start:"; tail -5 "$TOPO_DIR/g$site.ted.log"; return 1
+}
+ted_stop() {
+  local site=$1 pid=${TED_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  local i; for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$pid"; local status=$?
+  TED_PID[$site]=""
+  [ "$status" -eq 0 ] || { echo "ted on g$site exited with $status on SIGTERM"; return 1; }
 }
 
 # retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
@@ -194,6 +212,35 @@ check "transit: gwA started IKE with the rogue (IKE_SA_INIT to 198.51.100.3): IK
 check "transit: the capture saw ESP-in-UDP (port 4500), so it saw the tunnels" test "$(captured 'udp port 4500')" -gt 0
 check "transit: no cleartext between hostA and hostB" test "$(cleartext_count 198.18.2.20)" -eq 0
 check "transit: no cleartext between hostA and hostC" test "$(cleartext_count 198.18.3.30)" -eq 0
+
+# 4. Pre-shared keys, never one for any identity: gwA and gwB share a key owned by each
+# other's identity only; gwA lets any 198.51.100.0/24 gateway answer but holds no key for
+# the rogue, which keeps a key it would use with anyone. Fresh charons, so no SA remains.
+for site in A B C; do ted_stop $site; kill -KILL "${CHARON_PID[$site]}"; wait "${CHARON_PID[$site]}" 2>/dev/null; done
+for site in A B C; do charon_start $site || { fail "charon on g$site (restart)"; echo "$passed passed, $failed failed"; exit 1; }; done
+PEERS[A]='[{ identity: 198.51.100.2, psk: "gwA and gwB only" }, 198.51.100.0/24]'
+PEERS[B]='[{ identity: 198.51.100.1, psk: "gwA and gwB only" }]'
+GROUP_PSK[C]="the rogue's key for anyone"
+ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
+ted_config B "permit ip 198.18.2.0/24 198.18.1.0/24"
+ted_config C "permit ip 198.18.3.0/24 198.18.1.0/24" "permit ip 198.18.2.0/24 198.18.1.0/24"
+bg tr tcpdump -i br0 -U -w "$TOPO_DIR/psk.pcap" >/dev/null 2>&1
+sleep 0.5
+for site in A B C; do ted_start $site || { fail "ted on g$site (psk)"; echo "$passed passed, $failed failed"; exit 1; }; done
+: > "$TOPO_DIR/gA.children"
+check "psk: hostA reaches hostB although the rogue answers first" retry 40 ping_sampling
+check "psk: gwA's child SA for hostB is with gwB (198.51.100.2)" child_with A 198.51.100.2 '198\.18\.2\.0/24'
+check "psk: gwA never held a child SA with the rogue for hostB's network" no_rogue_child
+check "psk: gwA's ted refuted the rogue's later answers (ted status)" refuted
+check "psk: gwA's charon found no key for the rogue's identity" \
+  grep -q "no shared key found for '198.51.100.1' - '198.51.100.3'" "$TOPO_DIR/gA.charon.log"
+sleep 0.3
+check "psk transit: the rogue answered gwA's probes (exchange 241 from 198.51.100.3)" \
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'src host 198.51.100.3 and dst host 198.51.100.1 and udp[26] = 0xf1' 2>/dev/null | wc -l)" -gt 0
+check "psk transit: gwA started IKE with the rogue (IKE_SA_INIT to 198.51.100.3)" \
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'src host 198.51.100.1 and dst host 198.51.100.3 and udp dst port 500 and udp[26] = 34' 2>/dev/null | wc -l)" -gt 0
+check "psk transit: no cleartext between hostA and hostB" \
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'host 198.18.2.20 and not (udp port 500) and not (icmp and icmp[0] = 3)' 2>/dev/null | wc -l)" -eq 0
 
 if [ $failed -gt 0 ]; then
   for site in A B C; do
