@@ -157,4 +157,6 @@ struct RefutationCache: Sendable {
     }
 
     var earliestExpiry: NIODeadline? { table.values.lazy.min() }
+
+    var entries: [(key: Key, value: NIODeadline)] { table.newestFirst }
 }

@@ -169,7 +169,11 @@ public struct Initiator: Sendable {
             InitiatorSnapshot.FailureEntry(packet: $0.failure.packet, destination: $0.failure.destination,
                                            reason: $0.failure.reason, expires: $0.expires)
         }
-        return InitiatorSnapshot(pending: inFlight, cache: cached, failures: failed, counters: counters)
+        var snapshot = InitiatorSnapshot(pending: inFlight, cache: cached, failures: failed, counters: counters)
+        snapshot.refuted = refutations.entries.map {
+            InitiatorSnapshot.Refutation(peer: $0.key.peer, intersection: $0.key.intersection, expires: $0.value)
+        }
+        return snapshot
     }
 
     // MARK: - Steps

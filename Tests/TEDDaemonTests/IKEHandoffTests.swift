@@ -190,9 +190,34 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         try await until { fake.calls.contains("unload-conn \(name)") }
         #expect(fake.calls.contains("terminate \(name)"))
         #expect(await handoff.tunnels().isEmpty)
+        // The peer did not prove its claim: refuted for that intersection (negative-ttl).
+        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
+        #expect(await node.snapshot().initiator?.refuted.first?.intersection == discovery().intersection)
         // The next discovery of the same pair tries again.
         handoff.discovered(discovery())
         try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+    }
+
+    /// A tunnel that came up proved its claim: when it goes down, its peer is forgotten,
+    /// never refuted; one whose IKE SA goes down before its child came up is refuted.
+    @Test func onlyATunnelThatNeverCameUpRefutesItsPeer() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        handoff.discovered(discovery())
+        try await until { fake.calls.contains("initiate \(name)") }
+        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().isEmpty }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await node.snapshot().initiator?.refuted == [])
+
+        handoff.discovered(discovery())
+        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+        fake.send(IKEEvent(kind: .ikeDown, connection: name, remoteAddress: "198.51.100.2"))
+        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
     }
 
     @Test func aFailedInitiateUnloadsTheConnection() async throws {
