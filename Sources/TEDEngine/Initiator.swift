@@ -152,7 +152,7 @@ public struct Initiator: Sendable {
     public var cacheCount: Int { cache.count }
     /// Entries in the failure cache.
     public var failureCount: Int { failureCache.count }
-    /// Claims refuted and not yet expired.
+    /// Refutations held (expired ones go at the next `tick`).
     public var refutationCount: Int { refutations.count }
 
     public var snapshot: InitiatorSnapshot {

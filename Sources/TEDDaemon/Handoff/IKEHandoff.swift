@@ -276,7 +276,6 @@ public actor IKEHandoff: DaemonPlugin {
         if let intersection = record.intersection { node?.forget(intersection: intersection) }
     }
 
-
     private func handle(_ event: IKEEvent) async {
         if event.connection.hasPrefix("ted-") {
             switch event.kind {
