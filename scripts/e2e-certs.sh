@@ -4,7 +4,8 @@
 # runs the addrblock plugin in strict mode, and ted's connections require the peer's
 # identity and that CA. A rogue gateway (gwC) with a valid certificate for 198.18.3.0/24
 # only answers gwA's probes for hostB first, with a greedy policy: it gets no tunnel for
-# hostB's network, gwA refutes it and finds gwB, and nothing crosses the transit in clear.
+# hostB's network, gwA refutes it and finds gwB, and nothing crosses the transit in clear;
+# started by the rogue itself, IKE to gwB's responder connection gets no child either.
 # Then the same with pre-shared keys owned by one peer identity each: the rogue, holding
 # a key of its own for anyone, gets no key from gwA and no tunnel.
 # Every check reads charon (swanctl) or a capture of the transit bridge.
@@ -197,6 +198,46 @@ check "the rogue let probes go on towards gwB ($(cat "$TOPO_DIR/relayed" 2>/dev/
 check "hostA reaches hostC through gwC, whose certificate covers 198.18.3.0/24" retry 20 in_ns hA ping -c 1 -W 1 198.18.3.30
 check "gwA's child SA with gwC (198.51.100.3): remote 198.18.3.0/24" child_with A 198.51.100.3 '198\.18\.3\.0/24'
 check "still no child SA with gwC for hostB's network" no_rogue_child
+
+# 2b. The responder side: the rogue starts IKE to gwB itself, claiming hostA's network
+# (a connection of its own, beside ted's). gwB's ted-responder connection takes the
+# rogue's certificate (same CA), but gwB's charon leaves out the selector its address
+# blocks do not cover, so no child comes up.
+cat > "$TOPO_DIR/rogue.swanctl.conf" <<CONF
+connections {
+  rogue {
+    version = 2
+    local_addrs = 198.51.100.3
+    remote_addrs = 198.51.100.2
+    proposals = aes128-sha256-modp2048
+    local {
+      auth = pubkey
+      id = 198.51.100.3
+      certs = $PKI/gC.pem
+    }
+    remote {
+      auth = pubkey
+      id = 198.51.100.2
+    }
+    children {
+      rogue {
+        local_ts = 198.18.1.0/24
+        remote_ts = 198.18.2.0/24
+        esp_proposals = aes128-sha256
+        mode = tunnel
+      }
+    }
+  }
+}
+CONF
+swanctl --load-conns --file "$TOPO_DIR/rogue.swanctl.conf" --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/rogue.load" 2>&1
+swanctl --initiate --child rogue --timeout 5 --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/rogue.initiate" 2>&1
+rogue_ike_with_b() { sas B | grep -A2 "ESTABLISHED" | grep -q "remote '198.51.100.3'"; }
+check "responder: the rogue's own IKE SA with gwB came up (its certificate is valid)" rogue_ike_with_b
+check "responder: gwB holds no child SA with the rogue for hostA's network" eval '! child_with B 198.51.100.3 "198\.18\.1\.0/24"'
+check "responder: gwB's charon left 198.18.1.0/24 out by the rogue's address blocks" \
+  grep -q "TS 198.18.1.0/24 is not contained in any address block constraint" "$TOPO_DIR/gB.charon.log"
+swanctl --terminate --ike rogue --timeout 5 --uri "unix://$TOPO_DIR/gC.vici" >/dev/null 2>&1
 
 # 3. What crossed the transit link.
 sleep 0.5

@@ -88,6 +88,7 @@ ${CHARON_PLUGINS:-}
   filelog {
     charon {
       path = $TOPO_DIR/g$site.charon.log
+      flush_line = yes
       default = 1
       ike = 2
       cfg = 2
