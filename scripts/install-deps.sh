@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 pkgs=(tshark nftables iproute2 strongswan-charon strongswan-swanctl
-      libcharon-extra-plugins libstrongswan-standard-plugins tcpdump ethtool
+      strongswan-pki libcharon-extra-plugins libstrongswan-standard-plugins tcpdump ethtool
       iputils-ping netcat-openbsd procps python3-scapy iptables)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -128,7 +128,11 @@ public struct HoldOptions: Hashable, Sendable {
 /// How ted hands discoveries to strongSwan (the `ike` section).
 public struct IKEOptions: Hashable, Sendable {
     public enum Authentication: Hashable, Sendable {
+        /// A group key: owned by the peers without a key of their own (`Configuration.peerKeys`),
+        /// or by anyone when no peers are listed.
         case psk(String)
+        /// Only the peers' own keys (`peers[].psk`).
+        case peerKeys
         case pubkey(certificate: String, privateKey: String, caCertificate: String)
     }
 
@@ -149,6 +153,18 @@ public struct IKEOptions: Hashable, Sendable {
     public init() {}
 }
 
+/// A peer prefix's own IKE pre-shared key (`peers[].psk`): only identities inside
+/// `identity` may authenticate with it.
+public struct PeerKey: Hashable, Sendable {
+    public var identity: AddressPattern
+    public var secret: String
+
+    public init(identity: AddressPattern, secret: String) {
+        self.identity = identity
+        self.secret = secret
+    }
+}
+
 /// A whole ted configuration file.
 public struct Configuration: Hashable, Sendable {
     /// This gateway's address: put in identity payloads and used as the IKE address.
@@ -162,6 +178,8 @@ public struct Configuration: Hashable, Sendable {
     /// Responder identities accepted as peers and what each may protect (empty: anyone,
     /// anything).
     public var peers: [PeerAuthorization] = []
+    /// The peers' own pre-shared keys, in `peers` order.
+    public var peerKeys: [PeerKey] = []
     public var discovery = DiscoveryOptions()
     public var responder = ResponderOptions()
     public var dataplane = DataplaneOptions()

@@ -87,14 +87,16 @@ public enum ConfigurationLoader {
         if let node = top.value("peers") {
             config.peers = []
             for item in try read.list(node, "peers") {
-                config.peers.append(try peer(item, path: path))
+                let (authorization, key) = try peer(item, path: path)
+                config.peers.append(authorization)
+                if let key { config.peerKeys.append(key) }
             }
         }
         if let node = top.value("discovery") { config.discovery = try discovery(node, path: path) }
         if let node = top.value("responder") { config.responder = try responder(node, path: path) }
         if let node = top.value("dataplane") { config.dataplane = try dataplane(node, path: path) }
         if let node = top.value("hold") { config.hold = try hold(node, path: path) }
-        if let node = top.value("ike") { config.ike = try ike(node, path: path) }
+        if let node = top.value("ike") { config.ike = try ike(node, peerKeys: !config.peerKeys.isEmpty, path: path) }
         if let node = top.value("control-socket") {
             config.controlSocket = try read.string(node, "control-socket")
             guard !config.controlSocket.isEmpty, config.controlSocket.utf8.count < 108 else {
@@ -165,8 +167,8 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// A peer: a bare prefix (may claim anything), or `{ identity: PREFIX, protects: [PREFIX...] }`.
-    private static func peer(_ item: Node, path: String) throws(ConfigError) -> PeerAuthorization {
+    /// A peer: a bare prefix (may claim anything), or `{ identity: PREFIX, protects: [PREFIX...], psk: KEY }`.
+    private static func peer(_ item: Node, path: String) throws(ConfigError) -> (PeerAuthorization, PeerKey?) {
         let read = ScalarReader(path: path)
         func prefix(_ node: Node, _ what: String) throws(ConfigError) -> AddressPattern {
             let text = try read.string(node, what)
@@ -175,7 +177,7 @@ public enum ConfigurationLoader {
             }
             return pattern
         }
-        guard case .mapping = item else { return PeerAuthorization(identity: try prefix(item, "a peer")) }
+        guard case .mapping = item else { return (PeerAuthorization(identity: try prefix(item, "a peer")), nil) }
         var section = try MappingReader(path: path, node: item, what: "a peer")
         guard let identityNode = section.value("identity") else {
             throw ConfigError.at(path, item, "a peer needs 'identity' (the prefix its identity lies in)")
@@ -187,8 +189,18 @@ public enum ConfigurationLoader {
             for entry in try read.list(node, "protects") { prefixes.append(try prefix(entry, "'protects'")) }
             protects = prefixes
         }
-        try section.rejectUnknownKeys(allowed: ["identity", "protects"])
-        return PeerAuthorization(identity: identity, protects: protects)
+        var key: PeerKey?
+        if let node = section.value("psk") {
+            let secret = try read.string(node, "psk")
+            guard secret.utf8.count >= 8 else { throw ConfigError.at(path, node, "'psk' must be at least 8 bytes") }
+            // charon names the key's owners as identities: a prefix, never a wildcard mask.
+            guard identity.prefixLength != nil else {
+                throw ConfigError.at(path, identityNode, "a peer with a 'psk' needs a prefix identity (A/len), not a wildcard mask")
+            }
+            key = PeerKey(identity: identity, secret: secret)
+        }
+        try section.rejectUnknownKeys(allowed: ["identity", "protects", "psk"])
+        return (PeerAuthorization(identity: identity, protects: protects), key)
     }
 
     private static func discovery(_ node: Node, path: String) throws(ConfigError) -> DiscoveryOptions {
@@ -269,7 +281,7 @@ public enum ConfigurationLoader {
         return options
     }
 
-    private static func ike(_ node: Node, path: String) throws(ConfigError) -> IKEOptions {
+    private static func ike(_ node: Node, peerKeys: Bool, path: String) throws(ConfigError) -> IKEOptions {
         var section = try MappingReader(path: path, node: node, what: "'ike'")
         let read = ScalarReader(path: path)
         var options = IKEOptions()
@@ -292,11 +304,16 @@ public enum ConfigurationLoader {
             guard secret.utf8.count >= 8 else { throw ConfigError.at(path, psk, "'psk' must be at least 8 bytes") }
             options.authentication = .psk(secret)
         case (nil, let cert?, let key?, let ca?):
+            guard !peerKeys else {
+                throw ConfigError.at(path, node, "'ike' authenticates with certificates: remove the peers' 'psk' keys")
+            }
             options.authentication = .pubkey(certificate: try read.string(cert, "certificate"),
                                              privateKey: try read.string(key, "private-key"),
                                              caCertificate: try read.string(ca, "ca-certificate"))
+        case (nil, nil, nil, nil) where peerKeys:
+            options.authentication = .peerKeys
         default:
-            throw ConfigError.at(path, node, "'ike' needs either 'psk' or all of 'certificate', 'private-key' and 'ca-certificate'")
+            throw ConfigError.at(path, node, "'ike' needs 'psk' (or peers with their own 'psk') or all of 'certificate', 'private-key' and 'ca-certificate'")
         }
         try section.rejectUnknownKeys(allowed: ["vici", "proposals", "esp-proposals", "respond", "initiate-timeout",
                                                 "max-connections", "max-connections-per-peer", "psk", "certificate", "private-key", "ca-certificate"])

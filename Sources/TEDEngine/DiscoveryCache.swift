@@ -123,3 +123,40 @@ struct FailureCache: Sendable {
 
     var entries: [Entry] { table.newestFirst.map(\.value) }
 }
+
+/// Claims that IKE did not prove: a responder whose tunnel for an intersection never came
+/// up (a certificate of another identity or CA, or address blocks that leave the
+/// selectors out). Until expiry its responses for packets inside that intersection are
+/// set aside, so a genuine responder that answers later can be found.
+struct RefutationCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var peer: IPAddress
+        var intersection: Proxy
+    }
+
+    private var table: BoundedLRU<Key, NIODeadline>
+
+    init(capacity: Int) {
+        table = BoundedLRU(capacity: capacity)
+    }
+
+    var count: Int { table.count }
+
+    /// Stores a refutation; returns whether another entry was evicted for it.
+    mutating func insert(peer: IPAddress, intersection: Proxy, expires: NIODeadline) -> Bool {
+        table.insert(expires, for: Key(peer: peer, intersection: intersection)) != nil
+    }
+
+    /// Whether a live refutation of `peer` holds `packet`.
+    func refutes(_ peer: IPAddress, _ packet: Packet, now: NIODeadline) -> Bool {
+        table.firstNewest { key, expires in key.peer == peer && expires > now && key.intersection.contains(packet) } != nil
+    }
+
+    mutating func removeExpired(now: NIODeadline) -> Int {
+        table.removeAll { _, expires in expires <= now }
+    }
+
+    var earliestExpiry: NIODeadline? { table.values.lazy.min() }
+
+    var entries: [(key: Key, value: NIODeadline)] { table.newestFirst }
+}

@@ -19,6 +19,7 @@ public struct Initiator: Sendable {
     private var finished: BoundedLRU<Cookie, Bool>
     private var cache: DiscoveryCache
     private var failureCache: FailureCache
+    private var refutations: RefutationCache
 
     public init(policy: any PolicyLookup, identity: Identity, settings: DiscoverySettings = DiscoverySettings()) {
         self.policy = policy
@@ -27,6 +28,7 @@ public struct Initiator: Sendable {
         self.finished = BoundedLRU(capacity: settings.effectiveMaxPending)
         self.cache = DiscoveryCache(capacity: settings.maxCache)
         self.failureCache = FailureCache(capacity: settings.maxCache)
+        self.refutations = RefutationCache(capacity: settings.maxCache)
     }
 
     /// A packet P that the data plane could not send (blocks 202-212).
@@ -78,6 +80,7 @@ public struct Initiator: Sendable {
         guard settings.allows(peer: response.identity.address, claiming: response.entries) else {
             return ignore(.claimNotAllowed)
         }
+        guard !refutations.refutes(response.identity.address, discovery.packet, now: now) else { return ignore(.refutedClaim) }
         end(discovery)
         counters.responsesAccepted += 1
         return [evaluate(response, for: discovery, source: source, sourcePort: port, now: now)]
@@ -102,12 +105,13 @@ public struct Initiator: Sendable {
             }
         }
         counters.expirations += cache.removeExpired(now: now) + failureCache.removeExpired(now: now)
+            + refutations.removeExpired(now: now)
         return actions
     }
 
     /// When `tick` next has something to do: a retransmission, a timeout or a cache expiry.
     public var nextDeadline: NIODeadline? {
-        [pending.values.lazy.map(\.nextEvent).min(), cache.earliestExpiry, failureCache.earliestExpiry]
+        [pending.values.lazy.map(\.nextEvent).min(), cache.earliestExpiry, failureCache.earliestExpiry, refutations.earliestExpiry]
             .compactMap { $0 }.min()
     }
 
@@ -117,6 +121,20 @@ public struct Initiator: Sendable {
         let count = cache.remove(peer: peer) + failureCache.remove(peer: peer)
         counters.forgotten += count
         return count
+    }
+
+    /// IKE did not prove what `peer` claimed for `intersection` (its tunnel never came up):
+    /// drops its cached discoveries, and for `negativeTTL` sets aside its responses for
+    /// packets inside `intersection` (`.refutedClaim`), so that the discovery waits for
+    /// another responder instead of handing the same peer to IKE again. Returns the
+    /// cached discoveries dropped.
+    @discardableResult
+    public mutating func refute(peer: IPAddress, intersection: Proxy, now: NIODeadline) -> Int {
+        if settings.effectiveNegativeTTL > .zero,
+           refutations.insert(peer: peer, intersection: intersection, expires: now + settings.effectiveNegativeTTL) {
+            counters.evictions += 1
+        }
+        return forget(peer: peer)
     }
 
     /// Drops cached discoveries whose intersection overlaps `proxy` (a tunnel went down);
@@ -134,6 +152,8 @@ public struct Initiator: Sendable {
     public var cacheCount: Int { cache.count }
     /// Entries in the failure cache.
     public var failureCount: Int { failureCache.count }
+    /// Refutations held (expired ones go at the next `tick`).
+    public var refutationCount: Int { refutations.count }
 
     public var snapshot: InitiatorSnapshot {
         let inFlight = pending.values.sorted { ($0.nextEvent, $0.cookie) < ($1.nextEvent, $1.cookie) }.map {
@@ -149,7 +169,11 @@ public struct Initiator: Sendable {
             InitiatorSnapshot.FailureEntry(packet: $0.failure.packet, destination: $0.failure.destination,
                                            reason: $0.failure.reason, expires: $0.expires)
         }
-        return InitiatorSnapshot(pending: inFlight, cache: cached, failures: failed, counters: counters)
+        var snapshot = InitiatorSnapshot(pending: inFlight, cache: cached, failures: failed, counters: counters)
+        snapshot.refuted = refutations.entries.map {
+            InitiatorSnapshot.Refutation(peer: $0.key.peer, intersection: $0.key.intersection, expires: $0.value)
+        }
+        return snapshot
     }
 
     // MARK: - Steps

@@ -122,6 +122,9 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     /// Its identity can never be a peer (a special range or this gateway's own address);
     /// the discovery keeps waiting.
     case refusedIdentity
+    /// IKE did not prove this peer's claim for the packet recently (`Initiator.refute`):
+    /// never taken again before `negativeTTL` passes; the discovery keeps waiting.
+    case refutedClaim
 
     public var description: String { rawValue }
 }

@@ -62,11 +62,20 @@ public struct InitiatorSnapshot: Hashable, Sendable {
         public let expires: NIODeadline
     }
 
+    /// A peer whose claim IKE did not prove (`Initiator.refute`).
+    public struct Refutation: Hashable, Sendable {
+        public let peer: IPAddress
+        public let intersection: Proxy
+        public let expires: NIODeadline
+    }
+
     /// Ordered by next event, then cookie.
     public let pending: [Pending]
     /// Most recently used first.
     public let cache: [CacheEntry]
     /// Most recently used first.
     public let failures: [FailureEntry]
+    /// Newest first.
+    public var refuted: [Refutation] = []
     public let counters: InitiatorCounters
 }

@@ -45,6 +45,8 @@ extension ViciMessage {
     public mutating func add(_ key: String, _ value: String) { elements.append(.value(key, Array(value.utf8))) }
     public mutating func add(_ key: String, bytes: [UInt8]) { elements.append(.value(key, bytes)) }
     public mutating func add(_ key: String, list: [String]) { elements.append(.list(key, list.map { Array($0.utf8) })) }
+    /// A list of binary items (certificates, as charon's `certs` and `cacerts` take them).
+    public mutating func add(_ key: String, byteList: [[UInt8]]) { elements.append(.list(key, byteList)) }
     public mutating func add(_ key: String, section: ViciMessage) { elements.append(.section(key, section)) }
 }
 

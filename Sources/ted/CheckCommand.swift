@@ -48,7 +48,11 @@ struct ConfigurationSummary {
         lines.append("dataplane:      traps \(p.traps ? "on" : "off"), interception \(p.intercept ? "on (port \(p.interceptPort))" : "off")"
             + (p.effectiveAcquireExpires.map { ", acquire-expires \($0) s\(p.acquireExpires == nil ? " (default: larval states end soon, no flow starves others)" : "")" } ?? ""))
         if let ike = c.ike {
-            let auth = if case .psk = ike.authentication { "psk" } else { "certificates" }
+            let auth = switch ike.authentication {
+            case .psk: c.peers.isEmpty ? "psk (one key for any identity: every holder can prove any claim)" : "psk"
+            case .peerKeys: "psk per peer"
+            case .pubkey: "certificates"
+            }
             lines.append("ike:            strongSwan at \(ike.vici), \(auth), respond \(ike.respond)")
         } else {
             lines.append("ike:            none (discoveries are reported, no tunnel is started)")

@@ -87,8 +87,11 @@ import TEDModel
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - protects: [198.18.0.0/15]\n", 4, 5, "needs 'identity'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protects: [x] }\n", 4, 45, "'protects' must be an address or prefix"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protect: [] }\n", 4, 34, "unknown key 'protect'"),
-        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  vici: /x\n", 4, 3, "needs either 'psk'"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  vici: /x\n", 4, 3, "'ike' needs 'psk'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  psk: short\n", 4, 8, "at least 8 bytes"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.2, psk: short }\n", 4, 36, "at least 8 bytes"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/255.255.0.255, psk: long enough }\n", 4, 17, "needs a prefix identity"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.2, psk: long enough }\nike: { certificate: c, private-key: k, ca-certificate: a }\n", 5, 6, "remove the peers' 'psk'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any\n", 2, 26, "YAML"),
         ("identity: 198.51.100.1\nidentity: 198.51.100.2\npolicy: [permit ip any any]\n", 1, 1, "duplicate"),
         ("- just\n- a list\n", 1, 1, "must be a mapping"),
@@ -119,6 +122,28 @@ import TEDModel
                               protects: [AddressPattern("198.18.0.0/15")!, AddressPattern("2001:db8::/32")!]),
             PeerAuthorization(identity: AddressPattern("203.0.113.7")!),
         ])
+    }
+
+    /// A peer's own key; with only such keys, `ike` needs no `psk`.
+    @Test func peersMayHaveTheirOwnKeys() throws {
+        let c = try ConfigurationLoader.parse("""
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            peers:
+              - { identity: 198.51.100.2, psk: "gwB's own key" }
+              - 198.51.100.0/24
+            ike: { vici: /x }
+            """, path: "keys.yaml")
+        #expect(c.peerKeys == [PeerKey(identity: AddressPattern("198.51.100.2")!, secret: "gwB's own key")])
+        #expect(c.peers.count == 2)
+        #expect(c.ike?.authentication == .peerKeys)
+        let group = try ConfigurationLoader.parse("""
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            peers: [{ identity: 198.51.100.2, psk: "gwB's own key" }]
+            ike: { vici: /x, psk: "the group key" }
+            """, path: "group.yaml")
+        #expect(group.ike?.authentication == .psk("the group key") && group.peerKeys.count == 1)
     }
 
     @Test func missingFileIsAPositionedError() {

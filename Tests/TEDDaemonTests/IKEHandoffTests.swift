@@ -18,6 +18,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         var unreachable = false
         var childSAs: [IKEEvent] = []
         var names: [String] = []
+        var keyIDs: [String] = []
         var continuation: AsyncStream<IKEEvent>.Continuation?
     }
 
@@ -31,8 +32,16 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     }
     struct ViciUnreachable: Error {}
 
-    func loadSharedKey(_ secret: String) async throws { try record("load-shared") }
-    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws { try record("load-cert") }
+    func loadSharedKey(_ key: SharedKey) async throws { try record("load-shared") }
+    func unloadSharedKey(id: String) async throws { try record("unload-shared \(id)") }
+    func sharedKeyIDs() async throws -> [String] {
+        try record("get-shared")
+        return lock.withLock { $0.keyIDs }
+    }
+    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
+        try record("load-cert")
+        return IKECertificates(certificate: Array("cert".utf8), caCertificate: Array("ca".utf8))
+    }
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
         try record("load-conn \(connection.name)")
     }
@@ -181,9 +190,34 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         try await until { fake.calls.contains("unload-conn \(name)") }
         #expect(fake.calls.contains("terminate \(name)"))
         #expect(await handoff.tunnels().isEmpty)
+        // The peer did not prove its claim: refuted for that intersection (negative-ttl).
+        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
+        #expect(await node.snapshot().initiator?.refuted.first?.intersection == discovery().intersection)
         // The next discovery of the same pair tries again.
         handoff.discovered(discovery())
         try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+    }
+
+    /// A tunnel that came up proved its claim: when it goes down, its peer is forgotten,
+    /// never refuted; one whose IKE SA goes down before its child came up is refuted.
+    @Test func onlyATunnelThatNeverCameUpRefutesItsPeer() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        handoff.discovered(discovery())
+        try await until { fake.calls.contains("initiate \(name)") }
+        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
+        try await until { await handoff.tunnels().isEmpty }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await node.snapshot().initiator?.refuted == [])
+
+        handoff.discovered(discovery())
+        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+        fake.send(IKEEvent(kind: .ikeDown, connection: name, remoteAddress: "198.51.100.2"))
+        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
     }
 
     @Test func aFailedInitiateUnloadsTheConnection() async throws {
@@ -197,11 +231,21 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(await handoff.tunnels().isEmpty)
     }
 
+    /// ted's keys in charon beyond the configuration's (a peer removed since) are unloaded;
+    /// keys of others are left alone.
+    @Test func keysNoLongerConfiguredAreUnloaded() async throws {
+        let fake = FakeIKEController()
+        fake.set { $0.keyIDs = ["ted-psk", "ted-psk-7", "someone-else"] }
+        let (_, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        #expect(fake.calls.filter { $0.hasPrefix("unload-shared") } == ["unload-shared ted-psk-7"])
+    }
+
     @Test func charonGoingAwayClearsTunnelsAndComingBackAdoptsLiveChildren() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        #expect(fake.calls.prefix(5) == ["load-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
+        #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
         handoff.discovered(discovery())
         let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }

@@ -104,7 +104,8 @@ import Glibc
         let charon = try Charon()
         try charon.start()
         let controller = ViciController(socketPath: charon.socket, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await controller.loadSharedKey("a live test key of enough bytes")
+        try await controller.loadSharedKey(SharedKey(id: "ted-psk-1", secret: "a live test key of enough bytes", owners: ["198.51.100.2"]))
+        #expect(try await controller.sharedKeyIDs().contains("ted-psk-1"))
         let events = try await controller.events()
         let connection = IKEConnection(name: "ted-live-test", localAddress: "198.51.100.1", remoteAddress: "198.51.100.2",
                                        proposals: ["aes128-sha256-modp2048"], espProposals: ["aes128-sha256"],
@@ -123,7 +124,8 @@ import Glibc
         #expect(try await !controller.connectionNames().contains("ted-live-test"))
         // charon refuses to unload what is not there, with its own message.
         await #expect(throws: (any Error).self) { try await controller.unloadConnection("ted-never-loaded") }
-        try await controller.unloadSharedKey()
+        try await controller.unloadSharedKey(id: "ted-psk-1")
+        #expect(try await !controller.sharedKeyIDs().contains("ted-psk-1"))
 
         // charon goes away: the events end, commands fail; it comes back: commands work again.
         charon.kill()

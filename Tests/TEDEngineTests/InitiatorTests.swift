@@ -309,6 +309,54 @@ import TEDWire
         #expect(settings.authorizations(of: ip("198.51.100.3")) == nil)
     }
 
+    /// A peer whose claim IKE refuted is set aside for packets inside that intersection,
+    /// for `negativeTTL`: a genuine responder answering later is taken instead; outside
+    /// the intersection, and after the TTL, the refuted peer is heard again.
+    @Test func aRefutedPeerIsSetAsideForNegativeTTLAndAnotherAnswerWins() throws {
+        var initiator = makeInitiator(DiscoverySettings(negativeTTL: .seconds(30)))
+        var rng = SeededRNG(seed: 13)
+        let rogue = Identity(address: ip("198.51.100.3"), port: 500)
+        let claim = [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]
+        let first = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
+            .first?.sentProbe)
+        let taken = try #require(initiator.received(response(to: first, identity: rogue, entries: claim), from: rogue.address,
+                                                    port: 500, now: at(1)).first?.discovery)
+        #expect(initiator.cacheCount == 1)
+        #expect(initiator.refute(peer: rogue.address, intersection: taken.intersection, now: at(100)) == 1)
+        #expect(initiator.cacheCount == 0 && initiator.refutationCount == 1)
+
+        let again = try #require(initiator.packet(packet("tcp 10.1.3.5:40001 10.2.0.7:443"), now: at(200), rng: &rng)
+            .first?.sentProbe)
+        #expect(initiator.received(response(to: again, identity: rogue, entries: claim), from: rogue.address, port: 500,
+                                   now: at(201)) == [.ignored(.refutedClaim)])
+        #expect(initiator.pendingCount == 1)
+        let genuine = try #require(initiator.received(response(to: again, entries: claim), from: responderIdentity.address,
+                                                      port: 500, now: at(250)).first?.discovery)
+        #expect(genuine.peer == responderIdentity)
+        #expect(initiator.counters.responsesIgnored == [.refutedClaim: 1])
+
+        // Outside the refuted intersection the same peer is heard.
+        let icmp = try #require(initiator.packet(packet("icmp 10.1.3.5:8 10.2.0.7:0"), now: at(300), rng: &rng)
+            .first?.sentProbe)
+        #expect(initiator.received(response(to: icmp, identity: rogue, entries: [proxy("icmp 10.1.0.0/16 10.2.0.0/16")]),
+                                   from: rogue.address, port: 500, now: at(301)).first?.discovery != nil)
+
+        // Just before the TTL it is still set aside; once it passes, heard again.
+        let late = try #require(initiator.probe(packet("tcp 10.1.3.5:40002 10.2.0.8:443"), now: at(29_000), rng: &rng)
+            .first?.sentProbe)
+        #expect(initiator.received(response(to: late, identity: rogue, entries: claim), from: rogue.address, port: 500,
+                                   now: at(30_099)) == [.ignored(.refutedClaim)])
+        #expect(initiator.received(response(to: late, identity: rogue, entries: claim), from: rogue.address, port: 500,
+                                   now: at(30_100)).first?.discovery != nil)
+    }
+
+    /// With `negativeTTL` 0 nothing is remembered, refutations included.
+    @Test func noRefutationWithoutNegativeTTL() throws {
+        var initiator = makeInitiator(DiscoverySettings(negativeTTL: .zero))
+        initiator.refute(peer: ip("198.51.100.3"), intersection: proxy("tcp 10.1.0.0/16 10.2.0.0/16"), now: t0)
+        #expect(initiator.refutationCount == 0)
+    }
+
     @Test func probesAndGarbageAreRejectedAndCounted() throws {
         var initiator = makeInitiator()
         var rng = SeededRNG(seed: 11)

@@ -64,6 +64,7 @@ topology_up() {
 }
 
 # charon_start SITE: one charon per gateway with kernel-libipsec, its own /run and VICI socket.
+# $CHARON_PLUGINS, when set, is more plugin configuration (strongswan.conf syntax).
 charon_start() {
   local site=$1 conf="$TOPO_DIR/g$1.strongswan.conf"
   cat > "$conf" <<CONF
@@ -82,10 +83,12 @@ charon {
     kernel-libipsec {
       load = yes
     }
+${CHARON_PLUGINS:-}
   }
   filelog {
     charon {
       path = $TOPO_DIR/g$site.charon.log
+      flush_line = yes
       default = 1
       ike = 2
       cfg = 2

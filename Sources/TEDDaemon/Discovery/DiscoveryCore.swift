@@ -150,6 +150,10 @@ final class DiscoveryCore {
 
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
     func forget(intersection: Proxy) { _ = initiator?.forget(intersection: intersection) }
+    func refute(peer: IPAddress, intersection: Proxy) {
+        _ = initiator?.refute(peer: peer, intersection: intersection, now: .now())
+        rescheduleTimer()
+    }
 
     var initiatorSnapshot: InitiatorSnapshot? { initiator?.snapshot }
     var responderCounters: ResponderCounters? { responder?.counters }

@@ -151,6 +151,12 @@ public final class TEDNode: Sendable {
         channel.eventLoop.execute { core.value.forget(intersection: proxy) }
     }
 
+    /// IKE did not prove what `peer` claimed for `intersection`: see `Initiator.refute`.
+    public func refute(peer: IPAddress, intersection proxy: Proxy) {
+        let core = self.core
+        channel.eventLoop.execute { core.value.refute(peer: peer, intersection: proxy) }
+    }
+
     /// The engines' state for `ted status`.
     public func snapshot() async -> (initiator: InitiatorSnapshot?, responder: ResponderCounters?) {
         let core = self.core

@@ -79,8 +79,13 @@ public struct IKEEvent: Hashable, Sendable {
 
 /// What ted needs from an IKE daemon (strongSwan over VICI in production).
 public protocol IKEController: Sendable {
-    func loadSharedKey(_ secret: String) async throws
-    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws
+    func loadSharedKey(_ key: SharedKey) async throws
+    func unloadSharedKey(id: String) async throws
+    /// Ids of the shared keys loaded through this interface.
+    func sharedKeyIDs() async throws -> [String]
+    /// Loads our certificate, its private key and the CA certificate (file paths); returns
+    /// the two certificates as loaded, for the connections that must name them.
+    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws
     /// Starts IKE for a loaded connection and returns without waiting for the outcome.
     func initiate(child: String, ike: String) async throws
@@ -95,9 +100,22 @@ public protocol IKEController: Sendable {
     func close() async
 }
 
+/// Our certificate and the CA certificate, as their files hold them (PEM or DER).
+public struct IKECertificates: Hashable, Sendable {
+    public var certificate: [UInt8]
+    public var caCertificate: [UInt8]
+
+    public init(certificate: [UInt8], caCertificate: [UInt8]) {
+        self.certificate = certificate
+        self.caCertificate = caCertificate
+    }
+}
+
 /// How both ends authenticate.
 public enum IKEAuthentication: Hashable, Sendable {
     case psk
-    /// Certificates: our certificate file name as loaded, trusted through the CA.
-    case pubkey(certificate: String)
+    /// Certificates: we prove our identity with ours; the peer must prove the identity the
+    /// connection names with a certificate issued by this CA (and, with charon's addrblock
+    /// plugin, may only get selectors inside the address blocks it certifies).
+    case pubkey(IKECertificates)
 }

@@ -28,6 +28,9 @@ public actor IKEHandoff: DaemonPlugin {
     private static let cappedShown = 16
     private var supervisor: Task<Void, Never>?
     private var connected = false
+    /// What ted's connections authenticate with, as loaded into charon by `connect`; nil
+    /// while not connected.
+    private var authentication: IKEAuthentication?
     /// Child SAs of ted's connections that are up, by unique child name, with their connection.
     private var children: [String: String] = [:]
     static let responderConnection = "ted-responder"
@@ -125,15 +128,36 @@ public actor IKEHandoff: DaemonPlugin {
     /// Loads what ted needs into charon, subscribes, and reconciles; returns the events.
     private func connect() async throws -> AsyncStream<IKEEvent> {
         switch options.authentication {
-        case .psk(let secret): try await controller.loadSharedKey(secret)
+        case .psk, .peerKeys:
+            try await loadSharedKeys()
+            authentication = .psk
         case .pubkey(let certificate, let key, let ca):
-            try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca)
+            // Read again on every (re)connection: a renewed certificate takes effect then.
+            authentication = .pubkey(try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca))
         }
         let events = try await controller.events()
         if options.respond { try await loadResponderConnection() }
         try await reconcile()
         connected = true
         return events
+    }
+
+    /// Loads the configuration's keys and unloads ted's keys charon holds beyond them (a
+    /// peer removed from the configuration loses its key with the next start).
+    private func loadSharedKeys() async throws {
+        let keys = SharedKeys.plan(configuration)
+        for key in keys {
+            try await controller.loadSharedKey(key)
+            if key.owners.isEmpty {
+                logger.warning("the pre-shared key is loaded for any identity (no peers listed): every holder of it can prove any claim",
+                               metadata: ["ted.key": "\(key.id)"])
+            }
+        }
+        let wanted = Set(keys.map(\.id))
+        for id in try await controller.sharedKeyIDs() where id.hasPrefix(SharedKey.idPrefix) && !wanted.contains(id) {
+            try await controller.unloadSharedKey(id: id)
+            logger.info("unloaded a key no longer configured", metadata: ["ted.key": "\(id)"])
+        }
     }
 
     /// Adopts the child SAs of ted's connections that are up; unloads ted's connections
@@ -163,6 +187,7 @@ public actor IKEHandoff: DaemonPlugin {
     /// charon is gone (or never came): its SAs went with it.
     private func disconnected() {
         connected = false
+        authentication = nil
         for child in children.keys { hooks?.down(child) }
         children = [:]
         for record in records.values { forgetDiscovery(record) }
@@ -207,6 +232,10 @@ public actor IKEHandoff: DaemonPlugin {
                                      localTS: [selectors.local], remoteTS: [selectors.remote], state: "connecting")
         let metadata: Logger.Metadata = ["ted.conn": "\(name)", "ted.peer": "\(discovery.peer.address)",
                                          "ted.local_ts": "\(selectors.local)", "ted.remote_ts": "\(selectors.remote)"]
+        guard let authentication else {
+            await fail(name, metadata.merging(["ted.error": "not connected to the IKE daemon"]) { $1 })
+            return
+        }
         do {
             try await controller.loadConnection(connection, authentication: authentication)
             try await controller.initiate(child: name, ike: name)
@@ -222,16 +251,24 @@ public actor IKEHandoff: DaemonPlugin {
     }
 
     /// A tunnel that did not come up in time fails: its discovery is forgotten, its
-    /// connection unloaded, so the next packet starts again.
+    /// connection unloaded, so the next packet starts again. The peer did not prove its
+    /// claim (an identity or CA charon refused, address blocks that leave the selectors
+    /// out, or no answer): it is refuted for that intersection, so the next discovery does
+    /// not take it again but waits for another responder.
     private func expireIfNotUp(_ name: String) async {
         guard records[name]?.state == "connecting" else { return }
-        await fail(name, ["ted.conn": "\(name)", "ted.error": "no child SA within initiate-timeout"])
+        await fail(name, ["ted.conn": "\(name)", "ted.error": "no child SA within initiate-timeout"], refute: true)
     }
 
-    private func fail(_ name: String, _ metadata: Logger.Metadata) async {
+    private func fail(_ name: String, _ metadata: Logger.Metadata, refute: Bool = false) async {
         guard let record = records.removeValue(forKey: name) else { return }
         logger.warning("tunnel failed", metadata: metadata)
         forgetDiscovery(record)
+        if refute, let intersection = record.intersection {
+            node?.refute(peer: record.peer, intersection: intersection)
+            logger.warning("peer refuted: its answers for this intersection are set aside for negative-ttl",
+                           metadata: ["ted.peer": "\(record.peer)", "ted.intersection": "\(intersection)"])
+        }
         try? await controller.terminate(ike: name)
         try? await controller.unloadConnection(name)
     }
@@ -239,13 +276,6 @@ public actor IKEHandoff: DaemonPlugin {
     private func forgetDiscovery(_ record: TunnelRecord) {
         node?.forget(peer: record.peer)
         if let intersection = record.intersection { node?.forget(intersection: intersection) }
-    }
-
-    private var authentication: IKEAuthentication {
-        switch options.authentication {
-        case .psk: .psk
-        case .pubkey(let certificate, _, _): .pubkey(certificate: certificate)
-        }
     }
 
     private func handle(_ event: IKEEvent) async {
@@ -278,6 +308,10 @@ public actor IKEHandoff: DaemonPlugin {
         case .ikeDown, .childDown:
             records[name] = nil
             forgetDiscovery(record)
+            // An IKE SA that went down before the child came up did not prove the claim.
+            if record.state == "connecting", let intersection = record.intersection {
+                node?.refute(peer: record.peer, intersection: intersection)
+            }
             try? await controller.unloadConnection(name)
             logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(name)"])
         case .childUp:
@@ -303,7 +337,7 @@ public actor IKEHandoff: DaemonPlugin {
                                          localTS: [selectors.local], remoteTS: [selectors.remote]))
             }
         }
-        guard !children.isEmpty else { return }
+        guard !children.isEmpty, let authentication else { return }
         let connection = IKEConnection(
             name: Self.responderConnection, localAddress: "\(configuration.identity)", remoteAddress: "%any",
             proposals: options.proposals, espProposals: options.espProposals,

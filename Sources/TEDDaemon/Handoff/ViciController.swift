@@ -47,37 +47,59 @@ public final class ViciController: IKEController {
         try await command { try await $0.request(name, message, timeoutSeconds: commandTimeout) }.requireSuccess(name)
     }
 
-    public func loadSharedKey(_ secret: String) async throws {
-        var message = ViciMessage()
-        message.add("id", "ted-psk")
-        message.add("type", "IKE")
-        message.add("data", secret)
-        message.add("owners", list: [])
-        try await request("load-shared", message)
+    public func loadSharedKey(_ key: SharedKey) async throws {
+        try await request("load-shared", Self.sharedKeyMessage(key))
     }
 
-    /// Removes the key `loadSharedKey` loaded.
-    public func unloadSharedKey() async throws {
+    public func unloadSharedKey(id: String) async throws {
         var message = ViciMessage()
-        message.add("id", "ted-psk")
+        message.add("id", id)
         try await request("unload-shared", message)
     }
 
-    public func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws {
-        for (path, flag) in [(caCertificate, "CA"), (certificate, "NONE")] {
-            var message = ViciMessage()
-            message.add("type", "X509")
-            message.add("flag", flag)
-            message.add("data", bytes: try Self.read(path))
-            try await request("load-cert", message)
-        }
+    public func sharedKeyIDs() async throws -> [String] {
+        try await command { try await $0.request("get-shared", ViciMessage(), timeoutSeconds: commandTimeout) }.list("keys") ?? []
+    }
+
+    /// `load-shared` for one key; `owners` empty means any identity (charon's own rule).
+    static func sharedKeyMessage(_ key: SharedKey) -> ViciMessage {
+        var message = ViciMessage()
+        message.add("id", key.id)
+        message.add("type", "IKE")
+        message.add("data", key.secret)
+        message.add("owners", list: key.owners)
+        return message
+    }
+
+    /// `load-cert` and `load-key` take the files' contents (PEM or DER), never a path.
+    public func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
+        let loaded = IKECertificates(certificate: try Self.read(certificate), caCertificate: try Self.read(caCertificate))
+        try await request("load-cert", Self.certificateMessage(loaded.caCertificate, flag: "CA"))
+        try await request("load-cert", Self.certificateMessage(loaded.certificate, flag: "NONE"))
         var key = ViciMessage()
         key.add("type", "any")
         key.add("data", bytes: try Self.read(privateKey))
         try await request("load-key", key)
+        return loaded
     }
 
     public func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
+        try await request("load-conn", Self.connectionMessage(connection, authentication: authentication))
+    }
+
+    static func certificateMessage(_ data: [UInt8], flag: String) -> ViciMessage {
+        var message = ViciMessage()
+        message.add("type", "X509")
+        message.add("flag", flag)
+        message.add("data", bytes: data)
+        return message
+    }
+
+    /// The `load-conn` request for a connection. With certificates the remote round names
+    /// the peer's identity (or `%any` for the responder connection) and the one CA its
+    /// certificate must chain to, so a certificate of another identity or another CA fails
+    /// IKE_AUTH.
+    static func connectionMessage(_ connection: IKEConnection, authentication: IKEAuthentication) -> ViciMessage {
         var children = ViciMessage()
         for configured in connection.children {
             var child = ViciMessage()
@@ -94,14 +116,17 @@ public final class ViciController: IKEController {
         switch authentication {
         case .psk:
             local.add("auth", "psk")
+            local.add("id", connection.localID)
             remote.add("auth", "psk")
-        case .pubkey(let certificate):
+            remote.add("id", connection.remoteID)
+        case .pubkey(let certificates):
             local.add("auth", "pubkey")
-            local.add("certs", list: [certificate])
+            local.add("id", connection.localID)
+            local.add("certs", byteList: [certificates.certificate])
             remote.add("auth", "pubkey")
+            remote.add("id", connection.remoteID)
+            remote.add("cacerts", byteList: [certificates.caCertificate])
         }
-        local.add("id", connection.localID)
-        remote.add("id", connection.remoteID)
 
         var body = ViciMessage()
         body.add("version", "2")
@@ -115,7 +140,7 @@ public final class ViciController: IKEController {
         body.add("children", section: children)
         var message = ViciMessage()
         message.add(connection.name, section: body)
-        try await request("load-conn", message)
+        return message
     }
 
     /// Starts IKE and returns at once (`timeout` -1): no initiate holds other commands up;

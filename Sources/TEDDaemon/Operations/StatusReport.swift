@@ -51,6 +51,10 @@ public struct StatusReport: Sendable {
                     .object([("packet", .string("\($0.packet)")), ("reason", .string($0.reason.rawValue)),
                              ("expires_in_s", seconds($0.expires))])
                 })),
+                ("refuted", .array(i.refuted.map {
+                    .object([("peer", .string("\($0.peer)")), ("intersection", .object($0.intersection.jsonMembers)),
+                             ("expires_in_s", seconds($0.expires))])
+                })),
             ])))
         }
         if let r = responder {
@@ -85,6 +89,13 @@ public struct StatusReport: Sendable {
             if !i.failures.isEmpty {
                 lines.append("recent failures (\(i.failures.count)):")
                 for f in i.failures { lines.append("  \(f.packet): \(f.reason)") }
+            }
+            if !i.refuted.isEmpty {
+                lines.append("refuted by IKE (\(i.refuted.count)):")
+                for r in i.refuted {
+                    let left = Double((r.expires - now).nanoseconds / 1_000_000) / 1000
+                    lines.append("  \(r.peer)  \(r.intersection)  for \(left) s more")
+                }
             }
         }
         if let r = responder {

@@ -31,8 +31,9 @@ public enum Cleanup {
                 try? await controller.terminate(ike: name)
                 try? await controller.unloadConnection(name)
             }
-            try? await controller.unloadSharedKey()
-            lines.append("charon: terminated and unloaded \(names.count) ted-* connections and ted's key")
+            let keys = ((try? await controller.sharedKeyIDs()) ?? []).filter { $0.hasPrefix(SharedKey.idPrefix) }
+            for id in keys { try? await controller.unloadSharedKey(id: id) }
+            lines.append("charon: terminated and unloaded \(names.count) ted-* connections and \(keys.count) of ted's keys")
         } catch {
             lines.append("charon: \(error)")
         }

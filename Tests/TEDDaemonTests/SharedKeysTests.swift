@@ -1,0 +1,70 @@
+import Testing
+import TEDConfig
+import TEDModel
+import TEDVici
+@testable import TEDDaemon
+
+/// Who owns each pre-shared key ted loads. charon 5.9 takes a key when either end's
+/// identity matches an owner, so no owner may ever hold this gateway's own identity.
+@Suite struct SharedKeysTests {
+    func configuration(_ peers: String, ike: String) throws -> Configuration {
+        try ConfigurationLoader.parse("""
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            \(peers)
+            ike: \(ike)
+            """, path: "keys.yaml")
+    }
+
+    @Test func aPeersOwnKeyIsOwnedByItsPrefixOnly() throws {
+        let c = try configuration("peers: [{ identity: 198.51.100.2, psk: \"gwB's own key\" }, { identity: 203.0.113.0/24, psk: \"site key\" }]",
+                                  ike: "{ vici: /x }")
+        #expect(SharedKeys.plan(c) == [
+            SharedKey(id: "ted-psk-1", secret: "gwB's own key", owners: ["198.51.100.2"]),
+            SharedKey(id: "ted-psk-2", secret: "site key", owners: ["203.0.113.0/24"]),
+        ])
+    }
+
+    /// A prefix holding this gateway is split into the subnets beside it: together they
+    /// hold every other address of the prefix and never this gateway's.
+    @Test func aPrefixHoldingThisGatewayLosesExactlyItsAddress() throws {
+        let owners = SharedKeys.owners(AddressPattern("198.51.100.0/24")!, excluding: IPAddress("198.51.100.1")!)
+        #expect(owners == ["198.51.100.128/25", "198.51.100.64/26", "198.51.100.32/27", "198.51.100.16/28",
+                           "198.51.100.8/29", "198.51.100.4/30", "198.51.100.2/31", "198.51.100.0"])
+        let patterns = owners.compactMap { AddressPattern($0) }
+        for last in 0...255 {
+            let address = IPAddress("198.51.100.\(last)")!
+            let holders = patterns.filter { $0.contains(address) }.count
+            #expect(holders == (last == 1 ? 0 : 1), "198.51.100.\(last) is held \(holders) times")
+        }
+        #expect(SharedKeys.owners(AddressPattern("198.51.100.1")!, excluding: IPAddress("198.51.100.1")!) == [])
+        #expect(SharedKeys.owners(AddressPattern("198.51.100.0/255.255.0.255")!, excluding: IPAddress("203.0.113.1")!) == [])
+        #expect(SharedKeys.owners(AddressPattern("2001:db8::/127")!, excluding: IPAddress("2001:db8::1")!) == ["2001:db8::"])
+    }
+
+    @Test func theGroupKeyIsOwnedByThePeersWithoutAKeyOfTheirOwn() throws {
+        let c = try configuration("peers: [{ identity: 198.51.100.2, psk: \"gwB's own key\" }, 198.51.100.3, 203.0.113.0/24]",
+                                  ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(SharedKeys.plan(c) == [
+            SharedKey(id: "ted-psk-1", secret: "gwB's own key", owners: ["198.51.100.2"]),
+            SharedKey(id: "ted-psk", secret: "the group key", owners: ["198.51.100.3", "203.0.113.0/24"]),
+        ])
+        // Every peer has its own key: the group key has no owner left and is not loaded.
+        let all = try configuration("peers: [{ identity: 198.51.100.2, psk: \"gwB's own key\" }]", ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(SharedKeys.plan(all).map(\.id) == ["ted-psk-1"])
+    }
+
+    /// Only a configuration that lists no peers at all gets a key for any identity.
+    @Test func aKeyForAnyIdentityOnlyWithoutPeers() throws {
+        let c = try configuration("", ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(SharedKeys.plan(c) == [SharedKey(id: "ted-psk", secret: "the group key", owners: [])])
+        let listed = try configuration("peers: [198.51.100.0/24]", ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(SharedKeys.plan(listed).allSatisfy { !$0.owners.isEmpty && !$0.owners.contains("198.51.100.1") })
+    }
+
+    @Test func loadSharedNamesTheOwners() {
+        let message = ViciController.sharedKeyMessage(SharedKey(id: "ted-psk-1", secret: "gwB's own key", owners: ["198.51.100.2"]))
+        #expect(message["id"] == "ted-psk-1" && message["type"] == "IKE" && message["data"] == "gwB's own key")
+        #expect(message.list("owners") == ["198.51.100.2"])
+    }
+}
