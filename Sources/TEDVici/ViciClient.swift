@@ -116,8 +116,13 @@ public final class ViciClient: @unchecked Sendable {
                     self.setTimeout(seconds: 10)
                     for event in events {
                         try self.send(type: .eventRegister, name: event, message: nil)
-                        let (type, _) = try self.receive()
-                        guard type == .eventConfirm else { throw Failure("charon refused event \(event)") }
+                        // Events already registered may come before this confirmation.
+                        while true {
+                            let (type, body, name) = try self.receiveNamed()
+                            if type == .event { continuation.yield((name, body)); continue }
+                            guard type == .eventConfirm else { throw Failure("charon refused event \(event)") }
+                            break
+                        }
                     }
                     self.setTimeout(seconds: 0)
                     while true {

@@ -19,6 +19,7 @@ import Glibc
         "unload-conn": "000000420103077375636365737300026e6f03066572726d7367002a756e6c6f61643a20636f6e6e656374696f6e20277465642d6d697373696e6727206e6f7420666f756e64",
         "register child-updown": "0000000105",  // EVENT_CONFIRM
         "register ike-updown": "0000000105",
+        "register child-rekey": "0000000105",
         "register no-such-event": "0000000106",  // EVENT_UNKNOWN
         "register list-sa": "0000000105",
         "list-sas": "0000000101",  // CMD_RESPONSE {} after no list-sa event
