@@ -115,10 +115,12 @@ import Glibc
         try await controller.loadConnection(connection, authentication: .psk)
         #expect(try await controller.connectionNames().contains("ted-live-test"))
         #expect(try await controller.childSAs().isEmpty)
-        // initiate returns at once (timeout -1), though the peer does not exist.
+        // initiate returns at once (timeout -1), though the peer does not exist; waiting for
+        // the outcome would take charon's IKE retransmissions (with its defaults, over two
+        // minutes). The bound is loose so a loaded machine does not fail it.
         let started = ContinuousClock.now
         try await controller.initiate(child: "ted-live-test", ike: "ted-live-test")
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(10))
         try await controller.terminate(ike: "ted-live-test")
         try await controller.unloadConnection("ted-live-test")
         #expect(try await !controller.connectionNames().contains("ted-live-test"))
