@@ -121,13 +121,19 @@ def main():
     connection.connect(vici_path)
     session = vici.Session(connection)
     results = []
-    for _ in range(runs):
-        results.append(tcp_run(mode, topo, session) if kind == "tcp" else one_run(mode, topo, session))
-        # Tear the tunnel down so the next run starts from nothing.
+
+    def tear_down():
         for sa in list(session.list_sas()):
             for name in sa:
                 list(session.terminate({"ike": name, "timeout": 2000}))
+
+    for _ in range(runs):
+        # Each run starts from nothing: a late packet of the last run (a TCP FIN) may have
+        # brought a tunnel back up meanwhile.
+        tear_down()
         time.sleep(2.5)
+        tear_down()
+        results.append(tcp_run(mode, topo, session) if kind == "tcp" else one_run(mode, topo, session))
     good = [r for r in results if r is not None]
     print(json.dumps({"mode": mode, "kind": kind, "runs_ms": [round(r, 1) if r is not None else None for r in results],
                       "median_ms": round(statistics.median(good), 1) if good else None}))

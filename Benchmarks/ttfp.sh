@@ -57,9 +57,16 @@ teds_start() {
   done
   for site in A B; do for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && break; sleep 0.1; done; done
 }
-teds_stop() { for site in A B; do kill -TERM "${PIDS[$site]}"; wait "${PIDS[$site]}" 2>/dev/null; done; }
+# A stopped ted leaves its traps and hold table (fail closed): they would block the static
+# baseline's traffic, so each ted run ends with `ted cleanup`, as an uninstall would.
+teds_stop() {
+  for site in A B; do
+    kill -TERM "${PIDS[$site]}"; wait "${PIDS[$site]}" 2>/dev/null
+    ip netns exec "$(ns g$site)" "$TED" cleanup --config "$TOPO_DIR/g$site.yaml" >/dev/null 2>&1
+  done
+}
 static_load() {
-  for site in A B; do swanctl --load-all --file "$TOPO_DIR/g$site.swanctl.conf" --uri "unix://$TOPO_DIR/g$site.vici" >/dev/null; done
+  for site in A B; do swanctl --load-all --file "$TOPO_DIR/g$site.swanctl.conf" --uri "unix://$TOPO_DIR/g$site.vici" >/dev/null 2>&1; done
   # Like ted's traps, nothing leaves in clear before the tunnel exists.
   in_ns gA nft -f - <<NFT
 table inet ttfp {

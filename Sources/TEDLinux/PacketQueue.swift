@@ -6,9 +6,9 @@ import Glibc
 #endif
 
 /// ted's netfilter queue: the kernel holds each queued packet until ted gives it a
-/// verdict (accept or drop). A dedicated thread reads the queue with a short timeout and
-/// reports packets in batches, then `onTick` (for expiry), so `stop` is prompt. Closing
-/// the socket makes the kernel drop every packet still held.
+/// verdict (accept or drop). Once started, a dedicated thread reads the queue with a short
+/// timeout and reports packets in batches, then `onTick` (for expiry), so `stop` is
+/// prompt. Closing the socket makes the kernel drop every packet still held.
 public final class PacketQueue: Sendable {
     /// One queued packet: its kernel id, mark, length and first header bytes.
     public struct Queued: Sendable {
@@ -23,14 +23,20 @@ public final class PacketQueue: Sendable {
     private let control = ThreadControl()
     /// Receive errors (ENOBUFS: the kernel dropped packets ted could not read in time).
     private let receiveErrors = Atomic<Int>(0)
+    private let started = Atomic<Bool>(false)
 
-    /// Binds queue `number` (the kernel holds at most `maxLength` packets, and drops the
-    /// rest) and starts reading; the closures run on the reader's thread.
-    public init(number: UInt16, maxLength: Int, tick: Int32 = 50,
-                onPackets: @escaping @Sendable ([Queued]) -> Void, onTick: @escaping @Sendable () -> Void) throws(LinuxError) {
+    /// Binds queue `number`; the kernel holds at most `maxLength` packets, and drops the
+    /// rest. Nothing is read before `start`.
+    public init(number: UInt16, maxLength: Int, tick: Int32 = 50) throws(LinuxError) {
         self.number = number
         fd = try check(ted_nfq_open(number, UInt32(clamping: maxLength), tick), "bind netfilter queue \(number)")
+    }
+
+    /// Starts reading; the closures run on the reader's thread (`onTick` after each read
+    /// or timeout, at most `tick` ms apart).
+    public func start(onPackets: @escaping @Sendable ([Queued]) -> Void, onTick: @escaping @Sendable () -> Void) {
         let fd = self.fd, control = self.control
+        started.store(true, ordering: .releasing)
         spawnThread { [self] in
             var batch = [ted_queued_packet](repeating: ted_queued_packet(), count: 64)
             while control.isRunning {
@@ -61,9 +67,9 @@ public final class PacketQueue: Sendable {
 
     public var errors: Int { receiveErrors.load(ordering: .relaxed) }
 
-    /// Stops the thread and closes the socket: the kernel drops what is still held.
+    /// Stops the thread (when started) and closes the socket: the kernel drops what is still held.
     public func stop() {
-        control.stop(threads: 1)
+        control.stop(threads: started.load(ordering: .acquiring) ? 1 : 0)
         close(fd)
     }
 }

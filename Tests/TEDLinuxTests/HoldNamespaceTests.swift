@@ -56,9 +56,8 @@ import Glibc
                                   probePort: 500, tunnelDevice: nil, queue: 77)
             try table.install()
             let received = Received()
-            let queue = try PacketQueue(number: 77, maxLength: 16, onPackets: { batch in
-                received.packets.withLock { $0 += batch }
-            }, onTick: {})
+            let queue = try PacketQueue(number: 77, maxLength: 16)
+            queue.start(onPackets: { batch in received.packets.withLock { $0 += batch } }, onTick: {})
             var facts: [String: String] = [:]
             // Three packets of the entry and one the deny above it lets go.
             Self.send(ports: [4001, 4002, 4003, 7000])

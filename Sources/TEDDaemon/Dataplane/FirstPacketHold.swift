@@ -65,10 +65,10 @@ final class FirstPacketHold: Sendable {
     func start(metrics: MetricsRegistry, trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
         let counters = Counters(metrics)
         state.withLockedValue { $0.counters = counters }
-        let queue = try PacketQueue(number: table.queue, maxLength: limits.packets,
-                                    onPackets: { [self] packets in arrived(packets, trigger: trigger) },
-                                    onTick: { [self] in expire() })
+        let queue = try PacketQueue(number: table.queue, maxLength: limits.packets)
+        // Known before the first packet is read: every packet read gets a verdict.
         state.withLockedValue { $0.queue = queue }
+        queue.start(onPackets: { [self] packets in arrived(packets, trigger: trigger) }, onTick: { [self] in expire() })
         logger.info("first packets are held", metadata: [
             "ted.queue": "\(table.queue)", "ted.per_flow": "\(limits.perFlow)", "ted.packets": "\(limits.packets)",
             "ted.bytes": "\(limits.bytes)", "ted.time_ms": "\(limits.time.nanoseconds / 1_000_000)"])
