@@ -46,12 +46,15 @@ public enum XFRMTrapPlan {
             let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
                 guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family) else { continue }
-                let sources = prefixes(of: local), destinations = prefixes(of: remote)
                 let sourcePorts = portBlocks(entry.localPorts), destinationPorts = portBlocks(entry.remotePorts)
-                let count = sources.count * destinations.count * sourcePorts.count * destinationPorts.count
-                guard sources.count <= maxSelectorsPerEntry, count <= maxSelectorsPerEntry else {
+                let count = [local.prefixCount, remote.prefixCount, sourcePorts.count, destinationPorts.count].reduce(1) {
+                    let (product, overflow) = $0.multipliedReportingOverflow(by: $1)
+                    return overflow ? Int.max : product
+                }
+                guard count <= maxSelectorsPerEntry, let sources = local.prefixes(limit: maxSelectorsPerEntry),
+                      let destinations = remote.prefixes(limit: maxSelectorsPerEntry) else {
                     throw XFRMPlanError(ruleIndex: rule.index, text: rule.text,
-                                        reason: "needs \(count > 0 ? count : sources.count) XFRM selectors (more than \(maxSelectorsPerEntry)); "
+                                        reason: "needs \(count == Int.max ? "too many" : "\(count)") XFRM selectors (more than \(maxSelectorsPerEntry)); "
                                             + "write it as prefixes and port ranges XFRM can hold, or raise dataplane.max-selectors-per-entry")
                 }
                 for source in sources {
@@ -90,28 +93,6 @@ public enum XFRMTrapPlan {
             }
         }
         return result
-    }
-
-    /// The prefixes whose union is the pattern: the free bits before the mask's last 1
-    /// bit are enumerated (2^k prefixes); a contiguous mask is one prefix.
-    public static func prefixes(of pattern: AddressPattern, limit: Int = 1 << 16) -> [AddressPattern] {
-        if pattern.prefixLength != nil { return [pattern] }
-        let width = pattern.family.bitWidth
-        let length = width - pattern.mask.bits.trailingZeroBitCount
-        let fullPrefix = pattern.family.allOnes << (width - length) & pattern.family.allOnes
-        let freeBits = (0..<width).filter { bit in
-            let value = UInt128(1) << bit
-            return value & fullPrefix != 0 && value & pattern.mask.bits == 0
-        }
-        let count = 1 << min(freeBits.count, 20)
-        guard count <= limit else { return Array(repeating: pattern, count: count) }
-        return (0..<count).compactMap { combination in
-            var address = pattern.address.bits
-            for (index, bit) in freeBits.enumerated() where combination >> index & 1 == 1 {
-                address |= UInt128(1) << bit
-            }
-            return AddressPattern(address: IPAddress(family: pattern.family, bits: address), prefixLength: length)
-        }
     }
 
     /// Aligned (port, mask) blocks whose union is the range.

@@ -104,3 +104,36 @@ extension AddressPattern {
         }
     }
 }
+
+extension AddressPattern {
+    /// The free bits before the mask's last 1 bit: a contiguous mask has none.
+    private var holes: [Int] {
+        let width = family.bitWidth
+        let length = width - mask.bits.trailingZeroBitCount
+        let fullPrefix = family.allOnes << (width - length) & family.allOnes
+        return (0..<width).filter { bit in
+            let value = UInt128(1) << bit
+            return value & fullPrefix != 0 && value & mask.bits == 0
+        }
+    }
+
+    /// How many prefixes the pattern is the union of: 2^k for k holes in its mask
+    /// (saturated at 2^62).
+    public var prefixCount: Int { 1 << min(holes.count, 62) }
+
+    /// The prefixes whose union is exactly the pattern (what XFRM selectors and IKE traffic
+    /// selectors can hold): every combination of the mask's holes; nil when there would be
+    /// more than `limit`.
+    public func prefixes(limit: Int) -> [AddressPattern]? {
+        if prefixLength != nil { return [self] }
+        let holes = self.holes
+        guard holes.count < 62, 1 << holes.count <= limit else { return nil }
+        let length = family.bitWidth - mask.bits.trailingZeroBitCount
+        return (0..<(1 << holes.count)).compactMap { combination in
+            var bits = address.bits
+            for (index, bit) in holes.enumerated() where combination >> index & 1 == 1 { bits |= UInt128(1) << bit }
+            return AddressPattern(address: IPAddress(family: family, bits: bits), prefixLength: length)
+        }
+    }
+}
+

@@ -99,3 +99,24 @@ import TEDModel
         #expect(TrafficSelectors.parse("198.18.2.0/24[udp/no-such-service]") == nil)
     }
 }
+
+/// A responder's child covers its policy entry exactly, a non-contiguous mask as the
+/// prefixes it is the union of (IKEv2 children may list several selectors).
+@Suite struct ResponderChildTests {
+    @Test func aWildcardMaskBecomesItsPrefixes() throws {
+        let entry = try #require(try ACLParser.parseLine("permit udp 198.18.2.20 0.0.0.32 198.18.1.0/24"))
+        let child = try #require(TrafficSelectors.responderChild(entry: entry, family: .v4))
+        #expect(child.local.sorted() == ["198.18.2.20/32[udp]", "198.18.2.52/32[udp]"])
+        #expect(child.remote == ["198.18.1.0/24[udp]"])
+    }
+
+    @Test func aPrefixEntryIsOneSelectorAndTooManyHolesAreRefused() throws {
+        let plain = try #require(try ACLParser.parseLine("permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24"))
+        #expect(TrafficSelectors.responderChild(entry: plain, family: .v4)?.local == ["198.18.2.0/24[tcp/443]"])
+        // 0.0.0.254 leaves 7 holes: 128 prefixes, over the 64 a child may list.
+        let sparse = try #require(try ACLParser.parseLine("permit ip 198.18.2.0 0.0.0.254 198.18.1.0/24"))
+        #expect(TrafficSelectors.responderChild(entry: sparse, family: .v4) == nil)
+        let six = try #require(try ACLParser.parseLine("permit ip 198.18.2.0 0.0.0.252 198.18.1.0/24"))
+        #expect(TrafficSelectors.responderChild(entry: six, family: .v4)?.local.count == 64)
+    }
+}

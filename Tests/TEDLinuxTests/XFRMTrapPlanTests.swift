@@ -34,8 +34,9 @@ import TEDModel
 
     @Test func nonContiguousMaskBecomesItsPrefixes() throws {
         let pattern = try #require(AddressPattern("198.18.0.5/255.255.252.255"))
-        let prefixes = XFRMTrapPlan.prefixes(of: pattern)
-        #expect(prefixes.count == 4)
+        let prefixes = try #require(pattern.prefixes(limit: 16))
+        #expect(prefixes.count == 4 && pattern.prefixCount == 4)
+        #expect(pattern.prefixes(limit: 3) == nil)
         #expect(prefixes.map(\.description).sorted() == ["198.18.0.5/32", "198.18.1.5/32", "198.18.2.5/32", "198.18.3.5/32"])
         for low in 0...1023 {
             let address = IPAddress(v4: 0xC612_0000 | UInt32(low))

@@ -329,12 +329,12 @@ public actor IKEHandoff: DaemonPlugin {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
                 guard let selectors = TrafficSelectors.responderChild(entry: rule.entry, family: family) else {
-                    logger.warning("policy entry not expressible as IKE selectors; peers cannot start IKE for it",
-                                   metadata: ["ted.entry": "\(rule.index)"])
+                    logger.warning("policy entry needs more IKE selectors than a child may list; peers cannot start IKE for it",
+                                   metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(TrafficSelectors.maxResponderSelectors)"])
                     continue
                 }
                 children.append(IKEChild(name: "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")",
-                                         localTS: [selectors.local], remoteTS: [selectors.remote]))
+                                         localTS: selectors.local, remoteTS: selectors.remote))
             }
         }
         guard !children.isEmpty, let authentication else { return }

@@ -64,14 +64,17 @@ public enum TrafficSelectors {
         return result
     }
 
-    /// The local and remote selectors of a responder's policy entry (its `%any` connection).
-    public static func responderChild(entry: PolicyEntry, family: IPAddress.Family) -> (local: String, remote: String)? {
-        guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family),
-              local.prefixLength != nil, remote.prefixLength != nil else { return nil }
-        if entry.proto.isICMP {
-            return (selector(local, proto: entry.proto, ports: .all), selector(remote, proto: entry.proto, ports: .all))
-        }
-        return (selector(local, proto: entry.proto, ports: entry.localPorts),
-                selector(remote, proto: entry.proto, ports: entry.remotePorts))
+    /// Most traffic selectors one side of a responder's child may list.
+    public static let maxResponderSelectors = 64
+
+    /// The local and remote selectors of a responder's policy entry (its `%any`
+    /// connection): a non-contiguous mask becomes the prefixes it is the union of, so the
+    /// child covers the entry exactly; nil beyond `maxResponderSelectors` per side.
+    public static func responderChild(entry: PolicyEntry, family: IPAddress.Family) -> (local: [String], remote: [String])? {
+        guard let local = entry.local.pattern(for: family)?.prefixes(limit: maxResponderSelectors),
+              let remote = entry.remote.pattern(for: family)?.prefixes(limit: maxResponderSelectors) else { return nil }
+        let (localPorts, remotePorts) = entry.proto.isICMP ? (PortRange.all, PortRange.all) : (entry.localPorts, entry.remotePorts)
+        return (local.map { selector($0, proto: entry.proto, ports: localPorts) },
+                remote.map { selector($0, proto: entry.proto, ports: remotePorts) })
     }
 }
