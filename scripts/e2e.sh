@@ -137,7 +137,7 @@ sleep 0.5
 
 ted_config A "deny ip 198.18.1.0/24 198.18.3.128/25" "permit ip 198.18.1.0/24 198.18.0.0/15"
 ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
-  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.8 0.0.0.32 198.18.1.0/24"
+  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
@@ -229,31 +229,32 @@ swanctl --terminate --child "$https_child" --uri "unix://$TOPO_DIR/gA.vici" >/de
 gone() { ! hold_element && ! https_bypass; }
 check "rekey: the rekeyed child SA going down takes its hold set element and bypass with it" retry 20 gone
 
-# A non-contiguous mask end to end: gwB protects udp for 198.18.2.8 0.0.0.32, that is
-# 198.18.2.8 and 198.18.2.40 and nothing between. Its responder child lists both prefixes;
-# gwA proposes the largest prefix of the intersection holding each packet (here the host)
-# and, for a second host of the same intersection, hands off again.
-in_ns hB ip addr add 198.18.2.8/24 dev eth0
-in_ns hB ip addr add 198.18.2.40/24 dev eth0
-in_ns hB ip addr add 198.18.2.9/24 dev eth0
+# A non-contiguous mask end to end: gwB protects udp for 198.18.2.0 0.0.0.135, that is
+# 198.18.2.0/29 and 198.18.2.128/29 and nothing between. Its responder child lists both
+# prefixes; gwA proposes the largest prefix of the intersection holding each packet and,
+# for a host in the other prefix of the same intersection, hands off again. (Under
+# kernel-libipsec a child needs a gateway address in its local selector for its route, so
+# gwB also holds 198.18.2.129.)
+in_ns gB ip addr add 198.18.2.129/24 dev inside
+for address in 198.18.2.2 198.18.2.130 198.18.2.9; do in_ns hB ip addr add $address/24 dev eth0; done
 bg hB /usr/bin/python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7000))
 with open(sys.argv[1], 'a') as f:
     while True:
-        data, _ = s.recvfrom(64); f.write(data.decode(errors='replace') + '\\n'); f.flush()" "$TOPO_DIR/hostB.7000"
+        data, _ = s.recvfrom(64); f.write(data.decode(errors='replace')); f.flush()" "$TOPO_DIR/hostB.7000"
 sleep 0.3
 capture_start wildcard
 udp_arrived() { in_ns hA bash -c "echo to-$1 > /dev/udp/$1/7000"; sleep 0.2; grep -q "to-$1" "$TOPO_DIR/hostB.7000"; }
-check "wildcard mask: hostA reaches 198.18.2.8 (inside the entry) over a tunnel" retry 20 udp_arrived 198.18.2.8
-check "wildcard mask: hostA reaches 198.18.2.40 (inside the entry) over a tunnel" retry 20 udp_arrived 198.18.2.40
+check "wildcard mask: hostA reaches 198.18.2.2 (inside the entry) over a tunnel" retry 20 udp_arrived 198.18.2.2
+check "wildcard mask: hostA reaches 198.18.2.130 (inside the entry) over a tunnel" retry 20 udp_arrived 198.18.2.130
 for i in 1 2 3 4 5; do in_ns hA bash -c "echo to-198.18.2.9 > /dev/udp/198.18.2.9/7000"; sleep 0.3; done
 capture_stop
 check "wildcard mask: nothing reaches 198.18.2.9 (outside the entry)" bash -c "! grep -q to-198.18.2.9 '$TOPO_DIR/hostB.7000'"
-check "wildcard mask: gwA's child for 198.18.2.8 is exactly 198.18.1.0/24[udp] === 198.18.2.8/32[udp]" \
-  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.8/32\[udp\]'
-check "wildcard mask: gwA's child for 198.18.2.40 is exactly 198.18.1.0/24[udp] === 198.18.2.40/32[udp]" \
-  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.40/32\[udp\]'
+check "wildcard mask: gwA's child for 198.18.2.2 is exactly 198.18.1.0/24[udp] === 198.18.2.0/29[udp]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/29\[udp\]'
+check "wildcard mask: gwA's child for 198.18.2.130 is exactly 198.18.1.0/24[udp] === 198.18.2.128/29[udp]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.128/29\[udp\]'
 check "wildcard mask: no udp/7000 in clear on the transit" test "$(captured wildcard 'udp port 7000')" -eq 0
 check "wildcard mask: the capture saw the tunnels (ESP-in-UDP)" test "$(captured wildcard 'udp port 4500')" -gt 0
 

@@ -42,7 +42,7 @@ public struct Initiator: Sendable {
         guard let (rule, localProxy) = localRule(for: p) else { return [.notProtected(p)] }
         if let discovery = cache.lookup(p, ruleIndex: rule.index, now: now) {
             counters.cacheHits += 1
-            return [.cached(discovery)]
+            return [.cached(discovery.answering(p))]
         }
         let key = FlowKey(ruleIndex: rule.index, destination: target?.address ?? p.destination,
                           destinationPort: target?.port ?? settings.probePort)

@@ -65,6 +65,16 @@ public struct Discovery: Hashable, Sendable {
     public let responseSourcePort: UInt16
 }
 
+extension Discovery {
+    /// The same discovery answering another packet of its intersection (a cache hit): the
+    /// hand-off proposes the child that holds this packet.
+    func answering(_ other: Packet) -> Discovery {
+        Discovery(peer: peer, entries: entries, chosenEntry: chosenEntry, intersection: intersection, packet: other,
+                  localRule: localRule, rtt: rtt, attempts: attempts, responseSource: responseSource,
+                  responseSourcePort: responseSourcePort)
+    }
+}
+
 /// A failed discovery.
 public struct Failure: Hashable, Sendable {
     public enum Reason: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {

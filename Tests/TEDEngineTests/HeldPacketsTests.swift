@@ -30,6 +30,10 @@ import TEDModel
         #expect(byBytes.arrive(id: 1, packet: flow(1), length: 1500, now: start) == .hold)
         #expect(byBytes.arrive(id: 2, packet: flow(1), length: 1500, now: start) == .hold)
         #expect(byBytes.arrive(id: 3, packet: flow(2), length: 1, now: start) == .drop(.full))
+        var byOneByte = HeldPackets(limits: .init(perFlow: 4, packets: 10, bytes: 3000))
+        #expect(byOneByte.arrive(id: 1, packet: flow(1), length: 1500, now: start) == .hold)
+        #expect(byOneByte.arrive(id: 2, packet: flow(2), length: 1501, now: start) == .drop(.full), "3001 bytes would be held")
+        #expect(byOneByte.arrive(id: 3, packet: flow(2), length: 1500, now: start) == .hold, "exactly the limit is allowed")
         // Room comes back once packets leave.
         #expect(byBytes.release { $0 == flow(1) } == [1, 2])
         #expect(byBytes.count == 0 && byBytes.bytes == 0)

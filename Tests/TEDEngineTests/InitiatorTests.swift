@@ -380,7 +380,13 @@ import TEDWire
         let p = packet("tcp 10.1.3.5:40000 10.2.0.7:443")
         let discovery = try #require(exchange(&initiator, &responder, p, now: t0, rng: &rng)?.discovery)
         let later = packet("tcp 10.1.9.9:5 10.2.4.4:80")
-        #expect(initiator.packet(later, now: at(1000), rng: &rng) == [.cached(discovery)])
+        // The cached discovery answers the later packet: the hand-off proposes its child.
+        #expect(initiator.packet(later, now: at(1000), rng: &rng) == [.cached(discovery.answering(later))])
+        if case .cached(let answer) = initiator.packet(later, now: at(1001), rng: &rng).first {
+            #expect(answer.packet == later && answer.intersection == discovery.intersection && answer.peer == discovery.peer)
+        } else {
+            Issue.record("no cache hit")
+        }
         #expect(initiator.snapshot.cache.map(\.expires) == [at(20) + .seconds(300)])
         #expect(initiator.nextDeadline == at(20) + .seconds(300))
         _ = initiator.tick(now: at(20) + .seconds(300))

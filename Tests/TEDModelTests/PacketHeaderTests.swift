@@ -40,6 +40,10 @@ import TEDModel
         let rest: [UInt8] = [44, 0, 0, 0, 0, 0, 0, 0] + [17, 0, 0, 0, 0, 0, 0, 1] + [0x14, 0xe9, 0x00, 0x35]
         let packet = try #require(Packet(ipHeader: ipv6(next: 0, rest: rest)))
         #expect(packet.description == "udp [2001:db8:1::10]:5353 [2001:db8:2::10]:53")
+        // Destination options of 16 bytes (length field 1), then TCP.
+        let options: [UInt8] = [6, 1] + [UInt8](repeating: 0, count: 14) + [0x9c, 0x40, 0x01, 0xbb]
+        #expect(try #require(Packet(ipHeader: ipv6(next: 60, rest: options))).description
+                == "tcp [2001:db8:1::10]:40000 [2001:db8:2::10]:443")
         let laterFragment: [UInt8] = [17, 0, 0, 8, 0, 0, 0, 1] + [0x14, 0xe9, 0x00, 0x35]
         #expect(try #require(Packet(ipHeader: ipv6(next: 44, rest: laterFragment))).destinationPort == nil)
     }

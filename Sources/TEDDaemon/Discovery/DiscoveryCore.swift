@@ -194,7 +194,11 @@ final class DiscoveryCore {
                 if case .undecodable(let why) = reason { metrics.rejected(why) }
             case .ignored(let reason):
                 metrics.ignored(reason)
-            case .cached, .failedCached, .joined, .notProtected:
+            case .cached(let discovery):
+                // A packet of a known intersection: the hand-off finds its child up, or (a
+                // non-contiguous intersection's other part) builds the one that holds it.
+                events.discovered(discovery)
+            case .failedCached, .joined, .notProtected:
                 break
             }
         }
