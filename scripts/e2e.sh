@@ -123,6 +123,7 @@ except OSError:
   sleep 0.3; kill "$hostA_capture" 2>/dev/null; wait "$hostA_capture" 2>/dev/null
   capture_stop
 }
+received() { awk '/packets transmitted/ { print $4 }' "$1"; }
 hostA_syns() { tcpdump -nn -r "$TOPO_DIR/$1.hostA.pcap" 2>/dev/null | wc -l; }
 connect_ms() { cat "$TOPO_DIR/$1.ms"; }
 
@@ -137,7 +138,8 @@ sleep 0.5
 
 ted_config A "deny ip 198.18.1.0/24 198.18.3.128/25" "permit ip 198.18.1.0/24 198.18.0.0/15"
 ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
-  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24"
+  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24" \
+  "permit icmp 198.18.2.0/24 198.18.3.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
@@ -298,6 +300,24 @@ check "pass-through: the capture saw the probes (exchange 240) crossing to gwC" 
 check "pass-through: no udp/5353 in clear between the gateways" test "$(captured passthrough 'udp port 5353')" -eq 0
 in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.2
 
+# 4c. Peers going down alone: gwB's responder children for gwA and for gwC share one
+# connection (ted-responder); gwA's tunnels to gwB going down must leave gwC's flowing
+# (kernel-libipsec bypasses and hold-set elements are kept per child SA, counted per selector).
+ping_b_from_c() { in_ns hC ping -c 1 -W 1 198.18.2.20; }
+check "hostC pings hostB over a tunnel gwC-gwB" retry 20 ping_b_from_c
+in_ns hC ping -c 40 -i 0.1 -W 1 198.18.2.20 > "$TOPO_DIR/other-peer.ping" 2>&1 &
+ping_pid=$!
+sleep 1
+for name in $(sas A | grep -o "^ted-198-51-100-2-[0-9a-f]*" | sort -u); do
+  swanctl --terminate --ike "$name" --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1
+done
+wait "$ping_pid"
+no_sa_a_b() { ! sas A | grep -q "198.51.100.2\["; }
+check "gwA's tunnels to gwB are down" retry 10 no_sa_a_b
+check "gwA's tunnels to gwB going down left gwC's flowing ($(received "$TOPO_DIR/other-peer.ping") of 40 replies)" \
+  test "$(received "$TOPO_DIR/other-peer.ping")" -ge 38
+check "hostA reaches hostB again (a new discovery)" retry 20 ping_to 198.18.2.20
+
 # 5. ted status shows the tunnels it made.
 status_lists_tunnel() { "$TED" status --socket "$TOPO_DIR/gA.sock" | grep -q "ted-198-51-100-3-.* up peer 198.51.100.3"; }
 check "ted status on gwA lists its tunnels" status_lists_tunnel
@@ -319,7 +339,6 @@ fail_closed() {
   check "$1: the capture saw tunnel traffic (ESP-in-UDP)" test "$(captured "$1" 'udp port 4500')" -gt 0
   check "$1: 0 packets of a new protected flow in clear" test "$(captured "$1" 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
 }
-received() { awk '/packets transmitted/ { print $4 }' "$1"; }
 
 check "gwA's ted exits 0 on SIGTERM" ted_stop A
 fail_closed "after SIGTERM of gwA's ted"
