@@ -20,6 +20,7 @@ identity: 198.51.100.$2
 listen: 0.0.0.0:1500
 advertise-port: 1500
 policy: ["$3"]
+peers: [198.51.100.0/24]
 discovery: { retries: 3, timeout: 200ms, negative-ttl: 1s }
 dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1, trap-interface: outside }
 ike: { vici: $TOPO_DIR/g$1.vici, psk: "$PSK", proposals: [aes128-sha256-modp2048], esp-proposals: [aes128-sha256] }

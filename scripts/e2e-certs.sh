@@ -256,11 +256,13 @@ check "transit: no cleartext between hostA and hostC" test "$(cleartext_count 19
 
 # 4. Pre-shared keys, never one for any identity: gwA and gwB share a key owned by each
 # other's identity only; gwA lets any 198.51.100.0/24 gateway answer but holds no key for
-# the rogue, which keeps a key it would use with anyone. Fresh charons, so no SA remains.
+# the rogue, which keeps a group key it would use with any gateway of 198.51.100.0/24.
+# Fresh charons, so no SA remains.
 for site in A B C; do ted_stop $site; kill -KILL "${CHARON_PID[$site]}"; wait "${CHARON_PID[$site]}" 2>/dev/null; done
 for site in A B C; do charon_start $site || { fail "charon on g$site (restart)"; echo "$passed passed, $failed failed"; exit 1; }; done
 PEERS[A]='[{ identity: 198.51.100.2, psk: "gwA and gwB only" }, 198.51.100.0/24]'
 PEERS[B]='[{ identity: 198.51.100.1, psk: "gwA and gwB only" }]'
+PEERS[C]='[198.51.100.0/24]'
 GROUP_PSK[C]="the rogue's key for anyone"
 ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
 ted_config B "permit ip 198.18.2.0/24 198.18.1.0/24"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: real namespaces, a real charon per gateway (kernel-libipsec), ted on every
-# gateway, no peer configured anywhere. Prints "N passed, N failed" last; exit 1 on any failure.
+# gateway, no peer configured anywhere (only the prefix peers come from, which owns the
+# group key). Prints "N passed, N failed" last; exit 1 on any failure.
 # No pipefail: checks pipe into `grep -q`, which may close the pipe early (SIGPIPE upstream).
 set -u
 cd "$(dirname "$0")/.."
@@ -37,6 +38,7 @@ ted_config() {
     echo "discovery: { retries: 3, timeout: 200ms, negative-ttl: 1s }"
     echo "responder: { rate: 1000, burst: 1000 }"
     echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1 }"
+    echo "peers: [198.51.100.0/24]   # who may answer, and own the group key (any of them may claim anything)"
     echo "ike:"
     echo "  vici: $TOPO_DIR/g$site.vici"
     echo "  psk: \"$PSK\""

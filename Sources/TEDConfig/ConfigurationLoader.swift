@@ -96,7 +96,7 @@ public enum ConfigurationLoader {
         if let node = top.value("responder") { config.responder = try responder(node, path: path) }
         if let node = top.value("dataplane") { config.dataplane = try dataplane(node, path: path) }
         if let node = top.value("hold") { config.hold = try hold(node, path: path) }
-        if let node = top.value("ike") { config.ike = try ike(node, peerKeys: !config.peerKeys.isEmpty, path: path) }
+        if let node = top.value("ike") { config.ike = try ike(node, peerKeys: !config.peerKeys.isEmpty, hasPeers: !config.peers.isEmpty, path: path) }
         if let node = top.value("control-socket") {
             config.controlSocket = try read.string(node, "control-socket")
             guard !config.controlSocket.isEmpty, config.controlSocket.utf8.count < 108 else {
@@ -281,7 +281,7 @@ public enum ConfigurationLoader {
         return options
     }
 
-    private static func ike(_ node: Node, peerKeys: Bool, path: String) throws(ConfigError) -> IKEOptions {
+    private static func ike(_ node: Node, peerKeys: Bool, hasPeers: Bool, path: String) throws(ConfigError) -> IKEOptions {
         var section = try MappingReader(path: path, node: node, what: "'ike'")
         let read = ScalarReader(path: path)
         var options = IKEOptions()
@@ -302,6 +302,12 @@ public enum ConfigurationLoader {
         case (let psk?, nil, nil, nil):
             let secret = try read.string(psk, "psk")
             guard secret.utf8.count >= 8 else { throw ConfigError.at(path, psk, "'psk' must be at least 8 bytes") }
+            // A key nobody owns is a key for any identity: every holder could become a
+            // peer for anything it answers.
+            guard hasPeers else {
+                throw ConfigError.at(path, psk, "'psk' needs 'peers': a group key is owned by the listed peers' identity prefixes "
+                    + "(e.g. peers: [198.51.100.0/24]), never by any identity; or give each peer its own 'psk', or use certificates")
+            }
             options.authentication = .psk(secret)
         case (nil, let cert?, let key?, let ca?):
             guard !peerKeys else {

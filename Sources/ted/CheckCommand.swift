@@ -49,7 +49,7 @@ struct ConfigurationSummary {
             + (p.effectiveAcquireExpires.map { ", acquire-expires \($0) s\(p.acquireExpires == nil ? " (default: larval states end soon, no flow starves others)" : "")" } ?? ""))
         if let ike = c.ike {
             let auth = switch ike.authentication {
-            case .psk: c.peers.isEmpty ? "psk (one key for any identity: every holder can prove any claim)" : "psk"
+            case .psk: "psk"
             case .peerKeys: "psk per peer"
             case .pubkey: "certificates"
             }

@@ -89,6 +89,7 @@ import TEDModel
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protect: [] }\n", 4, 34, "unknown key 'protect'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  vici: /x\n", 4, 3, "'ike' needs 'psk'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  psk: short\n", 4, 8, "at least 8 bytes"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nike:\n  psk: a long enough group key\n", 4, 8, "'psk' needs 'peers'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.2, psk: short }\n", 4, 36, "at least 8 bytes"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/255.255.0.255, psk: long enough }\n", 4, 17, "needs a prefix identity"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.2, psk: long enough }\nike: { certificate: c, private-key: k, ca-certificate: a }\n", 5, 6, "remove the peers' 'psk'"),

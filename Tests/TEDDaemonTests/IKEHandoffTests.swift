@@ -83,6 +83,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         identity: 127.0.0.1
         policy:
           - permit ip 198.18.1.0/24 198.18.0.0/15
+        peers: [198.51.100.0/24]
         ike: { vici: /nonexistent, psk: "a test key of enough bytes", initiate-timeout: TIMEOUT, max-connections-per-peer: 1 }
         """
 

@@ -54,12 +54,15 @@ import TEDVici
         #expect(SharedKeys.plan(all).map(\.id) == ["ted-psk-1"])
     }
 
-    /// Only a configuration that lists no peers at all gets a key for any identity.
-    @Test func aKeyForAnyIdentityOnlyWithoutPeers() throws {
-        let c = try configuration("", ike: "{ vici: /x, psk: \"the group key\" }")
-        #expect(SharedKeys.plan(c) == [SharedKey(id: "ted-psk", secret: "the group key", owners: [])])
+    /// No key is ever loaded for any identity: a group key needs peers, and a peer's key
+    /// whose prefix is only this gateway owns nothing and is not loaded.
+    @Test func neverAKeyForAnyIdentity() throws {
+        #expect(throws: ConfigError.self) { try configuration("", ike: "{ vici: /x, psk: \"the group key\" }") }
         let listed = try configuration("peers: [198.51.100.0/24]", ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(!SharedKeys.plan(listed).isEmpty)
         #expect(SharedKeys.plan(listed).allSatisfy { !$0.owners.isEmpty && !$0.owners.contains("198.51.100.1") })
+        let onlyMe = try configuration("peers: [{ identity: 198.51.100.1, psk: \"a key for myself\" }]", ike: "{ vici: /x }")
+        #expect(SharedKeys.plan(onlyMe).isEmpty)
     }
 
     @Test func loadSharedNamesTheOwners() {

@@ -146,13 +146,7 @@ public actor IKEHandoff: DaemonPlugin {
     /// peer removed from the configuration loses its key with the next start).
     private func loadSharedKeys() async throws {
         let keys = SharedKeys.plan(configuration)
-        for key in keys {
-            try await controller.loadSharedKey(key)
-            if key.owners.isEmpty {
-                logger.warning("the pre-shared key is loaded for any identity (no peers listed): every holder of it can prove any claim",
-                               metadata: ["ted.key": "\(key.id)"])
-            }
-        }
+        for key in keys { try await controller.loadSharedKey(key) }
         let wanted = Set(keys.map(\.id))
         for id in try await controller.sharedKeyIDs() where id.hasPrefix(SharedKey.idPrefix) && !wanted.contains(id) {
             try await controller.unloadSharedKey(id: id)

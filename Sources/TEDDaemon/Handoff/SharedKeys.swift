@@ -26,21 +26,18 @@ public struct SharedKey: Hashable, Sendable {
 /// identity would let the key serve any peer at all. Owners are therefore the peer
 /// prefixes with this gateway's identity cut out (the prefix split into the subnets
 /// beside it). A peer's own key (`peers[].psk`) is owned by its prefix; the group key
-/// (`ike.psk`) by the prefixes of the peers without a key of their own, and by anyone only
-/// when no peers are listed at all.
+/// (`ike.psk`) by the prefixes of the peers without a key of their own (the configuration
+/// refuses a group key without peers: no key is ever owned by any identity).
 public enum SharedKeys {
     public static func plan(_ configuration: Configuration) -> [SharedKey] {
         let identity = configuration.identity
         var keys: [SharedKey] = []
         for (index, key) in configuration.peerKeys.enumerated() {
-            keys.append(SharedKey(id: "\(SharedKey.idPrefix)-\(index + 1)", secret: key.secret,
-                                  owners: owners(key.identity, excluding: identity)))
+            // A prefix that is only this gateway owns nothing; charon would read no owners as any identity.
+            let owners = owners(key.identity, excluding: identity)
+            if !owners.isEmpty { keys.append(SharedKey(id: "\(SharedKey.idPrefix)-\(index + 1)", secret: key.secret, owners: owners)) }
         }
         guard case .psk(let secret)? = configuration.ike?.authentication else { return keys }
-        if configuration.peers.isEmpty {
-            keys.append(SharedKey(id: SharedKey.idPrefix, secret: secret, owners: []))
-            return keys
-        }
         let keyed = Set(configuration.peerKeys.map(\.identity))
         let groupOwners = configuration.peers.filter { !keyed.contains($0.identity) }
             .flatMap { owners($0.identity, excluding: identity) }
