@@ -26,11 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 source scripts/lib/topology.sh
+source scripts/lib/checks.sh
 trap topology_cleanup EXIT
-passed=0; failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 
 # The PKI, made here and left in the run's temporary directory only. The CA's own address
 # blocks bound what it may certify (strict addrblock checks the chain too).
@@ -84,28 +81,7 @@ ted_config() {
     echo "control-socket: $TOPO_DIR/g$site.sock"
   } > "$TOPO_DIR/g$site.yaml"
 }
-declare -A TED_PID
-ted_start() {
-  local site=$1
-  ip netns exec "$(ns g$site)" "$TED" daemon --config "$TOPO_DIR/g$site.yaml" >> "$TOPO_DIR/g$site.ted.log" 2>&1 &
-  TED_PID[$site]=$!; TOPO_PIDS+=($!)
-  local i
-  for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && return 0; sleep 0.1; done
-  echo "ted on g$site did not start:"; tail -5 "$TOPO_DIR/g$site.ted.log"; return 1
-}
-ted_stop() {
-  local site=$1 pid=${TED_PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null
-  local i; for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  wait "$pid"; local status=$?
-  TED_PID[$site]=""
-  [ "$status" -eq 0 ] || { echo "ted on g$site exited with $status on SIGTERM"; return 1; }
-}
 
-# retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
-retry() { local n=$1; shift; local i; for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; return 1; }
-sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }
 # children SITE: "PEER REMOTE-TS" for every child SA gwSITE's charon holds, whatever its state.
 children() {
   sas "$1" | awk '/^[^ ]/ { peer = "" }

@@ -18,11 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 source scripts/lib/topology.sh
+source scripts/lib/checks.sh
 trap topology_cleanup EXIT
-passed=0; failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 
 PSK="ted end-to-end pre-shared key"
 # ted_config SITE POLICY-LINES...: a gateway's ted configuration.
@@ -48,27 +45,7 @@ ted_config() {
   } > "$TOPO_DIR/g$site.yaml"
 }
 
-declare -A TED_PID
-ted_start() {
-  local site=$1
-  ip netns exec "$(ns g$site)" "$TED" daemon --config "$TOPO_DIR/g$site.yaml" >> "$TOPO_DIR/g$site.ted.log" 2>&1 &
-  TED_PID[$site]=$!; TOPO_PIDS+=($!)
-  local i
-  for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && return 0; sleep 0.1; done
-  echo "ted on g$site did not start:"; tail -5 "$TOPO_DIR/g$site.ted.log"; return 1
-}
-ted_stop() {
-  local site=$1 pid=${TED_PID[$1]:-}
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null
-  local i; for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  wait "$pid"; local status=$?
-  TED_PID[$site]=""
-  [ "$status" -eq 0 ] || { echo "ted on g$site exited with $status on SIGTERM"; return 1; }
-}
 
-# retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
-retry() { local n=$1; shift; local i; for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; return 1; }
 tcp_to() { in_ns hA nc -z -w 1 "$1" "$2"; }
 no_tcp_to() { ! tcp_to "$@"; }
 no_established_sa() { ! sas A | grep -q ESTABLISHED; }
@@ -81,7 +58,6 @@ child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index(
     > "$TOPO_DIR/sas.txt"
   grep -qE "^$3 === $4\$" "$TOPO_DIR/sas.txt"; }
 ping_to() { in_ns hA ping -c 1 -W 1 "$1"; }
-sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }
 no_ted_objects() {
   local site=$1
   ! in_ns g$site ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && ! in_ns g$site nft list tables 2>/dev/null | grep -q "inet ted" \

@@ -116,15 +116,20 @@ import TEDWire
                                      to: (IPAddress("127.0.0.2")!, responderPort))
         await initiator.stop()
         await responder.stop()
+        // A loaded machine may make the initiator retransmit before the answer comes: then
+        // the capture holds every probe and every answer, in order, probe first.
         let datagrams = try Pcap.datagrams(in: try #require(readFileBytes(path)), port: responderPort)
-        #expect(datagrams.count == 2)
-        guard datagrams.count == 2 else { return }
-        guard case .probe = try TEDCodec.decode(ByteBuffer(bytes: datagrams[0].payload)),
-              case .response = try TEDCodec.decode(ByteBuffer(bytes: datagrams[1].payload)) else {
-            Issue.record("expected a probe then a response")
-            return
+        let kinds = datagrams.map { datagram -> String in
+            switch try? TEDCodec.decode(ByteBuffer(bytes: datagram.payload)) {
+            case .probe: "probe"
+            case .response: "response"
+            default: "other"
+            }
         }
-        #expect(datagrams[0].destination.description == "127.0.0.2" && datagrams[1].source.description == "127.0.0.2")
+        #expect(kinds.first == "probe" && kinds.contains("response") && !kinds.contains("other"), "\(kinds)")
+        for (datagram, kind) in zip(datagrams, kinds) {
+            #expect(kind == "probe" ? datagram.destination.description == "127.0.0.2" : datagram.source.description == "127.0.0.2")
+        }
     }
 
     @Test func silentResponderTimesOutAfterEveryRetry() async throws {

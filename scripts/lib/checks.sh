@@ -1,0 +1,32 @@
+# What both end-to-end suites share (source after topology.sh; bash): counted checks, a
+# ted per gateway started and stopped by PID, retries, charon's SAs.
+
+passed=0; failed=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+declare -A TED_PID
+# ted_start SITE: ted on gwSITE with $TOPO_DIR/gSITE.yaml, until its control socket is there.
+ted_start() {
+  local site=$1
+  ip netns exec "$(ns g$site)" "$TED" daemon --config "$TOPO_DIR/g$site.yaml" >> "$TOPO_DIR/g$site.ted.log" 2>&1 &
+  TED_PID[$site]=$!; TOPO_PIDS+=($!)
+  local i
+  for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && return 0; sleep 0.1; done
+  echo "ted on g$site did not start:"; tail -5 "$TOPO_DIR/g$site.ted.log"; return 1
+}
+# ted_stop SITE: SIGTERM, and ted must exit 0.
+ted_stop() {
+  local site=$1 pid=${TED_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  local i; for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$pid"; local status=$?
+  TED_PID[$site]=""
+  [ "$status" -eq 0 ] || { echo "ted on g$site exited with $status on SIGTERM"; return 1; }
+}
+
+# retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
+retry() { local n=$1; shift; local i; for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; return 1; }
+sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }
