@@ -47,6 +47,11 @@ struct ConfigurationSummary {
         let p = c.dataplane
         lines.append("dataplane:      traps \(p.traps ? "on" : "off"), interception \(p.intercept ? "on (port \(p.interceptPort))" : "off")"
             + (p.effectiveAcquireExpires.map { ", acquire-expires \($0) s\(p.acquireExpires == nil ? " (default: larval states end soon, no flow starves others)" : "")" } ?? ""))
+        let h = c.hold
+        lines.append("hold:           " + (p.traps && h.enabled
+            ? "first packets held (queue \(h.queue)): \(h.perFlow) per flow, \(h.packets) packets and \(h.bytes) bytes in all, "
+                + "at most \(h.time ?? c.discovery.deadline) s\(h.time == nil ? " (the discovery's deadline)" : "")"
+            : "off: first packets are dropped until their tunnel is up"))
         if let ike = c.ike {
             let auth = switch ike.authentication {
             case .psk: "psk"

@@ -100,6 +100,19 @@ import Testing
         #expect(result.stdout.contains("capture:        /var/tmp/ted.pcap, then /var/tmp/ted.pcap.1 at 1048576 bytes\n"))
     }
 
+    @Test func checkShowsWhetherFirstPacketsAreHeld() throws {
+        let held = try Self.temporaryFile("hold.yaml", """
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            dataplane: { traps: true }
+            hold: { per-flow: 2, time: 1s }
+            """)
+        let on = try Self.run(["check", held])
+        #expect(on.stdout.contains("hold:           first packets held (queue 2029): 2 per flow, 256 packets and 1048576 bytes in all, at most 1.0 s\n"))
+        let dropped = try Self.temporaryFile("nohold.yaml", "identity: 198.51.100.1\npolicy: [permit ip any any]\ndataplane: { traps: true }\nhold: off\n")
+        #expect(try Self.run(["check", dropped]).stdout.contains("hold:           off: first packets are dropped until their tunnel is up\n"))
+    }
+
     @Test func classifyNamesTheEntry() throws {
         let path = try Self.temporaryFile("classify.yaml", """
             identity: 198.51.100.1
