@@ -12,7 +12,8 @@
  * recvfrom/sendto: its own ceiling is shown by the run against the C echo. The first
  * WARMUP seconds are not counted. Prints one line of key=value; generator_cpu is the CPU
  * time it used over the wall time: in the closed loop it sleeps in poll() while waiting,
- * so well under 1 means the server, not the generator, set the rate. */
+ * so well under 1 means the server, not the generator, set the rate. answered_total counts
+ * the warm-up's answers too (closed loop). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -287,10 +288,10 @@ int main(int argc, char **argv) {
         lost = sent_counted > answered_counted ? sent_counted - answered_counted : 0;
     }
     printf("mode=%s param=%.0f probes=%zu seconds=%.2f sent=%llu answered=%llu answers_per_s=%.0f "
-           "p50_us=%.1f p99_us=%.1f p999_us=%.1f lost=%llu unmatched=%llu not_response=%llu send_failed=%llu generator_cpu=%.2f\n",
+           "p50_us=%.1f p99_us=%.1f p999_us=%.1f lost=%llu unmatched=%llu not_response=%llu send_failed=%llu generator_cpu=%.2f answered_total=%llu\n",
            closed ? "window" : "rate", parameter, probe_count, counted, (unsigned long long)sent_counted,
            (unsigned long long)answered_counted, (double)answered_counted / counted, percentile(0.5),
            percentile(0.99), percentile(0.999), (unsigned long long)lost, (unsigned long long)unmatched,
-           (unsigned long long)not_response, (unsigned long long)send_failed, busy);
+           (unsigned long long)not_response, (unsigned long long)send_failed, busy, (unsigned long long)answered);
     return 0;
 }
