@@ -14,7 +14,7 @@
 #   - LATENCY_RUNS open-loop runs at half of ted's median maximum: p50/p99 of ted (and
 #     of the echo at the same rate);
 #   - the daemon's VmRSS/VmHWM after the runs.
-# Servers on core 0, the generator on core 1 (taskset). Only 127.0.0.1; every process
+# SETS="1k 100k" (default) chooses the policies. Servers on core 0, the generator on core 1 (taskset). Only 127.0.0.1; every process
 # is bounded in time and killed by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,8 +105,13 @@ run_set() {
 }
 
 echo "load: $(uptime)"
-run_set rules-1k Benchmarks/classbench/acl1_2k.txt 1000
-run_set rules-100k Benchmarks/classbench/acl1_100k.txt.gz
+for set in ${SETS:-1k 100k}; do
+    case $set in
+        1k) run_set rules-1k Benchmarks/classbench/acl1_2k.txt 1000 ;;
+        100k) run_set rules-100k Benchmarks/classbench/acl1_100k.txt.gz ;;
+        *) echo "SETS: 1k and/or 100k" >&2; exit 2 ;;
+    esac
+done
 echo "load: $(uptime)"
 python3 - "$results" "$runs" "$secs" "$window" <<'PY'
 import sys, statistics
