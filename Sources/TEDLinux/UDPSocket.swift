@@ -61,7 +61,7 @@ public enum UDPSocket {
             if errors.count < total { errors = [Int32](repeating: 0, count: total) }
             storage.withUnsafeBytes { raw in
                 // The storage no longer grows: its pointers hold for the whole call.
-                for index in 0..<total { records[index].data = UnsafeRawPointer(raw.baseAddress! + offsets[index]) }
+                for index in 0..<total { records[index].data = raw.baseAddress.map { UnsafeRawPointer($0 + offsets[index]) } }
                 records.withUnsafeBufferPointer { records in
                     errors.withUnsafeMutableBufferPointer { errors in
                         var start = 0
