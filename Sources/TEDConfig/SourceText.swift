@@ -6,16 +6,27 @@
 /// of a line or of the file.
 struct SourceText {
     /// Lines without their line breaks, as Unicode scalars (libyaml counts columns in them).
-    let lines: [[Unicode.Scalar]]
+    /// Split at the first use, which only an error needs: a 100k-entry policy loads without
+    /// 100k arrays of scalars.
+    var lines: [[Unicode.Scalar]] { storage.lines }
 
-    init(_ text: String) {
-        // By scalars: Swift takes "\r\n" as one Character, which is not "\n".
-        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            Array(line.last == "\r" ? line.dropLast() : line)
-        }
-        while lines.count > 1, lines.last?.allSatisfy(Self.isBlank) == true { lines.removeLast() }
-        self.lines = lines
+    private let storage: Storage
+
+    private final class Storage {
+        let text: String
+        lazy var lines: [[Unicode.Scalar]] = {
+            // By scalars: Swift takes "\r\n" as one Character, which is not "\n".
+            var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                Array(line.last == "\r" ? line.dropLast() : line)
+            }
+            while lines.count > 1, lines.last?.allSatisfy(SourceText.isBlank) == true { lines.removeLast() }
+            return lines
+        }()
+
+        init(_ text: String) { self.text = text }
     }
+
+    init(_ text: String) { storage = Storage(text) }
 
     private static func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
 

@@ -17,9 +17,14 @@ public struct Responder: Sendable {
 
     private let policy: Policy
     private let lookup: any PolicyLookup
-    /// Permit rules as responder proxies, per IP version, in policy order.
+    /// Permit rules as responder proxies, per IP version, in policy order; built only when
+    /// further entries are offered (at 100k entries they are 200k proxies to build and hold).
     private let offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]]
     private var limiter: ProbeRateLimiter
+    /// The last reply's entries and bytes, reused for the next: once the caller has let go
+    /// of the previous reply (the daemon copies it out at once), a reply allocates nothing.
+    private var replyEntries: [Proxy] = []
+    private var replyBuffer = ByteBufferAllocator().buffer(capacity: 512)
 
     /// `lookup` answers first-match queries over `policy` (default: its linear scan;
     /// the daemon passes a `CompiledPolicy`).
@@ -29,7 +34,7 @@ public struct Responder: Sendable {
         self.identity = identity
         self.settings = settings
         var offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]] = [:]
-        for family in [IPAddress.Family.v4, .v6] {
+        for family in [IPAddress.Family.v4, .v6] where settings.offerAdditionalEntries {
             offers[family] = policy.permits.compactMap { rule in
                 rule.entry.proxy(as: .responder, family: family).map { (rule.index, $0) }
             }
@@ -63,27 +68,35 @@ public struct Responder: Sendable {
         case .targetLimited: return drop(.rateLimitedTarget)
         case .globalLimited: return drop(.rateLimitedGlobal)
         }
-        guard let rule = lookup.firstMatch(probe.summary, as: .responder) else { return drop(.noMatch) }
-        guard rule.entry.action == .permit else { return drop(.deny) }
-        guard let matched = rule.entry.proxy(as: .responder, family: probe.summary.family) else {
+        // By position: the entry is read from the policy's plain entries, the rule not copied.
+        guard let position = lookup.firstMatchPosition(probe.summary, as: .responder) else { return drop(.noMatch) }
+        let entry = policy.entry(at: position)
+        guard entry.action == .permit else { return drop(.deny) }
+        guard let matched = entry.proxy(as: .responder, family: probe.summary.family) else {
             return drop(.noMatch)
         }
-        var entries = [matched]
+        var entries = replyEntries
+        replyEntries = []
+        entries.removeAll(keepingCapacity: true)
+        entries.append(matched)
         if settings.offerAdditionalEntries, probe.capabilities.contains(.multipleEntries) {
             let limit = min(settings.effectiveMaxEntries,
                             TEDCodec.entriesWithinAmplificationBound(probeSize: datagram.readableBytes,
                                                                      identity: identity.address.family,
                                                                      family: probe.summary.family))
+            let ruleIndex = policy.rules[position].index
             for offer in offers[probe.summary.family] ?? [] where entries.count < limit {
-                if offer.ruleIndex != rule.index, !entries.contains(offer.proxy) { entries.append(offer.proxy) }
+                if offer.ruleIndex != ruleIndex, !entries.contains(offer.proxy) { entries.append(offer.proxy) }
             }
         }
         let response = Response(initiatorCookie: probe.initiatorCookie,
                                 responderCookie: cookie(for: probe, source: source, port: port),
                                 capabilities: .ted, identity: identity, entries: entries)
         counters.replies += 1
-        return .reply(bytes: TEDCodec.encode(.response(response)), to: probe.identity.address,
-                      port: probe.identity.effectivePort)
+        replyBuffer.clear()
+        TEDCodec.encode(.response(response), into: &replyBuffer)
+        replyEntries = entries
+        return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
     }
 
     /// SipHash-2-4 under the secret of everything that identifies the probe, never zero.
@@ -96,19 +109,19 @@ public struct Responder: Sendable {
         hash.append((summary.sourcePort == nil ? 0 : 1) | (summary.destinationPort == nil ? 0 : 2))
         hash.append(bigEndian: summary.sourcePort ?? 0)
         hash.append(bigEndian: summary.destinationPort ?? 0)
-        hash.append(contentsOf: summary.source.bytes)
-        hash.append(contentsOf: summary.destination.bytes)
+        hash.append(summary.source)
+        hash.append(summary.destination)
         hash.append(source.family.rawValue)
-        hash.append(contentsOf: source.bytes)
+        hash.append(source)
         hash.append(bigEndian: port)
         hash.append(probe.identity.address.family.rawValue)
-        hash.append(contentsOf: probe.identity.address.bytes)
+        hash.append(probe.identity.address)
         hash.append(bigEndian: probe.identity.port)
         hash.append(bigEndian: probe.capabilities.rawValue)
         if let proxy = probe.proxyAddress {
             hash.append(proxy.pattern.family.rawValue)
-            hash.append(contentsOf: proxy.pattern.address.bytes)
-            hash.append(contentsOf: proxy.pattern.mask.bytes)
+            hash.append(proxy.pattern.address)
+            hash.append(proxy.pattern.mask)
             hash.append(proxy.proto.number)
         } else {
             hash.append(0)

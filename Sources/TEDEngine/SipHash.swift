@@ -1,3 +1,5 @@
+import TEDModel
+
 /// SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012).
 ///
 /// The responder keys it with its secret so that its cookie is a pure function of the
@@ -32,6 +34,15 @@ struct SipHash24 {
 
     mutating func append(contentsOf bytes: some Sequence<UInt8>) {
         for byte in bytes { append(byte) }
+    }
+
+    /// Appends the address's bytes in network order, as `append(contentsOf: address.bytes)`
+    /// does, without building the array (an allocation per address per probe).
+    mutating func append(_ address: IPAddress) {
+        let count = address.family.byteCount
+        for position in 0..<count {
+            append(UInt8(truncatingIfNeeded: address.bits >> (8 * (count - 1 - position))))
+        }
     }
 
     /// Appends an integer in network byte order.

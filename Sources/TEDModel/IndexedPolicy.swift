@@ -51,6 +51,10 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
     }
 
     public func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule? {
+        firstMatchPosition(packet, as: role).map { policy.rules[$0] }
+    }
+
+    public func firstMatchPosition(_ packet: Packet, as role: Role) -> Int? {
         let local = role == .initiator ? packet.source : packet.destination
         var best = Int.max
         for group in groups {
@@ -67,6 +71,6 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
                 }
             }
         }
-        return best == Int.max ? nil : policy.rules[best]
+        return best == Int.max ? nil : best
     }
 }

@@ -20,6 +20,11 @@ public struct PolicyRule: Hashable, Sendable {
 public protocol PolicyLookup: Sendable {
     /// The first rule matching an outbound packet (initiator) or a probe summary mirrored (responder).
     func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule?
+
+    /// The 0-based position in the policy's `rules` of that first rule: the same answer,
+    /// without copying the `PolicyRule` (its text is a reference: a copy costs a retain
+    /// and a release, and at 100k entries a cache miss more than the lookup itself).
+    func firstMatchPosition(_ packet: Packet, as role: Role) -> Int?
 }
 
 /// An ordered crypto ACL (the SPD): first match wins; `deny` means "not protected".
@@ -57,12 +62,18 @@ public struct Policy: Hashable, Sendable, PolicyLookup {
     }
 
     public func firstMatch(_ packet: Packet, as role: Role) -> PolicyRule? {
-        let index: Int? = switch role {
+        firstMatchPosition(packet, as: role).map { rules[$0] }
+    }
+
+    public func firstMatchPosition(_ packet: Packet, as role: Role) -> Int? {
+        switch role {
         case .initiator: entries.firstIndex { $0.matchesOutbound(packet) }
         case .responder: entries.firstIndex { $0.matchesInbound(packet) }
         }
-        return index.map { rules[$0] }
     }
+
+    /// The entry of `rules[position]`, read from the plain entries (no reference copied).
+    public func entry(at position: Int) -> PolicyEntry { entries[position] }
 
     /// The permit rules, in policy order.
     public var permits: [PolicyRule] { rules.filter { $0.entry.action == .permit } }

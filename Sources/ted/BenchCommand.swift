@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure ted against baselines in the same run (build with -c release for real figures).",
-        subcommands: [ResponderBench.self, WireBench.self, ClassifyBench.self, EchoServerCommand.self])
+        subcommands: [ResponderBench.self, WireBench.self, ClassifyBench.self, ProbesBench.self, EchoServerCommand.self])
 }
 
 /// The responder under load on loopback, beside a minimal NIO UDP echo server.
@@ -44,7 +44,7 @@ struct ResponderBench: AsyncParsableCommand {
         let source = rules.isEmpty ? "synthetic" : "ClassBench \(classbench)"
         let tedPort = try freeUDPPort(), echoPort = try freeUDPPort()
         let configPath = directory.appendingPathComponent("responder.yaml").path
-        try responderYAML(lines: lines, port: tedPort, socket: directory.appendingPathComponent("ted.sock").path)
+        try Self.responderYAML(lines: lines, port: tedPort, socket: directory.appendingPathComponent("ted.sock").path)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
 
         let generator = try UDPLoadGenerator()
@@ -79,7 +79,8 @@ struct ResponderBench: AsyncParsableCommand {
         print("ted daemon resident memory: \(rssIdle / 1024) MiB idle, \(rss / 1024) MiB after the runs, peak \(peak / 1024) MiB")
     }
 
-    private func responderYAML(lines: [String], port: UInt16, socket: String) -> String {
+    /// A responder on 127.0.0.1:`port` with `lines` as its policy and rate limits out of the way.
+    static func responderYAML(lines: [String], port: UInt16, socket: String) -> String {
         var yaml = """
             identity: 127.0.0.1
             listen: 127.0.0.1:\(port)

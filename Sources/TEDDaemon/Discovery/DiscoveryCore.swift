@@ -46,7 +46,7 @@ final class DiscoveryCore {
     private let socket: (fd: Int32, family: IPAddress.Family)
     /// Datagrams written since the last flush: flushed at the end of a read burst, or every
     /// `flushEvery` datagrams so the first answer of a long burst does not wait for the last.
-    private var outgoing: [UDPSocket.Outgoing] = []
+    private var outgoing = UDPSocket.SendBatch()
     private let flushEvery = 16
     private let sendErrorLog = LogLimiter()
 
@@ -66,7 +66,7 @@ final class DiscoveryCore {
     func attach(_ channel: any Channel) { self.channel = channel }
 
     func detach() {
-        outgoing = []
+        outgoing = UDPSocket.SendBatch()
         timer?.cancel()
         timer = nil
         channel = nil
@@ -108,9 +108,7 @@ final class DiscoveryCore {
     /// Sends what was written during one read burst.
     func readComplete() {
         guard !outgoing.isEmpty, channel != nil else { return }
-        let errors = UDPSocket.send(outgoing, on: socket.fd, socketFamily: socket.family)
-        for (datagram, code) in zip(outgoing, errors) where code != 0 { sendFailed(code, to: datagram.address) }
-        outgoing.removeAll(keepingCapacity: true)
+        outgoing.send(on: socket.fd, socketFamily: socket.family) { address, code in sendFailed(code, to: address) }
     }
 
     /// Counted per errno; logged at most once a second per errno.
@@ -224,7 +222,7 @@ final class DiscoveryCore {
         if let capture, let local = localEndpoint {
             capture.record(bytes, from: local.address, port: local.port, to: address, port: port)
         }
-        outgoing.append(UDPSocket.Outgoing(bytes: Array(bytes.readableBytesView), address: address, port: port))
+        bytes.withUnsafeReadableBytes { outgoing.append($0, to: address, port: port) }
         if outgoing.count >= flushEvery { readComplete() }
     }
 

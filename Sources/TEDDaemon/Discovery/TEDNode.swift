@@ -45,9 +45,12 @@ public final class TEDNode: Sendable {
         }
         // Bound here, without SO_REUSEADDR, and written by the core (see DiscoveryCore).
         let fd = try UDPSocket.bind(endpoint.address, port: endpoint.port, sendBuffer: Self.sendBuffer)
+        // Vector reads: up to `vectorRead` datagrams per recvmmsg, each in its own 4352-byte
+        // slice of one buffer (NIO divides the buffer's capacity by the count).
         let channel = try await DatagramBootstrap(group: group.next())
             .channelOption(.maxMessagesPerRead, value: 64)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4352))
+            .channelOption(.datagramVectorReadMessageCount, value: Self.vectorRead)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4352 * Self.vectorRead))
             .withBoundSocket(fd).get()
         let boundPort = UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0
         let identity = Identity(address: configuration.identity,
@@ -79,6 +82,9 @@ public final class TEDNode: Sendable {
         self.capture = capture
         self.injectDropped = Counter(label: "ted_intercepted_dropped_total", factory: metrics)
     }
+
+    /// Datagrams read per system call.
+    static let vectorRead = 16
 
     /// The TED socket's send buffer: replies to identities that never resolve (no ARP
     /// answer) hold buffer space for seconds; a large buffer keeps answering meanwhile.
