@@ -283,6 +283,7 @@ in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.2
 # (kernel-libipsec bypasses and hold-set elements are kept per child SA, counted per selector).
 ping_b_from_c() { in_ns hC ping -c 1 -W 1 198.18.2.20; }
 check "hostC pings hostB over a tunnel gwC-gwB" retry 20 ping_b_from_c
+held_before=$(metric_of B ted_held_packets_total | cut -d. -f1)
 in_ns hC ping -c 40 -i 0.1 -W 1 198.18.2.20 > "$TOPO_DIR/other-peer.ping" 2>&1 &
 ping_pid=$!
 sleep 1
@@ -294,6 +295,10 @@ no_sa_a_b() { ! sas A | grep -q "198.51.100.2\["; }
 check "gwA's tunnels to gwB are down" retry 10 no_sa_a_b
 check "gwA's tunnels to gwB going down left gwC's flowing ($(received "$TOPO_DIR/other-peer.ping") of 40 replies)" \
   test "$(received "$TOPO_DIR/other-peer.ping")" -ge 38
+held_after=$(metric_of B ted_held_packets_total | cut -d. -f1)
+# Had gwB taken gwC's child for gone, hostB's replies would have been held and rediscovered.
+check "gwB kept gwC's child SA as up: none of hostB's replies to hostC was held (${held_before:-0}, then ${held_after:-0})" \
+  test "${held_after:-0}" -eq "${held_before:-0}"
 check "hostA reaches hostB again (a new discovery)" retry 20 ping_to 198.18.2.20
 
 # 5. ted status shows the tunnels it made.

@@ -162,6 +162,32 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         try await until { await handoff.tunnels().isEmpty }
     }
 
+    /// The responder's IKE SAs with every peer share one connection (`ted-responder`): one
+    /// peer's IKE SA going down takes its own child SAs' kernel state, never another peer's.
+    @Test func onePeersIKESAGoingDownLeavesAnotherPeersChildren() async throws {
+        let fake = FakeIKEController()
+        let configuration = try ConfigurationLoader.parse(Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "60"), path: "test.yaml")
+        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: configuration.identity, port: 0),
+                                           logger: Self.logger)
+        defer { Task { await node.stop() } }
+        let downs = Mutex<[String]>([])
+        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
+                                 logger: Self.logger,
+                                 childHooks: .init(up: { _, _ in }, down: { child in downs.withLock { $0.append(child) } }))
+        try await handoff.start(node: node)
+        try await until { await handoff.isConnected }
+        fake.send(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.1", child: "ted-r1-v4-3", ikeID: "1"))
+        fake.send(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.3", child: "ted-r2-v4-4", ikeID: "2"))
+        fake.send(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.1", ikeID: "1"))
+        try await until { downs.withLock { !$0.isEmpty } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(downs.withLock { $0 } == ["ted-r1-v4-3"])
+        // An IKE SA down without an id (an older charon) still takes its connection's children.
+        fake.send(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.3"))
+        try await until { downs.withLock { $0.count == 2 } }
+        #expect(downs.withLock { $0 } == ["ted-r1-v4-3", "ted-r2-v4-4"])
+    }
+
     /// Past the per-peer cap a discovery starts no connection; `ted status` shows why.
     @Test func handOffsPastTheCapAreRefusedAndShown() async throws {
         let fake = FakeIKEController()

@@ -33,6 +33,11 @@ import TEDVici
         let events = ViciController.events(name: "ike-updown", message: message(up: false, children: []))
         #expect(events.map(\.kind) == [.ikeDown])
         #expect(events.first?.connection == "ted-198-51-100-2-e462bba")
+        var sa = ViciMessage()
+        sa.add("uniqueid", "7")
+        var withID = ViciMessage()
+        withID.add("ted-responder", section: sa)
+        #expect(ViciController.events(name: "ike-updown", message: withID).first?.ikeID == "7")
     }
 
     @Test func childRekeyNamesTheOldAndTheNewChildSA() {

@@ -60,10 +60,15 @@ public struct IKEEvent: Hashable, Sendable {
     public var remoteTS: [String]
     /// For `childRekey`: the unique name of the child SA that was replaced.
     public var previousChild: String?
+    /// charon's unique id of the IKE SA the event is about (or the child's IKE SA): one
+    /// connection (`ted-responder`) holds the IKE SAs of many peers.
+    public var ikeID: String?
 
     public init(kind: Kind, connection: String, remoteAddress: String?, child: String? = nil,
-                childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = [], previousChild: String? = nil) {
+                childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = [], previousChild: String? = nil,
+                ikeID: String? = nil) {
         self.previousChild = previousChild
+        self.ikeID = ikeID
         self.childConfig = childConfig
         self.kind = kind
         self.connection = connection

@@ -32,7 +32,20 @@ public actor IKEHandoff: DaemonPlugin {
     /// while not connected.
     private var authentication: IKEAuthentication?
     /// Child SAs of ted's connections that are up, by unique child name, with their connection.
-    private var children: [String: String] = [:]
+    private var children: [String: IKESA] = [:]
+    /// The IKE SA a child SA lives under: its connection and charon's unique id.
+    private struct IKESA: Hashable {
+        let connection: String
+        let id: String?
+
+        /// Whether an IKE SA going down is this one (by id when both have one: a connection
+        /// such as `ted-responder` holds the IKE SAs of many peers).
+        func isGone(_ event: IKEEvent) -> Bool {
+            guard connection == event.connection else { return false }
+            guard let id, let gone = event.ikeID else { return true }
+            return id == gone
+        }
+    }
     static let responderConnection = "ted-responder"
 
     /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
@@ -160,7 +173,7 @@ public actor IKEHandoff: DaemonPlugin {
         let live = try await controller.childSAs().filter { $0.owner.hasPrefix("ted-") }
         for event in live {
             guard let child = event.child else { continue }
-            children[child] = event.connection
+            children[child] = IKESA(connection: event.connection, id: event.ikeID)
             hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
             if !event.owner.hasPrefix("ted-r"), records[event.owner] == nil,
                let peer = event.remoteAddress.flatMap(IPAddress.init) {
@@ -277,19 +290,19 @@ public actor IKEHandoff: DaemonPlugin {
             switch event.kind {
             case .childUp:
                 if let child = event.child {
-                    children[child] = event.connection
+                    children[child] = IKESA(connection: event.connection, id: event.ikeID)
                     hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
                 }
             case .childDown:
                 if let child = event.child, children.removeValue(forKey: child) != nil { hooks?.down(child) }
             case .ikeDown:
-                for (child, connection) in children where connection == event.connection {
+                for (child, sa) in children where sa.isGone(event) {
                     children[child] = nil
                     hooks?.down(child)
                 }
             case .childRekey:
-                if let new = event.child, let old = event.previousChild, let connection = children.removeValue(forKey: old) {
-                    children[new] = connection
+                if let new = event.child, let old = event.previousChild, let sa = children.removeValue(forKey: old) {
+                    children[new] = sa
                     hooks?.rekeyed(old, new)
                 }
             case .ikeUp:

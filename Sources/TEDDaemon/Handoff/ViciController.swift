@@ -207,7 +207,7 @@ public final class ViciController: IKEController {
         let up = message["up"] == "yes"
         if name == "ike-updown" {
             return message.sections.map { connection, sa in
-                IKEEvent(kind: up ? .ikeUp : .ikeDown, connection: connection, remoteAddress: sa["remote-host"])
+                IKEEvent(kind: up ? .ikeUp : .ikeDown, connection: connection, remoteAddress: sa["remote-host"], ikeID: sa["uniqueid"])
             }
         }
         if name == "child-rekey" { return rekeys(of: message) }
@@ -223,7 +223,7 @@ public final class ViciController: IKEController {
                       let oldName = uniqueName(old), let newName = uniqueName(new) else { return nil }
                 return IKEEvent(kind: .childRekey, connection: connection, remoteAddress: sa["remote-host"], child: newName,
                                 childConfig: new["name"], localTS: new.list("local-ts") ?? [], remoteTS: new.list("remote-ts") ?? [],
-                                previousChild: oldName)
+                                previousChild: oldName, ikeID: sa["uniqueid"])
             }
         }
     }
@@ -238,7 +238,8 @@ public final class ViciController: IKEController {
         message.sections.flatMap { connection, sa in
             (sa.section("child-sas")?.sections ?? []).map { child, details in
                 IKEEvent(kind: up ? .childUp : .childDown, connection: connection, remoteAddress: sa["remote-host"],
-                         child: child, childConfig: details["name"], localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [])
+                         child: child, childConfig: details["name"], localTS: details.list("local-ts") ?? [], remoteTS: details.list("remote-ts") ?? [],
+                         ikeID: sa["uniqueid"])
             }
         }
     }
