@@ -15,18 +15,9 @@ set -u
 cd "$(dirname "$0")/.."
 TED=${TED:-$PWD/.build/debug/ted}
 
-missing=()
-[ "$(id -u)" -eq 0 ] || missing+=("root")
-for tool in ip nft tcpdump nc ping python3 pki /usr/lib/ipsec/charon swanctl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-[ -x "$TED" ] || missing+=("$TED (run swift build)")
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "e2e-certs: missing prerequisites: ${missing[*]}"
-  if [ -n "${CI:-}" ]; then echo "0 passed, 1 failed"; exit 1; fi
-  echo "e2e-certs: skipped (set CI to make this a failure)"; exit 0
-fi
-
 source scripts/lib/topology.sh
 source scripts/lib/checks.sh
+require e2e-certs ip nft tcpdump nc ping python3 pki /usr/lib/ipsec/charon swanctl
 trap topology_cleanup EXIT
 
 # The PKI, made here and left in the run's temporary directory only. The CA's own address

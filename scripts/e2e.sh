@@ -7,18 +7,9 @@ set -u
 cd "$(dirname "$0")/.."
 TED=${TED:-$PWD/.build/debug/ted}
 
-missing=()
-[ "$(id -u)" -eq 0 ] || missing+=("root")
-for tool in ip nft tcpdump nc ping /usr/lib/ipsec/charon swanctl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-[ -x "$TED" ] || missing+=("$TED (run swift build)")
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "e2e: missing prerequisites: ${missing[*]}"
-  if [ -n "${CI:-}" ]; then echo "0 passed, 1 failed"; exit 1; fi
-  echo "e2e: skipped (set CI to make this a failure)"; exit 0
-fi
-
 source scripts/lib/topology.sh
 source scripts/lib/checks.sh
+require e2e ip nft tcpdump nc ping /usr/lib/ipsec/charon swanctl
 trap topology_cleanup EXIT
 
 PSK="ted end-to-end pre-shared key"

@@ -82,25 +82,27 @@ public struct HoldTable: Sendable {
     /// The set element of a tunnel's selector: the packets it carries.
     public static func element(_ selector: TrafficSelector) -> String {
         let ports = selector.proto.hasPorts
-        let proto = selector.proto.isAny ? "0-255" : "\(selector.proto == .icmp && selector.family == .v6 ? IPProtocol.icmpv6.number : selector.proto.number)"
+        let proto = selector.proto.isAny ? "0-255" : "\(NFTPolicyMatch.protocolNumber(selector.proto, selector.family))"
         return "\(selector.local) . \(selector.remote) . \(proto) . "
             + "\(NFTPolicyMatch.range(ports ? selector.localPorts : .all)) . \(NFTPolicyMatch.range(ports ? selector.remotePorts : .all))"
     }
 
     /// Adds tunnels' selectors to the sets, and removes others, in one transaction.
     public static func update(adding: [TrafficSelector], removing: [TrafficSelector]) throws(CommandError) {
-        var lines: [String] = []
-        for selector in removing { lines.append("delete element inet \(tableName) \(setName(selector.family)) { \(element(selector)) }") }
-        for selector in adding { lines.append("add element inet \(tableName) \(setName(selector.family)) { \(element(selector)) }") }
-        guard !lines.isEmpty else { return }
-        let result = runCommand(["nft", "-f", "-"], input: lines.joined(separator: "\n") + "\n")
-        guard result.status == 0 else { throw CommandError(command: "nft (set elements of \(tableName))", output: result.output) }
+        guard !adding.isEmpty || !removing.isEmpty else { return }
+        try apply(removing.map { elementLine("delete", $0) } + adding.map { elementLine("add", $0) })
     }
 
     /// Makes the sets hold exactly these selectors, in one transaction.
     public static func replaceElements(_ selectors: [TrafficSelector]) throws(CommandError) {
-        var lines = [IPAddress.Family.v4, .v6].map { "flush set inet \(tableName) \(setName($0))" }
-        for selector in selectors { lines.append("add element inet \(tableName) \(setName(selector.family)) { \(element(selector)) }") }
+        try apply([IPAddress.Family.v4, .v6].map { "flush set inet \(tableName) \(setName($0))" } + selectors.map { elementLine("add", $0) })
+    }
+
+    private static func elementLine(_ verb: String, _ selector: TrafficSelector) -> String {
+        "\(verb) element inet \(tableName) \(setName(selector.family)) { \(element(selector)) }"
+    }
+
+    private static func apply(_ lines: [String]) throws(CommandError) {
         let result = runCommand(["nft", "-f", "-"], input: lines.joined(separator: "\n") + "\n")
         guard result.status == 0 else { throw CommandError(command: "nft (set elements of \(tableName))", output: result.output) }
     }

@@ -21,8 +21,6 @@ public final class PacketQueue: Sendable {
     public let number: UInt16
     private let fd: Int32
     private let control = ThreadControl()
-    /// Receive errors (ENOBUFS: the kernel dropped packets ted could not read in time).
-    private let receiveErrors = Atomic<Int>(0)
     private let started = Atomic<Bool>(false)
 
     /// Binds queue `number`; the kernel holds at most `maxLength` packets, and drops the
@@ -37,7 +35,7 @@ public final class PacketQueue: Sendable {
     public func start(onPackets: @escaping @Sendable ([Queued]) -> Void, onTick: @escaping @Sendable () -> Void) {
         let fd = self.fd, control = self.control
         started.store(true, ordering: .releasing)
-        spawnThread { [self] in
+        spawnThread {
             var batch = [ted_queued_packet](repeating: ted_queued_packet(), count: 64)
             while control.isRunning {
                 let count = batch.withUnsafeMutableBufferPointer { ted_nfq_receive(fd, $0.baseAddress, Int32($0.count)) }
@@ -46,9 +44,9 @@ public final class PacketQueue: Sendable {
                         let header = withUnsafeBytes(of: packet.header) { Array($0.prefix(Int(packet.captured))) }
                         return Queued(id: packet.id, mark: packet.mark, length: Int(packet.length), header: header)
                     })
-                } else if count < 0 {
-                    receiveErrors.add(1, ordering: .relaxed)
                 }
+                // A failed read (ENOBUFS) strands nothing: the kernel queues only what it
+                // could deliver, and drops the rest.
                 onTick()
             }
             control.threadFinished()
@@ -64,8 +62,6 @@ public final class PacketQueue: Sendable {
     public func drop(_ id: UInt32) {
         _ = ted_nfq_verdict(fd, number, id, 0, 0)
     }
-
-    public var errors: Int { receiveErrors.load(ordering: .relaxed) }
 
     /// Stops the thread (when started) and closes the socket: the kernel drops what is still held.
     public func stop() {

@@ -1,5 +1,17 @@
-# What both end-to-end suites share (source after topology.sh; bash): counted checks, a
+# What both end-to-end suites share (source after topology.sh; bash): prerequisites, counted checks, a
 # ted per gateway started and stopped by PID, retries, charon's SAs.
+
+# require NAME TOOL...: root, the tools and $TED, or stop: a failure in CI, a skip elsewhere.
+require() {
+  local name=$1 missing=() tool; shift
+  [ "$(id -u)" -eq 0 ] || missing+=("root")
+  for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ -x "$TED" ] || missing+=("$TED (run swift build)")
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "$name: missing prerequisites: ${missing[*]}"
+  if [ -n "${CI:-}" ]; then echo "0 passed, 1 failed"; exit 1; fi
+  echo "$name: skipped (set CI to make this a failure)"; exit 0
+}
 
 passed=0; failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
