@@ -6,7 +6,9 @@ import TEDWire
 ///
 /// A probe is decoded, its identity checked, rate limited (per source, per target, in
 /// all), its packet summary mirror-matched against the policy, and a matching permit is
-/// answered with that entry as a proxy (plus, on request, further permits of the same IP
+/// answered with that entry's own share holding P as a proxy (`EntryShare`: without what
+/// earlier entries take, so the child the peer then proposes lies inside one of the
+/// responder's children and takes no traffic its policy gives elsewhere), plus, on request, further permits of the same IP
 /// version while the response stays within three times the probe's size: no
 /// amplification, spec section 1). No match and deny stay silent. The responder
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
@@ -25,6 +27,10 @@ public struct Responder: Sendable {
     /// of the previous reply (the daemon copies it out at once), a reply allocates nothing.
     private var replyEntries: [Proxy] = []
     private var replyBuffer = ByteBufferAllocator().buffer(capacity: 512)
+    /// Entries' shares as computed (each scans the entries above it), by position and IP
+    /// version; bounded, since any probe may ask for any entry.
+    private var shares = BoundedLRU<Int, EntryShare>(capacity: Responder.sharesKept)
+    static let sharesKept = 4096
 
     /// `lookup` answers first-match queries over `policy` (default: its linear scan;
     /// the daemon passes a `CompiledPolicy`).
@@ -34,9 +40,12 @@ public struct Responder: Sendable {
         self.identity = identity
         self.settings = settings
         var offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]] = [:]
+        // Only entries that are all their own: a proposal inside one is inside one child.
         for family in [IPAddress.Family.v4, .v6] where settings.offerAdditionalEntries {
-            offers[family] = policy.permits.compactMap { rule in
-                rule.entry.proxy(as: .responder, family: family).map { (rule.index, $0) }
+            offers[family] = policy.rules.indices.compactMap { position in
+                let rule = policy.rules[position]
+                guard rule.entry.action == .permit, policy.share(ofPosition: position, family: family) == .whole else { return nil }
+                return rule.entry.proxy(as: .responder, family: family).map { (rule.index, $0) }
             }
         }
         self.offers = offers
@@ -72,7 +81,9 @@ public struct Responder: Sendable {
         guard let position = lookup.firstMatchPosition(probe.summary, as: .responder) else { return drop(.noMatch) }
         let entry = policy.entry(at: position)
         guard entry.action == .permit else { return drop(.deny) }
-        guard let matched = entry.proxy(as: .responder, family: probe.summary.family) else {
+        guard let piece = share(ofPosition: position, family: probe.summary.family).piece(of: entry, holding: probe.summary)
+        else { return drop(.unservable) }
+        guard let matched = piece.proxy(as: .responder, family: probe.summary.family) else {
             return drop(.noMatch)
         }
         var entries = replyEntries
@@ -97,6 +108,14 @@ public struct Responder: Sendable {
         TEDCodec.encode(.response(response), into: &replyBuffer)
         replyEntries = entries
         return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
+    }
+
+    private mutating func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {
+        let key = position << 1 | (family == .v4 ? 0 : 1)
+        if let known = shares.use(key) { return known }
+        let share = policy.share(ofPosition: position, family: family)
+        shares.insert(share, for: key)
+        return share
     }
 
     /// SipHash-2-4 under the secret of everything that identifies the probe, never zero.

@@ -20,6 +20,9 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case noMatch
     /// The first matching rule is a deny.
     case deny
+    /// The first matching rule is a permit, but its own share (without what earlier
+    /// entries take, `EntryShare`) holds no IKE child for P.
+    case unservable
     /// The source prefix used up its tokens.
     case rateLimitedSource
     /// The target (identity) prefix used up its tokens.
@@ -37,7 +40,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// responder on the path whose policy covers P answers).
     public var passesOn: Bool {
         switch self {
-        case .noMatch, .deny, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
+        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
         case .rejected, .notAProbe, .refusedIdentity: false
         }
     }
@@ -48,6 +51,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .notAProbe: "not a probe"
         case .noMatch: "no match"
         case .deny: "deny"
+        case .unservable: "unservable: earlier entries leave no child for it"
         case .rateLimitedSource: "rate limited (source)"
         case .rateLimitedTarget: "rate limited (target)"
         case .rateLimitedGlobal: "rate limited (global)"

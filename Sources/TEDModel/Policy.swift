@@ -75,6 +75,18 @@ public struct Policy: Hashable, Sendable, PolicyLookup {
     /// The entry of `rules[position]`, read from the plain entries (no reference copied).
     public func entry(at position: Int) -> PolicyEntry { entries[position] }
 
+    /// The entries above `position` (0-based) that share traffic with its entry in `family`,
+    /// in policy order: what the entry's share is without (`EntryShare`).
+    public func earlierEntries(sharingWith position: Int, family: IPAddress.Family) -> [PolicyEntry] {
+        let entry = entries[position]
+        return entries[..<position].filter { $0.sharesTraffic(with: entry, family: family) }
+    }
+
+    /// The own share of the entry at `position` (0-based) in `family`.
+    public func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {
+        EntryShare.of(entries[position], family: family, without: earlierEntries(sharingWith: position, family: family))
+    }
+
     /// The permit rules, in policy order.
     public var permits: [PolicyRule] { rules.filter { $0.entry.action == .permit } }
 }

@@ -47,7 +47,8 @@ import TEDWire
         let response = try decodeResponse(action)
         #expect(response.initiatorCookie == 0x0102_0304_0506_0708 && response.responderCookie != 0)
         #expect(response.identity == responderIdentity)
-        #expect(response.entries == [proxy("tcp 10.1.0.0/16 10.2.0.0/16 eq 443")])
+        // The entry's own share holding P: entry 1 (deny tcp 10.2.9.0/24) is cut away.
+        #expect(response.entries == [proxy("tcp 10.1.0.0/16 10.2.0.0/21 eq 443")])
         #expect(responder.counters.replies == 1 && responder.counters.received == 1)
     }
 
@@ -105,6 +106,32 @@ import TEDWire
         }
     }
 
+    /// The case on the responder: a deny of part of a permit above it. The answer
+    /// is the permit's own share holding P, so the peer's proposal (inside the answer)
+    /// lies inside one of the responder's children and never in the denied part.
+    @Test func theAnswerLeavesOutWhatAnEarlierEntryOwns() throws {
+        var responder = Responder(policy: policy("deny ip 198.18.2.128/25 198.18.1.0/24", "permit ip 198.18.2.0/24 198.18.1.0/24"),
+                                  identity: responderIdentity, settings: generousResponderSettings())
+        let answer = try decodeResponse(responder.received(probe("udp 198.18.1.10:5 198.18.2.20:53"), from: ip("198.18.1.10"),
+                                                           port: 500, now: t0))
+        #expect(answer.entries == [proxy("ip 198.18.1.0/24 198.18.2.0/25")])
+        #expect(responder.received(probe("udp 198.18.1.10:5 198.18.2.200:53"), from: ip("198.18.1.10"), port: 500, now: t0)
+            == .drop(.deny))
+    }
+
+    /// A permit whose share has no piece for P (a protocol `any` keeps only by name below a
+    /// one-protocol entry) is not answered, and the probe passes on.
+    @Test func aPacketNoPieceHoldsIsUnservable() throws {
+        var responder = Responder(policy: policy("deny tcp any any eq 23", "permit ip 198.18.2.0/24 198.18.1.0/24"),
+                                  identity: responderIdentity, settings: generousResponderSettings())
+        #expect(responder.received(probe("ipinip 198.18.1.10 198.18.2.20"), from: ip("198.18.1.10"), port: 500, now: t0)
+            == .drop(.unservable))
+        #expect(DropReason.unservable.passesOn)
+        let tcp = try decodeResponse(responder.received(probe("tcp 198.18.1.10:5000 198.18.2.20:22"), from: ip("198.18.1.10"),
+                                                        port: 500, now: t0))
+        #expect(tcp.entries == [proxy("tcp 198.18.1.0/24 range 24 65535 198.18.2.0/24")])
+    }
+
     @Test func icmpTypeStaysOnTheInitiatorSide() throws {
         var responder = Responder(policy: policy("permit icmp 10.2.0.0/16 10.1.0.0/16 8"),
                                   identity: responderIdentity, settings: generousResponderSettings())
@@ -120,13 +147,12 @@ import TEDWire
         var offering = makeResponder(generousResponderSettings(offerAdditionalEntries: true))
         let summary = "tcp 10.1.0.5:40000 10.2.0.7:443"
         let full = try decodeResponse(offering.received(probe(summary), from: ip("10.1.0.5"), port: 1, now: t0))
-        // Matched entry first; then the other IPv4 permits in order: the udp one, the ip one
-        // (its duplicate left out), the icmp one. Denies and the IPv6 entry are never offered.
+        // Matched entry's share first; then the other IPv4 permits that are all their own,
+        // in order: the udp one (no earlier entry shares its traffic). The ip and icmp ones
+        // lose parts to earlier entries, denies and the IPv6 entry are never offered.
         #expect(full.entries == [
-            proxy("tcp 10.1.0.0/16 10.2.0.0/16 eq 443"),
+            proxy("tcp 10.1.0.0/16 10.2.0.0/21 eq 443"),
             proxy("udp 10.1.0.0/16 10.2.0.0/16"),
-            proxy("ip 10.1.0.0/16 10.2.0.0/16"),
-            proxy("icmp 10.2.0.0/16 10.1.0.0/16 8", as: .responder),
         ])
         let v6 = try decodeResponse(offering.received(probe("udp [2001:db8:1::5]:9 [2001:db8:2::7]:53"),
                                                       from: ip("2001:db8:1::5"), port: 9, now: t0))

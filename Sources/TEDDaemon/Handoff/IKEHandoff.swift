@@ -329,19 +329,32 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
 
-    /// One `%any` connection whose children are the permit entries (per IP version).
+    /// One `%any` connection whose children are the permit entries' own shares (per IP
+    /// version; `EntryShare`): a child never holds traffic an earlier entry owns.
     private func loadResponderConnection() async throws {
         var children: [IKEChild] = []
-        for rule in configuration.policy.permits {
+        let policy = configuration.policy
+        for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
-                guard let selectors = TrafficSelectors.responderChild(entry: rule.entry, family: family) else {
-                    logger.warning("policy entry needs more IKE selectors than a child may list; peers cannot start IKE for it",
-                                   metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(TrafficSelectors.maxResponderSelectors)"])
+                let name = "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")"
+                let pieces: [(name: String, entry: PolicyEntry)]
+                switch policy.share(ofPosition: position, family: family) {
+                case .whole: pieces = [(name, rule.entry)]
+                case .pieces(let own): pieces = own.enumerated().map { ("\(name)-\($0.offset + 1)", $0.element) }
+                case .fragmented:
+                    logger.warning("policy entry without the earlier entries it overlaps is too many pieces; peers cannot start IKE for it",
+                                   metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(EntryShare.maxPieces)"])
                     continue
                 }
-                children.append(IKEChild(name: "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")",
-                                         localTS: selectors.local, remoteTS: selectors.remote))
+                for piece in pieces {
+                    guard let selectors = TrafficSelectors.responderChild(entry: piece.entry, family: family) else {
+                        logger.warning("policy entry needs more IKE selectors than a child may list; peers cannot start IKE for it",
+                                       metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(TrafficSelectors.maxResponderSelectors)"])
+                        continue
+                    }
+                    children.append(IKEChild(name: piece.name, localTS: selectors.local, remoteTS: selectors.remote))
+                }
             }
         }
         guard !children.isEmpty, let authentication else { return }

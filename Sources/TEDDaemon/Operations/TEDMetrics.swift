@@ -66,6 +66,7 @@ extension DropReason {
         case .notAProbe: "not_a_probe"
         case .noMatch: "no_match"
         case .deny: "deny"
+        case .unservable: "unservable"
         case .rateLimitedSource: "rate_limited_source"
         case .rateLimitedTarget: "rate_limited_target"
         case .rateLimitedGlobal: "rate_limited_global"
