@@ -109,7 +109,7 @@ ted_config A "deny ip 198.18.1.0/24 198.18.3.128/25" "permit ip 198.18.1.0/24 19
 ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
   "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24" \
   "permit icmp 198.18.2.0/24 198.18.3.0/24"
-ted_config C "permit ip 198.18.3.0/24 198.18.0.0/15"
+ted_config C "deny ip 198.18.3.0/24 198.18.1.128/25" "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
 # 1. Fail closed: gwB's ted is down, so hostA's traffic to hostB never finds a tunnel and never leaves in clear.
@@ -138,12 +138,39 @@ check "hold on: gwA held and released the SYN (held $(held_total A), released $(
 check "hostA pings hostC over a discovered tunnel" retry 20 ping_to 198.18.3.30
 check "hostA opens a TCP connection to hostC" retry 10 tcp_to 198.18.3.30 22
 check "gwA has an IKE SA with gwC (198.51.100.3)" ike_sa_with A 198.51.100.3
-# gwA's policy denies 198.18.3.128/25 above its permit: the child leaves that part out, and
-# traffic there follows the deny (in clear, as the operator asked).
-check "gwA's child SA to gwC leaves the denied 198.18.3.128/25 out: 198.18.1.0/24 === 198.18.3.0/25" \
-  child_ts A 198.51.100.3 '198.18.1.0/24' '198.18.3.0/25'
+# gwA's policy denies 198.18.3.128/25 above its permit, gwC's denies 198.18.1.128/25 above
+# its own: the child leaves both out (gwA cuts its proposal; gwC answers with the part of
+# its permit that is its own), and traffic there follows the deny (in clear, as asked).
+check "the child SA gwA-gwC leaves both denied parts out: 198.18.1.0/25 === 198.18.3.0/25" \
+  child_ts A 198.51.100.3 '198.18.1.0/25' '198.18.3.0/25'
 in_ns hC ip addr add 198.18.3.200/24 dev eth0
 in_ns hA ping -c 3 -i 0.2 -W 1 198.18.3.200 >/dev/null 2>&1
+# Whatever a peer proposes, gwC's children hold only what its policy gives the permit: a
+# plain charon connection on gwA (not ted) proposing all of 198.18.1.0/24 === 198.18.3.0/24
+# is narrowed by gwC to the one child config it overlaps, without 198.18.1.128/25.
+cat > "$TOPO_DIR/wide.swanctl.conf" <<CONF
+connections {
+  wide {
+    version = 2
+    local_addrs = 198.51.100.1
+    remote_addrs = 198.51.100.3
+    proposals = aes128-sha256-modp2048
+    local { auth = psk
+      id = 198.51.100.1 }
+    remote { auth = psk
+      id = 198.51.100.3 }
+    children { wide { local_ts = 198.18.1.0/24
+        remote_ts = 198.18.3.0/24
+        esp_proposals = aes128-sha256 } }
+  }
+}
+CONF
+swanctl --load-conns --file "$TOPO_DIR/wide.swanctl.conf" --uri "unix://$TOPO_DIR/gA.vici" > "$TOPO_DIR/wide.load" 2>&1
+swanctl --initiate --child wide --timeout 5 --uri "unix://$TOPO_DIR/gA.vici" > "$TOPO_DIR/wide.initiate" 2>&1
+wide_ts() { sas A | awk '/^  wide:/ { c = 1 } c && $1 == "local" { l = $2 } c && $1 == "remote" { print l " === " $2; exit }'; }
+check "a wide proposal to gwC is narrowed to its own share: $(wide_ts)" test "$(wide_ts)" = "198.18.1.0/25 === 198.18.3.0/24"
+swanctl --terminate --ike wide --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1
+swanctl --unload-conn --name wide --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1
 
 # hold: off keeps the patent's drop (block 208): the first SYN is lost and the connection
 # waits for its retransmission; still nothing in clear.
@@ -205,7 +232,9 @@ check "rekey: the rekeyed child SA going down takes its hold set element and byp
 # prefixes; gwA proposes the largest prefix of the intersection holding each packet and,
 # for a host in the other prefix of the same intersection, hands off again. (Under
 # kernel-libipsec a child needs a gateway address in its local selector for its route, so
-# gwB also holds 198.18.2.129.)
+# gwB also holds 198.18.2.129.) The entry above it, udp 5353 from the same addresses, takes
+# that port: gwB serves the rest (ports 0-5352 and 5354-65535, a child config each), and
+# answers with the part holding the packet, so gwA's children leave 5353 out.
 in_ns gB ip addr add 198.18.2.129/24 dev inside
 for address in 198.18.2.2 198.18.2.130 198.18.2.9; do in_ns hB ip addr add $address/24 dev eth0; done
 bg hB /usr/bin/python3 -c "
@@ -222,10 +251,10 @@ check "wildcard mask: hostA reaches 198.18.2.130 (inside the entry) over a tunne
 for i in 1 2 3 4 5; do in_ns hA bash -c "echo to-198.18.2.9 > /dev/udp/198.18.2.9/7000"; sleep 0.3; done
 capture_stop
 check "wildcard mask: nothing reaches 198.18.2.9 (outside the entry)" bash -c "! grep -q to-198.18.2.9 '$TOPO_DIR/hostB.7000'"
-check "wildcard mask: gwA's child for 198.18.2.2 is exactly 198.18.1.0/24[udp] === 198.18.2.0/29[udp]" \
-  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/29\[udp\]'
-check "wildcard mask: gwA's child for 198.18.2.130 is exactly 198.18.1.0/24[udp] === 198.18.2.128/29[udp]" \
-  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.128/29\[udp\]'
+check "wildcard mask: gwA's child for 198.18.2.2 is exactly 198.18.1.0/24[udp] === 198.18.2.0/29[udp/5354-65535]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/29\[udp/5354-65535\]'
+check "wildcard mask: gwA's child for 198.18.2.130 is exactly 198.18.1.0/24[udp] === 198.18.2.128/29[udp/5354-65535]" \
+  child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.128/29\[udp/5354-65535\]'
 check "wildcard mask: no udp/7000 in clear on the transit" test "$(captured wildcard 'udp port 7000')" -eq 0
 check "wildcard mask: the capture saw the tunnels (ESP-in-UDP)" test "$(captured wildcard 'udp port 4500')" -gt 0
 

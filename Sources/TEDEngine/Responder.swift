@@ -35,8 +35,9 @@ public struct Responder: Sendable {
     /// `lookup` answers first-match queries over `policy` (default: its linear scan;
     /// the daemon passes a `CompiledPolicy`).
     public init(policy: Policy, lookup: (any PolicyLookup)? = nil, identity: Identity, settings: ResponderSettings) {
+        let lookup = lookup ?? policy
         self.policy = policy
-        self.lookup = lookup ?? policy
+        self.lookup = lookup
         self.identity = identity
         self.settings = settings
         var offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]] = [:]
@@ -44,7 +45,7 @@ public struct Responder: Sendable {
         for family in [IPAddress.Family.v4, .v6] where settings.offerAdditionalEntries {
             offers[family] = policy.rules.indices.compactMap { position in
                 let rule = policy.rules[position]
-                guard rule.entry.action == .permit, policy.share(ofPosition: position, family: family) == .whole else { return nil }
+                guard rule.entry.action == .permit, lookup.share(ofPosition: position, in: policy, family: family) == .whole else { return nil }
                 return rule.entry.proxy(as: .responder, family: family).map { (rule.index, $0) }
             }
         }
@@ -113,7 +114,7 @@ public struct Responder: Sendable {
     private mutating func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {
         let key = position << 1 | (family == .v4 ? 0 : 1)
         if let known = shares.use(key) { return known }
-        let share = policy.share(ofPosition: position, family: family)
+        let share = lookup.share(ofPosition: position, in: policy, family: family)
         shares.insert(share, for: key)
         return share
     }

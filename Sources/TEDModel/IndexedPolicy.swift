@@ -54,6 +54,11 @@ public struct IndexedPolicy: Sendable, PolicyLookup {
         firstMatchPosition(packet, as: role).map { policy.rules[$0] }
     }
 
+    /// By the policy's scan: the index serves point lookups only.
+    public func earlierPositions(sharingWith position: Int, family: IPAddress.Family) -> [Int] {
+        policy.earlierPositions(sharingWith: position, family: family)
+    }
+
     public func firstMatchPosition(_ packet: Packet, as role: Role) -> Int? {
         let local = role == .initiator ? packet.source : packet.destination
         var best = Int.max

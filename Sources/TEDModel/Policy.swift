@@ -25,6 +25,18 @@ public protocol PolicyLookup: Sendable {
     /// without copying the `PolicyRule` (its text is a reference: a copy costs a retain
     /// and a release, and at 100k entries a cache miss more than the lookup itself).
     func firstMatchPosition(_ packet: Packet, as role: Role) -> Int?
+
+    /// The positions above `position` (0-based) of the entries sharing traffic with its
+    /// entry in `family` (`PolicyEntry.sharesTraffic`), ascending.
+    func earlierPositions(sharingWith position: Int, family: IPAddress.Family) -> [Int]
+}
+
+extension PolicyLookup {
+    /// The own share of the entry at `position` (0-based) of `policy` in `family`.
+    public func share(ofPosition position: Int, in policy: Policy, family: IPAddress.Family) -> EntryShare {
+        EntryShare.of(policy.entry(at: position), family: family,
+                      without: earlierPositions(sharingWith: position, family: family).map(policy.entry(at:)))
+    }
 }
 
 /// An ordered crypto ACL (the SPD): first match wins; `deny` means "not protected".
@@ -75,16 +87,17 @@ public struct Policy: Hashable, Sendable, PolicyLookup {
     /// The entry of `rules[position]`, read from the plain entries (no reference copied).
     public func entry(at position: Int) -> PolicyEntry { entries[position] }
 
-    /// The entries above `position` (0-based) that share traffic with its entry in `family`,
-    /// in policy order: what the entry's share is without (`EntryShare`).
-    public func earlierEntries(sharingWith position: Int, family: IPAddress.Family) -> [PolicyEntry] {
+    /// The positions above `position` (0-based) of the entries that share traffic with its
+    /// entry in `family`, ascending: what the entry's share is without (`EntryShare`).
+    public func earlierPositions(sharingWith position: Int, family: IPAddress.Family) -> [Int] {
         let entry = entries[position]
-        return entries[..<position].filter { $0.sharesTraffic(with: entry, family: family) }
+        guard entry.restricted(to: family) != nil else { return [] }
+        return entries[..<position].indices.filter { entries[$0].sharesTraffic(with: entry, family: family) }
     }
 
-    /// The own share of the entry at `position` (0-based) in `family`.
+    /// The own share of the entry at `position` (0-based) in `family`, by a scan.
     public func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {
-        EntryShare.of(entries[position], family: family, without: earlierEntries(sharingWith: position, family: family))
+        share(ofPosition: position, in: self, family: family)
     }
 
     /// The permit rules, in policy order.

@@ -59,6 +59,31 @@ import Testing
         #expect(cut > 100 && lostToUnnamed > 0, "cut \(cut), lost to an unnamed protocol \(lostToUnnamed)")
     }
 
+    /// The trees find the same earlier entries as the scan (leaves of one entry, so every
+    /// kind of node is walked; IPv6 and `any` sides too).
+    @Test func theTreesFindWhatTheScanFinds() {
+        var rng = SplitMix(seed: 11)
+        var found = 0, failures: [String] = []
+        for _ in 0..<300 {
+            var policy = Self.randomPolicy(&rng)
+            if Bool.random(using: &rng) {
+                let v6 = try! Policy(lines: ["permit udp 2001:db8::/32 eq 53 2001:db8:1::/48", "deny ip 2001:db8::/31 any"])
+                policy = Policy(rules: (policy.rules + v6.rules).enumerated().map { PolicyRule(index: $0.offset + 1, entry: $0.element.entry, text: "") })
+            }
+            let compiled = CompiledPolicy(policy, leafSize: 1, sampleSize: 4096)
+            for position in policy.rules.indices {
+                for family in [IPAddress.Family.v4, .v6] {
+                    let scan = policy.earlierPositions(sharingWith: position, family: family)
+                    let trees = compiled.earlierPositions(sharingWith: position, family: family)
+                    if scan != trees { failures.append("entry \(position + 1) \(family): scan \(scan), trees \(trees)") }
+                    found += scan.count
+                }
+            }
+        }
+        #expect(failures.count == 0, "\(failures.count) differ, first: \(failures.prefix(3))")
+        #expect(found > 500, "found \(found)")
+    }
+
     /// What the responder serves for `permit ip 198.18.2.0/24 198.18.1.0/24` below a deny
     /// of part of it, and below a deny of one protocol and port.
     @Test func theIssuesCases() throws {

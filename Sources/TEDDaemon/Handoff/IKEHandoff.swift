@@ -47,6 +47,8 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
     static let responderConnection = "ted-responder"
+    /// The policy compiled, for the responder children's shares (built at the first connection).
+    private var compiled: CompiledPolicy?
 
     /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
     /// and when ted's view of the child SAs is complete again (after a (re)connection).
@@ -334,12 +336,14 @@ public actor IKEHandoff: DaemonPlugin {
     private func loadResponderConnection() async throws {
         var children: [IKEChild] = []
         let policy = configuration.policy
+        let lookup = compiled ?? CompiledPolicy(policy)
+        compiled = lookup
         for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
                 let name = "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")"
                 let pieces: [(name: String, entry: PolicyEntry)]
-                switch policy.share(ofPosition: position, family: family) {
+                switch lookup.share(ofPosition: position, in: policy, family: family) {
                 case .whole: pieces = [(name, rule.entry)]
                 case .pieces(let own): pieces = own.enumerated().map { ("\(name)-\($0.offset + 1)", $0.element) }
                 case .fragmented:

@@ -65,6 +65,24 @@ public struct CompiledPolicy: Sendable, PolicyLookup {
         return best
     }
 
+    /// The positions above `position` of the entries sharing traffic with its entry in
+    /// `family`, ascending: `Policy.earlierPositions(sharingWith:family:)` through the trees.
+    public func earlierPositions(sharingWith position: Int, family: IPAddress.Family) -> [Int] {
+        let entry = policy.entry(at: position)
+        guard entry.restricted(to: family) != nil else { return [] }
+        var found = Set<Int>()
+        let rule = ClassifierRule(entry)
+        switch family {
+        case .v4:
+            let box = LeafRule<UInt32>(rule, position: Int32(position))
+            for tree in v4 where tree.first < position { tree.entries(sharingWith: box, below: position, into: &found) }
+        case .v6:
+            let box = LeafRule<UInt128>(rule, position: Int32(position))
+            for tree in v6 where tree.first < position { tree.entries(sharingWith: box, below: position, into: &found) }
+        }
+        return found.sorted()
+    }
+
     /// The shape and size of the compiled trees.
     public var statistics: Statistics {
         let shapes = v4.map(\.shape) + v6.map(\.shape)
