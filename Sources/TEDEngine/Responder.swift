@@ -6,11 +6,11 @@ import TEDWire
 ///
 /// A probe is decoded, its identity checked, rate limited (per source, per target, in
 /// all), its packet summary mirror-matched against the policy, and a matching permit is
-/// answered with that entry's own share holding P as a proxy (`EntryShare`: without what
-/// earlier entries take, so the child the peer then proposes lies inside one of the
-/// responder's children and takes no traffic its policy gives elsewhere), plus, on request, further permits of the same IP
-/// version while the response stays within three times the probe's size: no
-/// amplification, spec section 1). No match and deny stay silent. The responder
+/// answered with the piece of that entry's own share holding P as a proxy (`EntryShare`:
+/// without what earlier entries take, so the child the peer then proposes lies inside one
+/// of the responder's children and takes no traffic its policy gives elsewhere), plus, on
+/// request, further permits of the same IP version that are all their own, while the
+/// response stays within three times the probe's size (no amplification, spec section 1). No match and deny stay silent. The responder
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
 public struct Responder: Sendable {
     public let identity: Identity
@@ -27,7 +27,7 @@ public struct Responder: Sendable {
     /// of the previous reply (the daemon copies it out at once), a reply allocates nothing.
     private var replyEntries: [Proxy] = []
     private var replyBuffer = ByteBufferAllocator().buffer(capacity: 512)
-    /// Entries' shares as computed (each scans the entries above it), by position and IP
+    /// Entries' shares as computed (each looks up the entries above it), by position and IP
     /// version; bounded, since any probe may ask for any entry.
     private var shares = BoundedLRU<Int, EntryShare>(capacity: Responder.sharesKept)
     static let sharesKept = 4096

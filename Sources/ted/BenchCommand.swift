@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure ted against baselines in the same run (build with -c release for real figures).",
-        subcommands: [ResponderBench.self, WireBench.self, ClassifyBench.self, ProbesBench.self, EchoServerCommand.self])
+        subcommands: [ResponderBench.self, WireBench.self, ClassifyBench.self, SharesBench.self, ProbesBench.self, EchoServerCommand.self])
 }
 
 /// The responder under load on loopback, beside a minimal NIO UDP echo server.

@@ -213,6 +213,6 @@ private func threadCPUNanos() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
-private func seconds(since start: UInt64) -> Double {
+func seconds(since start: UInt64) -> Double {
     Double(monotonicNanos() - start) / 1e9
 }

@@ -19,6 +19,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         var childSAs: [IKEEvent] = []
         var names: [String] = []
         var keyIDs: [String] = []
+        var connections: [IKEConnection] = []
         var continuation: AsyncStream<IKEEvent>.Continuation?
     }
 
@@ -44,7 +45,9 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     }
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
         try record("load-conn \(connection.name)")
+        lock.withLock { $0.connections.append(connection) }
     }
+    var connections: [IKEConnection] { lock.withLock { $0.connections } }
     func initiate(child: String, ike: String) async throws {
         try record("initiate \(ike)")
         if lock.withLock({ $0.failInitiate }) { throw ViciUnreachable() }
@@ -89,8 +92,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
 
     /// `initiateTimeout` long by default, so a loaded machine cannot expire a tunnel a test
     /// is about to bring up; the expiry test sets it short.
-    func handoff(_ fake: FakeIKEController, initiateTimeout: Double = 60) async throws -> (IKEHandoff, TEDNode) {
-        let configuration = try ConfigurationLoader.parse(Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "\(initiateTimeout)"),
+    func handoff(_ fake: FakeIKEController, initiateTimeout: Double = 60, yaml: String = Self.yaml) async throws -> (IKEHandoff, TEDNode) {
+        let configuration = try ConfigurationLoader.parse(yaml.replacingOccurrences(of: "TIMEOUT", with: "\(initiateTimeout)"),
                                                           path: "test.yaml")
         let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: configuration.identity, port: 0),
                                            logger: Self.logger)
@@ -189,6 +192,25 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     }
 
     /// Past the per-peer cap a discovery starts no connection; `ted status` shows why.
+    /// The responder's children are the permits' own shares: a deny above a permit leaves
+    /// its part out of every child (one child config per piece), an entry nothing above
+    /// overlaps keeps its one child.
+    @Test func theResponderChildrenLeaveOutWhatEarlierEntriesOwn() async throws {
+        let fake = FakeIKEController()
+        let yaml = Self.yaml.replacingOccurrences(of: "  - permit ip 198.18.1.0/24 198.18.0.0/15", with: """
+              - permit udp 198.18.9.0/24 198.18.0.0/16
+              - deny ip 198.18.1.0/24 198.18.2.128/25
+              - permit ip 198.18.1.0/24 198.18.2.0/24
+            """)
+        let (handoff, node) = try await handoff(fake, yaml: yaml)
+        let responder = try #require(fake.connections.first { $0.name == "ted-responder" })
+        #expect(responder.children.map(\.name) == ["ted-r1-v4", "ted-r3-v4-1"])
+        #expect(responder.children.map(\.localTS) == [["198.18.9.0/24[udp]"], ["198.18.1.0/24"]])
+        #expect(responder.children.map(\.remoteTS) == [["198.18.0.0/16[udp]"], ["198.18.2.0/25"]])
+        await handoff.stop()
+        await node.stop()
+    }
+
     @Test func handOffsPastTheCapAreRefusedAndShown() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
