@@ -49,15 +49,7 @@ struct ClassifyBench: ParsableCommand {
     }
 
     func run() throws {
-        let text = try readClassBench(classbench)
-        let rules = ClassBenchRule.parse(text)
-        guard !rules.isEmpty else { throw BenchError("no ClassBench rule in \(classbench)") }
-        let policy: Policy
-        do {
-            policy = try Policy(lines: rules.map(\.responderLine))
-        } catch {
-            throw BenchError("rule \(error.lineIndex + 1): \(error.error.message)")
-        }
+        let (rules, policy) = try classBenchPolicy(classbench)
 
         let residentBefore = trimmedResidentBytes()
         var start = monotonicNanos()
@@ -183,6 +175,17 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// A ClassBench file's text; `.gz` files go through `gzip -dc`.
+/// A ClassBench acl1 file as the responder's policy (ClassBench destination = local side).
+func classBenchPolicy(_ path: String) throws -> (rules: [ClassBenchRule], policy: Policy) {
+    let rules = ClassBenchRule.parse(try readClassBench(path))
+    guard !rules.isEmpty else { throw BenchError("no ClassBench rule in \(path)") }
+    do {
+        return (rules, try Policy(lines: rules.map(\.responderLine)))
+    } catch {
+        throw BenchError("rule \(error.lineIndex + 1): \(error.error.message)")
+    }
+}
+
 func readClassBench(_ path: String) throws -> String {
     guard path.hasSuffix(".gz") else {
         guard let text = readTextFile(path) else { throw BenchError("cannot read \(path)") }

@@ -21,14 +21,7 @@ struct SharesBench: ParsableCommand {
     var scanSample = 2_000
 
     func run() throws {
-        let rules = ClassBenchRule.parse(try readClassBench(classbench))
-        guard !rules.isEmpty else { throw BenchError("no ClassBench rule in \(classbench)") }
-        let policy: Policy
-        do {
-            policy = try Policy(lines: rules.map(\.responderLine))
-        } catch {
-            throw BenchError("rule \(error.lineIndex + 1): \(error.error.message)")
-        }
+        let policy = try classBenchPolicy(classbench).policy
         var start = monotonicNanos()
         let compiled = CompiledPolicy(policy)
         let buildSeconds = seconds(since: start)
