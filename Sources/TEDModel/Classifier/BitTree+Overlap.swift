@@ -4,6 +4,8 @@ extension BitTree {
     /// tree is walked down every child the box reaches (both where its mask ignores the
     /// bit or its port range straddles the threshold), and each leaf entry checked.
     func entries(sharingWith box: LeafRule<Address>, below limit: Int, into found: inout Set<Int>) {
+        // A box without ports (any protocol, ICMP) reaches both sides of a port test.
+        let ports = box.proto != 0 && IPProtocol(box.proto).hasPorts
         var pending: [Int32] = [root]
         while let current = pending.popLast() {
             guard current >= 0 else {
@@ -16,8 +18,6 @@ extension BitTree {
                 continue
             }
             let node = nodes[Int(current)]
-            // A box without ports (any protocol, ICMP) reaches both sides of a port test.
-            let ports = box.proto != 0 && IPProtocol(box.proto).hasPorts
             let (zero, one): (Bool, Bool) = switch node.test {
             case .localBit: Self.reaches(box.localAddress, box.localMask, bit: node.bit)
             case .remoteBit: Self.reaches(box.remoteAddress, box.remoteMask, bit: node.bit)
