@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <netinet/in.h>
@@ -346,11 +347,17 @@ int ted_kernel_has_esp(void) {
     return added == 0 ? 1 : 0;
 }
 
-int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int send_buffer) {
-    int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int buffer, int receive_timeout_ms) {
+    int fd = socket(af_of(family), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    if (send_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof send_buffer) < 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
+    if (buffer > 0) {
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer) < 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) < 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    }
+    struct timeval timeout = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     int status;
     if (family == 6) {
         int zero = 0;
@@ -365,6 +372,22 @@ int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int send
     }
     if (status < 0) { int e = errno; close(fd); return -e; }
     return fd;
+}
+
+void ted_name_thread(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = 0;
+    prctl(PR_SET_NAME, truncated, 0, 0, 0);
+}
+
+int ted_local_port(int fd) {
+    struct sockaddr_storage local;
+    socklen_t length = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &length) < 0) return -errno;
+    if (local.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+    if (local.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&local)->sin_port);
+    return -EAFNOSUPPORT;
 }
 
 int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagrams, int count, int *errors) {
@@ -419,4 +442,53 @@ int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagr
         errors[next++] = e;   /* this datagram failed; the next ones still go */
     }
     return sent;
+}
+
+int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count) {
+    enum { batch = 64 };
+    if (count > batch) count = batch;
+    if (count <= 0) return 0;
+    struct mmsghdr messages[batch];
+    struct iovec vectors[batch];
+    struct sockaddr_storage addresses[batch];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = storage + (size_t)i * slot_size;
+        vectors[i].iov_len = slot_size;
+        messages[i].msg_hdr.msg_name = &addresses[i];
+        messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    do {
+        n = recvmmsg(fd, messages, (unsigned)count, MSG_WAITFORONE, NULL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        ted_datagram *d = &datagrams[i];
+        memset(d, 0, sizeof *d);
+        d->data = vectors[i].iov_base;
+        d->length = messages[i].msg_len;
+        socklen_t named = messages[i].msg_hdr.msg_namelen;   /* 0 after a shutdown */
+        if (named >= sizeof(struct sockaddr_in6) && addresses[i].ss_family == AF_INET6) {
+            const struct sockaddr_in6 *from = (const struct sockaddr_in6 *)&addresses[i];
+            const uint8_t *a = from->sin6_addr.s6_addr;
+            static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+            if (memcmp(a, mapped, 12) == 0) {
+                d->family = 4;
+                memcpy(d->address, a + 12, 4);
+            } else {
+                d->family = 6;
+                memcpy(d->address, a, 16);
+            }
+            d->port = ntohs(from->sin6_port);
+        } else if (named >= sizeof(struct sockaddr_in) && addresses[i].ss_family == AF_INET) {
+            const struct sockaddr_in *from = (const struct sockaddr_in *)&addresses[i];
+            d->family = 4;
+            memcpy(d->address, &from->sin_addr, 4);
+            d->port = ntohs(from->sin_port);
+        }   /* else family 0: no address (the caller drops it) */
+    }
+    return n;
 }

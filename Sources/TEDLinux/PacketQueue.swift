@@ -35,7 +35,7 @@ public final class PacketQueue: Sendable {
     public func start(onPackets: @escaping @Sendable ([Queued]) -> Void, onTick: @escaping @Sendable () -> Void) {
         let fd = self.fd, control = self.control
         started.store(true, ordering: .releasing)
-        spawnThread {
+        spawnThread(name: "ted-hold") {
             var batch = [ted_queued_packet](repeating: ted_queued_packet(), count: 64)
             while control.isRunning {
                 let count = batch.withUnsafeMutableBufferPointer { ted_nfq_receive(fd, $0.baseAddress, Int32($0.count)) }

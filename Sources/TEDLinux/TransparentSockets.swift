@@ -60,7 +60,7 @@ public final class InterceptListener: Sendable {
         self.sockets = sockets
         for (fd, family) in zip(sockets, families) {
             let control = self.control
-            spawnThread {
+            spawnThread(name: "ted-intercept") {
                 var buffer = [UInt8](repeating: 0, count: 4352)
                 var source = [UInt8](repeating: 0, count: 16), destination = [UInt8](repeating: 0, count: 16)
                 var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -7,6 +8,7 @@ import Glibc
 import Testing
 import TEDConfig
 import TEDEngine
+import TEDLinux
 import TEDModel
 import TEDWire
 @testable import TEDDaemon
@@ -72,8 +74,9 @@ import TEDWire
         let (initiator, responder) = try await nodes()
         defer { Task { await initiator.stop(); await responder.stop() } }
         let target = (IPAddress("127.0.0.2")!, responder.port)
-        // The responder answers only after the request below has joined the discovery.
-        responder.channel.eventLoop.execute { usleep(300_000) }
+        // The responder answers only after the request below has joined the discovery, and
+        // well before the initiator gives up (three waits of 100 ms, less their jitter).
+        let busy = await Self.holdEngines(of: responder, milliseconds: 150)
         initiator.trigger(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"), to: target)
         let joined = await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:5 198.18.2.20:443"), to: target)
         guard case .discovered(let d, false) = joined else {
@@ -83,20 +86,86 @@ import TEDWire
         #expect(d.packet.description == "tcp 198.18.1.10:40000 198.18.2.20:443")
         // One discovery (first sends only; a loaded machine may retransmit it).
         #expect(initiator.metrics.value("ted_probes_sent_total") == 1)
+        try await busy.get()
     }
 
-    /// Intercepted datagrams queue for the event loop up to a bound; the rest are dropped
-    /// and counted, however fast they come.
-    @Test func interceptedDatagramsAreBounded() async throws {
+    /// Holds `node`'s engines on another thread for `milliseconds`, as a long batch would;
+    /// returns once they are held.
+    static func holdEngines(of node: TEDNode, milliseconds: UInt32) async -> EventLoopFuture<Void> {
+        let held = NIOLockedValueBox(false)
+        let done = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) {
+            node.withCore { _ in
+                held.withLockedValue { $0 = true }
+                usleep(milliseconds * 1000)
+            }
+        }
+        while !held.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
+        return done
+    }
+
+    /// Intercepted datagrams are handled on the threads that bring them, never queued: all
+    /// of those injected from several threads while the socket's reader also holds the
+    /// engines are handled, each once.
+    @Test func injectedDatagramsAreEachHandledOnce() async throws {
         let (initiator, responder) = try await nodes()
         defer { Task { await initiator.stop(); await responder.stop() } }
-        let busy = responder.channel.eventLoop.submit { usleep(300_000) }
+        let busy = await Self.holdEngines(of: responder, milliseconds: 100)
         let garbage = ByteBuffer(bytes: [1, 2, 3])
-        for _ in 0..<(TEDNode.maxInjected + 500) { responder.inject(garbage, from: IPAddress("127.0.0.9")!, port: 9) }
+        let passedOn = NIOLockedValueBox(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await NIOThreadPool.singleton.runIfActive {
+                        for _ in 0..<500 {
+                            responder.inject(garbage, from: IPAddress("127.0.0.9")!, port: 9) {
+                                passedOn.withLockedValue { $0 += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
         try await busy.get()
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(responder.metrics.value("ted_intercepted_dropped_total") == 500)
-        #expect(responder.metrics.value("ted_responder_received_total") == Double(TEDNode.maxInjected))
+        #expect(responder.metrics.value("ted_responder_received_total") == 2000)
+        #expect(responder.metrics.value("ted_rejects_total", [("reason", "tooShort")]) == 2000)
+        // Garbage is not a probe to pass on.
+        #expect(passedOn.withLockedValue { $0 } == 0)
+    }
+
+    /// An intercepted probe the responder does not cover goes on (`unanswered`); one it
+    /// covers is answered through the TED socket and stops here.
+    @Test func injectedProbePassesOnOnlyWhenUnanswered() async throws {
+        let covering = try Self.config(Self.responderYAML)
+        let elsewhere = try Self.config("""
+            identity: 127.0.0.2
+            policy:
+              - permit tcp 203.0.113.0/24 198.18.0.0/16
+            """)
+        let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).flatMapThrowing { channel in
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+            }.get()
+        let clientPort = UInt16(client.channel.localAddress!.port!)
+        var probe = try #require(hexBytes(SpecVectors.probeV4TCP))
+        probe.replaceSubrange(58...63, with: [UInt8(clientPort >> 8), UInt8(clientPort & 0xff), 127, 0, 0, 1])
+        for (config, answers) in [(elsewhere, false), (covering, true)] {
+            let node = try await TEDNode.start(configuration: config, roles: .responder,
+                                               bind: Endpoint(address: config.identity, port: 0), logger: Self.logger)
+            let passedOn = NIOLockedValueBox(0)
+            node.inject(ByteBuffer(bytes: probe), from: IPAddress("127.0.0.1")!, port: clientPort) {
+                passedOn.withLockedValue { $0 += 1 }
+            }
+            await node.stop()
+            #expect(passedOn.withLockedValue { $0 } == (answers ? 0 : 1))
+            #expect(node.metrics.value("ted_responder_replies_total") == (answers ? 1 : 0))
+        }
+        try await client.executeThenClose { inbound, _ in
+            var iterator = inbound.makeAsyncIterator()
+            let reply = try #require(try await iterator.next())
+            guard case .response(let response) = try TEDCodec.decode(reply.data) else { Issue.record("not a response"); return }
+            #expect(response.initiatorCookie == 0x0102030405060708)
+        }
     }
 
     /// `capture` writes what a node sends and receives as pcap that our reader (and tshark) reads back.
@@ -178,7 +247,9 @@ import TEDWire
         probe.replaceSubrange(58...63, with: [UInt8(clientPort >> 8), UInt8(clientPort & 0xff), 127, 0, 0, 1])
         let destination = try SocketAddress(ipAddress: "127.0.0.2", port: Int(responder.port))
         try await client.executeThenClose { inbound, outbound in
-            for garbage in [[UInt8](repeating: 0xff, count: 40), [], try #require(hexBytes(SpecVectors.responseV4))] + [probe] {
+            // A datagram longer than a read slot arrives cut to the slot, still too long.
+            let oversize = [UInt8](repeating: 0, count: UDPSocket.ReceiveBatch.slotSize + 700)
+            for garbage in [[UInt8](repeating: 0xff, count: 40), [], oversize, try #require(hexBytes(SpecVectors.responseV4))] + [probe] {
                 try await outbound.write(AddressedEnvelope(remoteAddress: destination, data: ByteBuffer(bytes: garbage)))
             }
             var iterator = inbound.makeAsyncIterator()
@@ -188,7 +259,8 @@ import TEDWire
             #expect(response.initiatorCookie == 0x0102030405060708)
             #expect(response.entries.first?.description == "tcp 198.18.0.0/16 <-> 198.18.2.0/24 port 443")
         }
-        #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "rejected")]) >= 2)
+        #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "rejected")]) >= 3)
+        #expect(responder.metrics.value("ted_rejects_total", [("reason", "tooLong")]) == 1)
         #expect(responder.metrics.value("ted_responder_drops_total", [("reason", "not_a_probe")]) == 1)
         #expect(responder.metrics.value("ted_responder_replies_total") == 1)
     }

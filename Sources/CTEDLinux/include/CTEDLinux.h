@@ -61,12 +61,20 @@ int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
 /* Whether this kernel can hold an ESP state (tries to add and delete one in this namespace). */
 int ted_kernel_has_esp(void);
 
-/* Opens a non-blocking UDP socket bound to address:port WITHOUT SO_REUSEADDR, so no other
- * process can bind the same port beside it. An IPv6 socket also takes IPv4 (mapped).
- * `send_buffer` > 0 sets SO_SNDBUFFORCE (root), else SO_SNDBUF. Returns the fd or -errno. */
-int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int send_buffer);
+/* Opens a UDP socket bound to address:port WITHOUT SO_REUSEADDR, so no other process can
+ * bind the same port beside it. An IPv6 socket also takes IPv4 (mapped). `buffer` > 0 sets
+ * both socket buffers to that size (SO_*BUFFORCE as root, else SO_*BUF). Reads block for
+ * at most `receive_timeout_ms` (SO_RCVTIMEO); sends never block (ted_send_datagrams).
+ * Returns the fd or -errno. */
+int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int buffer, int receive_timeout_ms);
 
-/* One datagram to send: the destination's address in network order (4 or 16 bytes). */
+/* Names the calling thread (the first 15 bytes of `name`), for top -H and perf. */
+void ted_name_thread(const char *name);
+
+/* The port a socket is bound to, or -errno. */
+int ted_local_port(int fd);
+
+/* One datagram to send or received: the peer's address in network order (4 or 16 bytes). */
 typedef struct {
     const void *data;
     size_t length;
@@ -80,6 +88,14 @@ typedef struct {
  * the rest are dropped with EAGAIN. Returns how many were sent. `socket_family` is the
  * socket's (6: IPv4 destinations are sent IPv4-mapped). */
 int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagrams, int count, int *errors);
+
+/* Receives up to 64 datagrams with one recvmmsg: blocks until the first arrives (or the
+ * socket's receive timeout, or a shutdown), then takes what is already queued. Datagram i
+ * is read into storage + i * slot_size, at most slot_size bytes (a longer one arrives cut
+ * to slot_size); `datagrams` gets each one's source (IPv4-mapped sources as IPv4), length
+ * and data pointer. Returns how many were read, 0 after a shutdown, or -errno (-EAGAIN on
+ * the timeout). */
+int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count);
 
 /* --- nfnetlink_queue: packets held in the kernel until ted gives a verdict --- */
 

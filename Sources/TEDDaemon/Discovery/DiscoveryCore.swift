@@ -20,74 +20,107 @@ public struct DiscoveryEvents: Sendable {
 /// Sends a probe somewhere other than the TED socket (e.g. a transparent socket with P's source).
 public typealias ProbeSender = @Sendable (OutgoingProbe) -> Bool
 
-/// The engines and their timer, confined to the TED socket's event loop.
+/// The engines, behind the node's lock (`TEDNode`): whoever holds it (the socket's reader
+/// thread, the data plane's threads, a control request, the timer) feeds the core.
 ///
 /// The thin edge of STYLE.md: datagrams and requests go in, the engines' actions come
-/// out as writes, timer changes, waiter completions, metrics and events.
-final class DiscoveryCore {
+/// out as writes, waiter completions, metrics and events. Events are not run here but
+/// handed back (`takeEvents`) to run once the lock is released, so a callback may call
+/// the node again. Sendable only as the value of that lock: nothing touches it outside.
+final class DiscoveryCore: @unchecked Sendable {
     private var initiator: Initiator?
     private var responder: Responder?
+    /// Which engines there are, fixed at start: testing the optionals above would copy them.
+    private let hasInitiator: Bool
+    private let hasResponder: Bool
     private let metrics: TEDMetrics
     private let logger: Logger
     private let events: DiscoveryEvents
     private let probeSender: ProbeSender?
     private let capture: PcapCapture?
     private var rng = SystemRandomNumberGenerator()
-    /// The last error the socket reported, for the log line when it is lost.
-    var lastError: (any Error)?
-    private var channel: (any Channel)?
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
     /// Requests waiting on a discovery, by the packet the engine's discovery started for
     /// (the engine owns the discoveries; this is only who to answer).
     private var waiters: [Packet: [EventLoopPromise<DiscoveryOutcome>]] = [:]
-    /// The TED socket, written here directly (NIO only reads it): a send error must never
-    /// close it, and a full socket buffer drops replies instead of queueing them.
+    /// Discovery events to run once the lock is released.
+    private var pendingEvents: [@Sendable () -> Void] = []
+    /// Arms a timer that calls `timerFired` (under the lock) at a deadline; set by the node.
+    var scheduleTick: ((NIODeadline) -> Scheduled<Void>)?
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    /// The TED socket, written here directly: a send error must never close it, and a full
+    /// socket buffer drops replies instead of queueing them.
     private let socket: (fd: Int32, family: IPAddress.Family)
-    /// Datagrams written since the last flush: flushed at the end of a read burst, or every
-    /// `flushEvery` datagrams so the first answer of a long burst does not wait for the last.
+    /// Where the socket is bound, for the capture.
+    private let local: (address: IPAddress, port: UInt16)
+    /// Whether the socket is still ted's: after `close` nothing is sent or started.
+    private(set) var isOpen = true
+    /// Datagrams written since the last flush: flushed after each read, or every
+    /// `flushEvery` datagrams so the first answer of a long batch does not wait for the last.
     private var outgoing = UDPSocket.SendBatch()
     private let flushEvery = 16
+    /// A received datagram's bytes, copied into storage kept from one datagram to the next.
+    private var received = ByteBufferAllocator().buffer(capacity: UDPSocket.ReceiveBatch.slotSize)
     private let sendErrorLog = LogLimiter()
 
-    init(socket: (fd: Int32, family: IPAddress.Family), initiator: Initiator?, responder: Responder?,
+    init(socket: (fd: Int32, family: IPAddress.Family), local: (address: IPAddress, port: UInt16),
+         initiator: Initiator?, responder: Responder?,
          metrics: TEDMetrics, logger: Logger, events: DiscoveryEvents, probeSender: ProbeSender?,
          capture: PcapCapture? = nil) {
         self.socket = socket
+        self.local = local
         self.capture = capture
         self.initiator = initiator
         self.responder = responder
+        hasInitiator = initiator != nil
+        hasResponder = responder != nil
         self.metrics = metrics
         self.logger = logger
         self.events = events
         self.probeSender = probeSender
     }
 
-    func attach(_ channel: any Channel) { self.channel = channel }
-
-    func detach() {
-        outgoing = UDPSocket.SendBatch()
+    /// The socket is no longer ted's: waiting requests end as `.cancelled`.
+    func close() {
+        isOpen = false
         timer?.cancel()
         timer = nil
-        channel = nil
+        outgoing = UDPSocket.SendBatch()
         for promise in waiters.values.joined() { promise.succeed(.cancelled) }
         waiters = [:]
     }
 
+    /// Events to run now that the lock is released.
+    func takeEvents() -> [@Sendable () -> Void] {
+        guard !pendingEvents.isEmpty else { return [] }
+        defer { pendingEvents = [] }
+        return pendingEvents
+    }
+
     // MARK: Inputs
 
-    /// A datagram on the TED socket: probes go to the responder, responses to the initiator.
-    /// `unanswered` is called for an intercepted probe the responder drops for a reason
-    /// that lets it go on (`DropReason.passesOn`).
-    func datagram(_ data: ByteBuffer, from source: SocketAddress, unanswered: (() -> Void)? = nil) {
-        guard let address = IPAddress(source), let port = source.port.flatMap({ UInt16(exactly: $0) }) else { return }
-        if let capture, let local = localEndpoint {
-            capture.record(data, from: address, port: port, to: local.address, port: local.port)
+    /// The datagrams of one read on the TED socket, then what they made the engines write.
+    func received(_ batch: UDPSocket.ReceiveBatch) {
+        for index in 0..<batch.count {
+            let (bytes, source, port) = batch.datagram(index)
+            guard let source else { continue }
+            received.clear()
+            received.writeBytes(bytes)
+            _ = datagram(received, from: source, port: port)
         }
+        flush()
+    }
+
+    /// A datagram on the TED socket: probes go to the responder, responses to the initiator.
+    /// Returns true for a probe the responder drops for a reason that lets an intercepted
+    /// probe go on (`DropReason.passesOn`).
+    func datagram(_ data: ByteBuffer, from address: IPAddress, port: UInt16) -> Bool {
+        guard isOpen else { return false }
+        capture?.record(data, from: address, port: port, to: local.address, port: local.port)
         let exchange = data.getInteger(at: data.readerIndex + 18, as: UInt8.self)
-        if exchange == 241, initiator != nil {
+        if exchange == 241, hasInitiator {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
-        } else if responder != nil {
+        } else if hasResponder {
             metrics.responderReceived.increment()
             switch responder!.received(data, from: address, port: port, now: .now()) {
             case .reply(let bytes, let to, let toPort):
@@ -95,20 +128,30 @@ final class DiscoveryCore {
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
                 metrics.dropped(reason)
-                if reason.passesOn { unanswered?() }
                 if case .rejected(let why) = reason {
                     logger.debug("rejected datagram", metadata: ["ted.source": "\(address)", "ted.reason": "\(why.rawValue)"])
                 }
+                return reason.passesOn
             }
-        } else {
-            apply(initiator?.received(data, from: address, port: port, now: .now()) ?? [])
+        } else if hasInitiator {
+            apply(initiator!.received(data, from: address, port: port, now: .now()))
         }
+        return false
     }
 
-    /// Sends what was written during one read burst.
-    func readComplete() {
-        guard !outgoing.isEmpty, channel != nil else { return }
+    /// Sends what was written since the last flush.
+    func flush() {
+        guard !outgoing.isEmpty, isOpen else { return }
         outgoing.send(on: socket.fd, socketFamily: socket.family) { address, code in sendFailed(code, to: address) }
+    }
+
+    /// A read on the TED socket failed; the socket stays open.
+    func receiveFailed(_ code: Int32) {
+        let name = UDPSocket.errnoName(code)
+        metrics.receiveError(name)
+        if sendErrorLog.allow("receive-\(name)") {
+            logger.warning("receive failed; the socket stays open", metadata: ["ted.errno": "\(name)"])
+        }
     }
 
     /// Counted per errno; logged at most once a second per errno.
@@ -123,8 +166,8 @@ final class DiscoveryCore {
     /// A packet that needs a tunnel (from the data plane, the control socket or `ted probe`).
     func request(_ packet: Packet, target: (address: IPAddress, port: UInt16)?, explicit: Bool,
                  promise: EventLoopPromise<DiscoveryOutcome>?) {
-        guard initiator != nil, channel != nil else {
-            promise?.succeed(initiator == nil ? .notProtected(packet) : .cancelled)
+        guard hasInitiator, isOpen else {
+            promise?.succeed(hasInitiator ? .cancelled : .notProtected(packet))
             return
         }
         let now = NIODeadline.now()
@@ -153,6 +196,14 @@ final class DiscoveryCore {
         rescheduleTimer()
     }
 
+    /// The initiator's timer is due (a retransmission, a timeout, an expiry).
+    func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        guard isOpen, hasInitiator else { return }
+        apply(initiator!.tick(now: .now()))
+    }
+
     var initiatorSnapshot: InitiatorSnapshot? { initiator?.snapshot }
     var responderCounters: ResponderCounters? { responder?.counters }
 
@@ -178,7 +229,8 @@ final class DiscoveryCore {
                     "ted.rtt_ms": "\(Double(discovery.rtt.nanoseconds) / 1e6)",
                 ])
                 finish(discovery.packet, .discovered(discovery, cached: false))
-                events.discovered(discovery)
+                let discovered = events.discovered
+                pendingEvents.append { discovered(discovery) }
             case .failed(let failure):
                 if failure.peer != nil { metrics.responsesAccepted.increment() }
                 metrics.failed(failure.reason)
@@ -187,7 +239,8 @@ final class DiscoveryCore {
                     "ted.destination": "\(failure.destination)", "ted.attempts": "\(failure.attempts)",
                 ])
                 finish(failure.packet, .failed(failure, cached: false))
-                events.failed(failure)
+                let failed = events.failed
+                pendingEvents.append { failed(failure) }
             case .rejected(let reason):
                 if case .undecodable(let why) = reason { metrics.rejected(why) }
             case .ignored(let reason):
@@ -195,12 +248,13 @@ final class DiscoveryCore {
             case .cached(let discovery):
                 // A packet of a known intersection: the hand-off finds its child up, or (a
                 // non-contiguous intersection's other part) builds the one that holds it.
-                events.discovered(discovery)
+                let discovered = events.discovered
+                pendingEvents.append { discovered(discovery) }
             case .failedCached, .joined, .notProtected:
                 break
             }
         }
-        readComplete()
+        flush()
         updateGauges()
         rescheduleTimer()
     }
@@ -210,7 +264,7 @@ final class DiscoveryCore {
     }
 
     private func write(_ bytes: ByteBuffer, to address: IPAddress, port: UInt16) {
-        guard channel != nil else { return }
+        guard isOpen else { return }
         if socket.family == .v4, address.family == .v6 {
             metrics.unsendable.increment()
             if sendErrorLog.allow("v6-on-v4") {
@@ -219,68 +273,22 @@ final class DiscoveryCore {
             }
             return
         }
-        if let capture, let local = localEndpoint {
-            capture.record(bytes, from: local.address, port: local.port, to: address, port: port)
-        }
+        capture?.record(bytes, from: local.address, port: local.port, to: address, port: port)
         bytes.withUnsafeReadableBytes { outgoing.append($0, to: address, port: port) }
-        if outgoing.count >= flushEvery { readComplete() }
-    }
-
-    private var localEndpoint: (address: IPAddress, port: UInt16)? {
-        guard let local = channel?.localAddress, let address = IPAddress(local),
-              let port = local.port.flatMap({ UInt16(exactly: $0) }) else { return nil }
-        return (address, port)
+        if outgoing.count >= flushEvery { flush() }
     }
 
     private func updateGauges() {
-        guard let initiator else { return }
-        metrics.cacheEntries.set(initiator.cacheCount)
-        metrics.pendingDiscoveries.set(initiator.pendingCount)
+        guard hasInitiator else { return }
+        metrics.cacheEntries.set(initiator!.cacheCount)
+        metrics.pendingDiscoveries.set(initiator!.pendingCount)
     }
 
     private func rescheduleTimer() {
-        guard let channel, let deadline = initiator?.nextDeadline else {
-            timer?.cancel()
-            timer = nil
-            timerDeadline = nil
-            return
-        }
+        let deadline = isOpen ? initiator?.nextDeadline : nil
         if timerDeadline == deadline { return }
         timer?.cancel()
         timerDeadline = deadline
-        let loop = channel.eventLoop
-        let core = NIOLoopBound(self, eventLoop: loop)
-        timer = loop.scheduleTask(deadline: deadline) {
-            let this = core.value
-            this.timerDeadline = nil
-            this.timer = nil
-            if this.initiator != nil { this.apply(this.initiator!.tick(now: .now())) }
-        }
-    }
-}
-
-/// Feeds the TED socket's datagrams to the core.
-final class DiscoveryChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    let core: DiscoveryCore
-
-    init(core: DiscoveryCore) { self.core = core }
-
-    func handlerAdded(context: ChannelHandlerContext) { core.attach(context.channel) }
-    func handlerRemoved(context: ChannelHandlerContext) { core.detach() }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        core.datagram(envelope.data, from: envelope.remoteAddress)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A UDP socket reports ICMP errors (port unreachable) here: not fatal. NIO closes
-        // the channel itself on a fatal one; the daemon then exits (TEDNode.closed).
-        core.lastError = error
+        timer = deadline.flatMap { scheduleTick?($0) }
     }
 }

@@ -1,6 +1,5 @@
 import Logging
 import CoreMetrics
-import NIOConcurrencyHelpers
 import Synchronization
 import NIOCore
 import NIOPosix
@@ -12,7 +11,11 @@ import TEDWire
 
 /// One TED endpoint on a UDP socket: initiator, responder, or both.
 ///
-/// All engine state lives on the socket's event loop; these methods hop there.
+/// A dedicated thread reads the socket (`UDPReader`, one `recvmmsg` per wake-up) and
+/// feeds each batch to the engines; the other inputs (the data plane's triggers and
+/// intercepted probes, control requests, the initiator's timer) feed them on their own
+/// threads. The engines sit behind one lock (`DiscoveryCore`): a batch or a request holds
+/// it for microseconds, and no input waits for a hop to another thread.
 public final class TEDNode: Sendable {
     public struct Roles: OptionSet, Sendable {
         public let rawValue: Int
@@ -22,12 +25,17 @@ public final class TEDNode: Sendable {
         public static let both: Roles = [.initiator, .responder]
     }
 
-    public let channel: any Channel
     public let metrics: MetricsRegistry
-    private let core: NIOLoopBound<DiscoveryCore>
-    private let stopping = NIOLockedValueBox(false)
-    private let injected = Atomic<Int>(0)
-    private let injectDropped: Counter
+    /// The bound port (useful when bound to port 0).
+    public let port: UInt16
+    private let fd: Int32
+    private let core: Mutex<DiscoveryCore>
+    /// Where the initiator's timers run and discovery promises complete.
+    private let loop: any EventLoop
+    private let reader = Mutex<UDPReader?>(nil)
+    /// Completed when the reader ends: nil when ted stopped it, else why the socket was lost.
+    private let lost: EventLoopPromise<String?>
+    private let stopping = Atomic<Bool>(false)
     private let capture: PcapCapture?
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
@@ -43,138 +51,145 @@ public final class TEDNode: Sendable {
         let capture = try configuration.capture.map { path throws(CaptureError) in
             try PcapCapture(path: path, maxBytes: configuration.captureMaxBytes)
         }
-        // Bound here, without SO_REUSEADDR, and written by the core (see DiscoveryCore).
-        let fd = try UDPSocket.bind(endpoint.address, port: endpoint.port, sendBuffer: Self.sendBuffer)
-        // Vector reads: up to `vectorRead` datagrams per recvmmsg, each in its own 4352-byte
-        // slice of one buffer (NIO divides the buffer's capacity by the count).
-        let channel = try await DatagramBootstrap(group: group.next())
-            .channelOption(.maxMessagesPerRead, value: 64)
-            .channelOption(.datagramVectorReadMessageCount, value: Self.vectorRead)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4352 * Self.vectorRead))
-            .withBoundSocket(fd).get()
-        let boundPort = UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0
+        // Bound here, without SO_REUSEADDR; read by the node's thread, written by the core.
+        let fd = try UDPSocket.bind(endpoint.address, port: endpoint.port, buffer: Self.socketBuffer,
+                                    receiveTimeout: Self.receiveTimeout)
+        let boundPort: UInt16
+        do {
+            boundPort = try UDPSocket.localPort(of: fd)
+        } catch {
+            close(fd)
+            throw error
+        }
         let identity = Identity(address: configuration.identity,
                                 port: advertiseBoundPort ? boundPort : configuration.advertisePort)
         var rng = SystemRandomNumberGenerator()
         let responderSettings = configuration.responderSettings(using: &rng)
-        let tedMetrics = TEDMetrics(registry: metrics)
         let lookup = CompiledPolicy(configuration.policy)
-        let core = try await channel.eventLoop.submit {
-            let core = DiscoveryCore(
-                socket: (fd, endpoint.address.family),
-                initiator: roles.contains(.initiator)
-                    ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
-                responder: roles.contains(.responder)
-                    ? Responder(policy: configuration.policy, lookup: lookup, identity: identity, settings: responderSettings) : nil,
-                metrics: tedMetrics, logger: logger, events: events, probeSender: probeSender,
-                capture: capture)
-            try channel.pipeline.syncOperations.addHandler(DiscoveryChannelHandler(core: core))
-            return NIOLoopBound(core, eventLoop: channel.eventLoop)
-        }.get()
-        return TEDNode(channel: channel, metrics: metrics, core: core, capture: capture)
+        let core = DiscoveryCore(
+            socket: (fd, endpoint.address.family), local: (endpoint.address, boundPort),
+            initiator: roles.contains(.initiator)
+                ? Initiator(policy: lookup, identity: identity, settings: configuration.discoverySettings) : nil,
+            responder: roles.contains(.responder)
+                ? Responder(policy: configuration.policy, lookup: lookup, identity: identity, settings: responderSettings) : nil,
+            metrics: TEDMetrics(registry: metrics), logger: logger, events: events, probeSender: probeSender,
+            capture: capture)
+        let node = TEDNode(fd: fd, port: boundPort, core: core, loop: group.next(), metrics: metrics, capture: capture)
+        node.startReading()
+        return node
     }
 
-    private init(channel: any Channel, metrics: MetricsRegistry, core: NIOLoopBound<DiscoveryCore>,
-                 capture: PcapCapture?) {
-        self.channel = channel
+    private init(fd: Int32, port: UInt16, core: DiscoveryCore, loop: any EventLoop,
+                 metrics: MetricsRegistry, capture: PcapCapture?) {
+        self.fd = fd
+        self.port = port
+        self.core = Mutex(core)
+        self.loop = loop
+        self.lost = loop.makePromise()
         self.metrics = metrics
-        self.core = core
         self.capture = capture
-        self.injectDropped = Counter(label: "ted_intercepted_dropped_total", factory: metrics)
+    }
+
+    private func startReading() {
+        let loop = self.loop
+        withCore { core in
+            core.scheduleTick = { [weak self] deadline in
+                loop.scheduleTask(deadline: deadline) { [weak self] in self?.withCore { $0.timerFired() } }
+            }
+        }
+        let lost = self.lost
+        reader.withLock { reader in
+            reader = UDPReader(
+                fd: fd, slots: Self.vectorRead,
+                onBatch: { [weak self] batch in self?.withCore { $0.received(batch) } },
+                onError: { [weak self] code in self?.withCore { $0.receiveFailed(code) } },
+                onEnd: { code in lost.succeed(code.map { "receive failed: \(UDPSocket.errnoName($0))" }) })
+        }
+    }
+
+    /// Runs `body` on the engines under the lock, then the discovery events it raised
+    /// (outside the lock, so an event may call the node again).
+    @discardableResult
+    func withCore<T>(_ body: (DiscoveryCore) -> T) -> T {
+        let (result, events) = core.withLock { core in (body(core), core.takeEvents()) }
+        for event in events { event() }
+        return result
     }
 
     /// Datagrams read per system call.
     static let vectorRead = 16
 
-    /// The TED socket's send buffer: replies to identities that never resolve (no ARP
-    /// answer) hold buffer space for seconds; a large buffer keeps answering meanwhile.
-    static let sendBuffer: Int32 = 4 << 20
+    /// The TED socket's buffers: replies to identities that never resolve (no ARP answer)
+    /// hold send buffer space for seconds, and a burst of probes waits in the receive
+    /// buffer while a batch is answered; large buffers keep answering meanwhile.
+    static let socketBuffer: Int32 = 4 << 20
 
-    /// Returns when the TED socket closes: at `stop`, or when the kernel reports an error
-    /// that NIO treats as fatal. Then `lostReason` is non-nil unless ted stopped it.
+    /// How long a read blocks before the reader checks whether it should stop (a stop
+    /// also wakes it at once).
+    static let receiveTimeout: Int32 = 250
+
+    /// Returns when the TED socket is no longer read: at `stop`, or when the kernel reports
+    /// an error that makes it unusable. Then the reason is returned, nil if ted stopped it.
     public func closed() async -> String? {
-        try? await channel.closeFuture.get()
-        if stopping.withLockedValue({ $0 }) { return nil }
-        let core = self.core
-        let error = try? await channel.eventLoop.submit { core.value.lastError }.get()
-        return error.map { "\($0)" } ?? "closed"
+        let reason = (try? await lost.futureResult.get()) ?? nil
+        return stopping.load(ordering: .acquiring) ? nil : reason ?? "closed"
     }
-
-    /// The bound port (useful when bound to port 0).
-    public var port: UInt16 { UInt16(exactly: channel.localAddress?.port ?? 0) ?? 0 }
 
     /// Discovers the responder for P. `explicit` bypasses the caches (`ted probe`); `target`
     /// sends the probe to that address and port instead of P's destination.
     public func discover(_ packet: Packet, to target: (address: IPAddress, port: UInt16)? = nil,
                          explicit: Bool = false) async -> DiscoveryOutcome {
-        let core = self.core
-        let promise = channel.eventLoop.makePromise(of: DiscoveryOutcome.self)
-        channel.eventLoop.execute {
-            core.value.request(packet, target: target, explicit: explicit, promise: promise)
-        }
+        let promise = loop.makePromise(of: DiscoveryOutcome.self)
+        withCore { $0.request(packet, target: target, explicit: explicit, promise: promise) }
         return (try? await promise.futureResult.get()) ?? .cancelled
     }
 
     /// Hands P to the initiator without waiting (the data plane's ACQUIRE path); `target`
     /// as in `discover`.
     public func trigger(_ packet: Packet, to target: (address: IPAddress, port: UInt16)? = nil) {
-        let core = self.core
-        channel.eventLoop.execute { core.value.request(packet, target: target, explicit: false, promise: nil) }
+        withCore { $0.request(packet, target: target, explicit: false, promise: nil) }
     }
-
-    /// Intercepted datagrams waiting for the event loop at most; past it they are dropped
-    /// and counted, so a flood at an intercepted destination cannot grow memory.
-    static let maxInjected = 1024
 
     /// A datagram received elsewhere (the intercepting transparent socket), handled as if
     /// it had arrived on the TED socket; replies leave through the TED socket. `unanswered`
-    /// runs (on the event loop) when it is a probe this gateway does not answer.
+    /// runs (on the caller's thread) when it is a probe this gateway does not answer.
     public func inject(_ datagram: ByteBuffer, from address: IPAddress, port: UInt16,
                        unanswered: (@Sendable () -> Void)? = nil) {
-        guard injected.add(1, ordering: .relaxed).newValue <= Self.maxInjected else {
-            injected.subtract(1, ordering: .relaxed)
-            injectDropped.increment()
-            return
+        let passesOn = withCore { core in
+            defer { core.flush() }
+            return core.datagram(datagram, from: address, port: port)
         }
-        let core = self.core
-        let source = address.socketAddress(port: port)
-        channel.eventLoop.execute {
-            self.injected.subtract(1, ordering: .relaxed)
-            core.value.datagram(datagram, from: source, unanswered: unanswered)
-            core.value.readComplete()
-        }
+        if passesOn { unanswered?() }
     }
 
     /// Forgets cached discoveries of a peer (its tunnel went down).
     public func forget(peer: IPAddress) {
-        let core = self.core
-        channel.eventLoop.execute { core.value.forget(peer: peer) }
+        withCore { $0.forget(peer: peer) }
     }
 
     /// Forgets cached discoveries whose intersection overlaps `proxy` (its tunnel went down).
     public func forget(intersection proxy: Proxy) {
-        let core = self.core
-        channel.eventLoop.execute { core.value.forget(intersection: proxy) }
+        withCore { $0.forget(intersection: proxy) }
     }
 
     /// IKE did not prove what `peer` claimed for `intersection`: see `Initiator.refute`.
     public func refute(peer: IPAddress, intersection proxy: Proxy) {
-        let core = self.core
-        channel.eventLoop.execute { core.value.refute(peer: peer, intersection: proxy) }
+        withCore { $0.refute(peer: peer, intersection: proxy) }
     }
 
     /// The engines' state for `ted status`.
     public func snapshot() async -> (initiator: InitiatorSnapshot?, responder: ResponderCounters?) {
-        let core = self.core
-        return (try? await channel.eventLoop.submit { (core.value.initiatorSnapshot, core.value.responderCounters) }.get())
-            ?? (nil, nil)
+        withCore { ($0.initiatorSnapshot, $0.responderCounters) }
     }
 
-    /// Closes the socket; waiting requests end as `.cancelled`; the capture file gets
-    /// every record queued before.
+    /// Stops reading and closes the socket; waiting requests end as `.cancelled`; the
+    /// capture file gets every record queued before. Once stopped, nothing is sent.
     public func stop() async {
-        stopping.withLockedValue { $0 = true }
-        try? await channel.close()
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        reader.withLock { $0 }?.stop()
+        withCore { $0.close() }
+        close(fd)
+        lost.succeed(nil)
         capture?.close()
     }
 }

@@ -55,6 +55,8 @@ final class TEDMetrics: Sendable {
     }
     /// A datagram the kernel refused to send (or dropped because the socket was full).
     func sendError(_ errnoName: String) { counter("ted_send_errors_total", "errno", errnoName).increment() }
+    /// A read of the TED socket that failed and left it open.
+    func receiveError(_ errnoName: String) { counter("ted_receive_errors_total", "errno", errnoName).increment() }
     func handOff(_ outcome: String) { counter("ted_handoffs_total", "outcome", outcome).increment() }
 }
 
