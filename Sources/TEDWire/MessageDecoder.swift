@@ -15,12 +15,15 @@ struct MessageDecoder {
     private var padding: Int?
 
     static func decode(_ datagram: ByteBuffer) throws(DecodeError) -> Message {
-        var decoder = MessageDecoder()
-        var buffer = datagram
-        return try decoder.decode(&buffer)
+        let result = datagram.withUnsafeReadableBytes { bytes -> Result<Message, DecodeError> in
+            var decoder = MessageDecoder()
+            var reader = WireReader(bytes)
+            return Result { () throws(DecodeError) in try decoder.decode(&reader) }
+        }
+        return try result.get()
     }
 
-    private mutating func decode(_ buffer: inout ByteBuffer) throws(DecodeError) -> Message {
+    private mutating func decode(_ buffer: inout WireReader) throws(DecodeError) -> Message {
         let size = buffer.readableBytes
         guard size >= Wire.headerSize else { throw DecodeError(.tooShort, "\(size) bytes") }
         guard size <= Wire.maxDatagram else { throw DecodeError(.tooLong, "\(size) bytes") }
@@ -65,7 +68,7 @@ struct MessageDecoder {
         return try message()
     }
 
-    private mutating func payload(type: UInt8, body: inout ByteBuffer) throws(DecodeError) {
+    private mutating func payload(type: UInt8, body: inout WireReader) throws(DecodeError) {
         switch type {
         case Wire.PayloadType.vendorID: try vendorID(&body)
         case Wire.PayloadType.identification: try identification(&body)
@@ -87,7 +90,7 @@ struct MessageDecoder {
     }
 
     /// Section 4.1: the TED Vendor ID; a foreign one is skipped.
-    private mutating func vendorID(_ body: inout ByteBuffer) throws(DecodeError) {
+    private mutating func vendorID(_ body: inout WireReader) throws(DecodeError) {
         guard body.readableBytes >= 16, body.hasTEDHash(at: body.readerIndex) else { return }
         guard body.readableBytes == 20 else { throw DecodeError(.badPayloadSize, "TED vendor ID of \(body.readableBytes) bytes") }
         guard capabilities == nil else { throw DecodeError(.duplicateVendorID) }
@@ -96,7 +99,7 @@ struct MessageDecoder {
     }
 
     /// Section 4.2: the identity, then (probes only) the proxy address.
-    private mutating func identification(_ body: inout ByteBuffer) throws(DecodeError) {
+    private mutating func identification(_ body: inout WireReader) throws(DecodeError) {
         idCount += 1
         guard idCount <= (isProbe ? 2 : 1) else { throw DecodeError(.tooManyIDs) }
         guard let idType = body.readInteger(as: UInt8.self), let proto = body.readInteger(as: UInt8.self),
@@ -130,7 +133,7 @@ struct MessageDecoder {
     }
 
     /// Section 4.3: the packet summary.
-    private static func summary(_ body: inout ByteBuffer) throws(DecodeError) -> Packet {
+    private static func summary(_ body: inout WireReader) throws(DecodeError) -> Packet {
         guard body.readableBytes == 32 || body.readableBytes == 56 else {
             throw DecodeError(.badPayloadSize, "packet summary of \(body.readableBytes) bytes")
         }
@@ -155,7 +158,7 @@ struct MessageDecoder {
     }
 
     /// Section 4.4: the TED response and its entries.
-    private static func response(_ body: inout ByteBuffer) throws(DecodeError) -> [Proxy] {
+    private static func response(_ body: inout WireReader) throws(DecodeError) -> [Proxy] {
         guard let tedVersion = body.readInteger(as: UInt8.self), let ipVersion = body.readInteger(as: UInt8.self),
               let count = body.readInteger(as: UInt8.self), body.readInteger(as: UInt8.self) != nil else {
             throw DecodeError(.badPayloadSize, "TED response of \(body.readableBytes) bytes")

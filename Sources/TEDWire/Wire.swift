@@ -1,4 +1,3 @@
-import NIOCore
 import TEDModel
 
 /// Wire constants of spec sections 2 and 4.
@@ -47,29 +46,5 @@ enum Wire {
     /// Size of a response with `count` entries of `family`.
     static func responseSize(identity: IPAddress.Family, family: IPAddress.Family, count: Int) -> Int {
         headerSize + 24 + 8 + identity.byteCount + 8 + count * entrySize(family)
-    }
-}
-
-extension ByteBuffer {
-    /// Reads an address of a family in network order (4 or 16 bytes).
-    mutating func readAddress(_ family: IPAddress.Family) -> IPAddress? {
-        switch family {
-        case .v4:
-            return readInteger(as: UInt32.self).map { IPAddress(v4: $0) }
-        case .v6:
-            guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self) else { return nil }
-            return IPAddress(v6: UInt128(high) << 64 | UInt128(low))
-        }
-    }
-
-    /// Reads the 16-byte TED hash and tells whether it is the right one.
-    mutating func readTEDHash() -> Bool? {
-        guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self) else { return nil }
-        return high == Wire.hashHigh && low == Wire.hashLow
-    }
-
-    /// Whether the bytes at `index` start with the TED hash (without moving the reader).
-    func hasTEDHash(at index: Int) -> Bool {
-        getInteger(at: index, as: UInt64.self) == Wire.hashHigh && getInteger(at: index + 8, as: UInt64.self) == Wire.hashLow
     }
 }
