@@ -28,6 +28,9 @@ public final class TEDNode: Sendable {
     public let metrics: MetricsRegistry
     /// The bound port (useful when bound to port 0).
     public let port: UInt16
+    /// The configuration's policy, compiled once at start for both engines (and for the
+    /// hand-off's responder children, so a large policy is not compiled twice).
+    public let classifier: CompiledPolicy
     private let fd: Int32
     private let core: Mutex<DiscoveryCore>
     /// Where the initiator's timers run and discovery promises complete.
@@ -74,15 +77,17 @@ public final class TEDNode: Sendable {
                 ? Responder(policy: configuration.policy, lookup: lookup, identity: identity, settings: responderSettings) : nil,
             metrics: TEDMetrics(registry: metrics), logger: logger, events: events, probeSender: probeSender,
             capture: capture)
-        let node = TEDNode(fd: fd, port: boundPort, core: core, loop: group.next(), metrics: metrics, capture: capture)
+        let node = TEDNode(fd: fd, port: boundPort, classifier: lookup, core: core, loop: group.next(), metrics: metrics,
+                           capture: capture)
         node.startReading()
         return node
     }
 
-    private init(fd: Int32, port: UInt16, core: DiscoveryCore, loop: any EventLoop,
+    private init(fd: Int32, port: UInt16, classifier: CompiledPolicy, core: DiscoveryCore, loop: any EventLoop,
                  metrics: MetricsRegistry, capture: PcapCapture?) {
         self.fd = fd
         self.port = port
+        self.classifier = classifier
         self.core = Mutex(core)
         self.loop = loop
         self.lost = loop.makePromise()

@@ -47,8 +47,6 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
     static let responderConnection = "ted-responder"
-    /// The policy compiled, for the responder children's shares (built at the first connection).
-    private var compiled: CompiledPolicy?
 
     /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
     /// and when ted's view of the child SAs is complete again (after a (re)connection).
@@ -336,8 +334,8 @@ public actor IKEHandoff: DaemonPlugin {
     private func loadResponderConnection() async throws {
         var children: [IKEChild] = []
         let policy = configuration.policy
-        let lookup = compiled ?? CompiledPolicy(policy)
-        compiled = lookup
+        // The node's classifier; compiled here only when the hand-off runs without a node.
+        let lookup = node?.classifier ?? CompiledPolicy(policy)
         for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
