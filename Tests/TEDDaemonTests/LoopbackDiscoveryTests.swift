@@ -89,6 +89,20 @@ import TEDWire
         try await busy.get()
     }
 
+    /// A UDP client on 127.0.0.1, its port, and spec vector 1 with its identity pointed at it.
+    static func probingClient() async throws
+        -> (NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>, UInt16, [UInt8]) {
+        let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).flatMapThrowing { channel in
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+            }.get()
+        let port = UInt16(try #require(client.channel.localAddress?.port))
+        var probe = try #require(hexBytes(SpecVectors.probeV4TCP))
+        // Identity ID payload body at offset 56: type, protocol, port (58-59), address (60-63).
+        probe.replaceSubrange(58...63, with: [UInt8(port >> 8), UInt8(port & 0xff), 127, 0, 0, 1])
+        return (client, port, probe)
+    }
+
     /// Holds `node`'s engines on another thread for `milliseconds`, as a long batch would;
     /// returns once they are held.
     static func holdEngines(of node: TEDNode, milliseconds: UInt32) async -> EventLoopFuture<Void> {
@@ -142,13 +156,7 @@ import TEDWire
             policy:
               - permit tcp 203.0.113.0/24 198.18.0.0/16
             """)
-        let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).flatMapThrowing { channel in
-                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
-            }.get()
-        let clientPort = UInt16(client.channel.localAddress!.port!)
-        var probe = try #require(hexBytes(SpecVectors.probeV4TCP))
-        probe.replaceSubrange(58...63, with: [UInt8(clientPort >> 8), UInt8(clientPort & 0xff), 127, 0, 0, 1])
+        let (client, clientPort, probe) = try await Self.probingClient()
         for (config, answers) in [(elsewhere, false), (covering, true)] {
             let node = try await TEDNode.start(configuration: config, roles: .responder,
                                                bind: Endpoint(address: config.identity, port: 0), logger: Self.logger)
@@ -236,15 +244,7 @@ import TEDWire
         let responder = try await TEDNode.start(configuration: config, roles: .responder,
                                                 bind: Endpoint(address: config.identity, port: 0), logger: Self.logger)
         defer { Task { await responder.stop() } }
-        let client = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).flatMapThrowing { channel in
-                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
-            }.get()
-        let clientPort = UInt16(client.channel.localAddress!.port!)
-        // Vector 1 with its identity pointed at our client (127.0.0.1:clientPort).
-        var probe = try #require(hexBytes(SpecVectors.probeV4TCP))
-        // Identity ID payload body at offset 56: type, protocol, port (58-59), address (60-63).
-        probe.replaceSubrange(58...63, with: [UInt8(clientPort >> 8), UInt8(clientPort & 0xff), 127, 0, 0, 1])
+        let (client, _, probe) = try await Self.probingClient()
         let destination = try SocketAddress(ipAddress: "127.0.0.2", port: Int(responder.port))
         try await client.executeThenClose { inbound, outbound in
             // A datagram longer than a read slot arrives cut to the slot, still too long.

@@ -194,6 +194,7 @@ public final class TEDNode: Sendable {
         reader.withLock { $0 }?.stop()
         withCore { $0.close() }
         close(fd)
+        // Usually the reader's end has completed it already; a second completion is ignored.
         lost.succeed(nil)
         capture?.close()
     }
