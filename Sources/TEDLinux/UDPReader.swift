@@ -44,8 +44,9 @@ public final class UDPReader: Sendable {
                 }
                 if fatal != nil { break }
             }
-            control.threadFinished()
+            // Reported before the thread counts as finished, so `stop` returns after it.
             onEnd(fatal)
+            control.threadFinished()
         }
     }
 
