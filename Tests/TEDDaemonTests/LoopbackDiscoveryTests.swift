@@ -68,6 +68,34 @@ import TEDWire
         #expect(initiator.metrics.value("ted_discoveries_total") == 1)
     }
 
+    /// What the engines report runs after their lock is released: an event handler may call
+    /// the node again (here it forgets the discovery at once, so the next request probes).
+    @Test(.timeLimit(.minutes(1))) func anEventMayCallTheNodeAgain() async throws {
+        let responderConfig = try Self.config(Self.responderYAML)
+        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
+                                                bind: Endpoint(address: responderConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        let node = NIOLockedValueBox<TEDNode?>(nil)
+        let events = DiscoveryEvents(discovered: { discovery in
+            node.withLockedValue { $0 }?.forget(peer: discovery.peer.address)
+        })
+        let initiatorConfig = try Self.config(Self.initiatorYAML)
+        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
+                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger, events: events)
+        node.withLockedValue { $0 = initiator }
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let target = (IPAddress("127.0.0.2")!, responder.port)
+        let packet = try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443")
+        for _ in 0..<2 {
+            guard case .discovered(_, false) = await initiator.discover(packet, to: target) else {
+                Issue.record("expected a fresh discovery")
+                return
+            }
+        }
+        #expect(initiator.metrics.value("ted_probes_sent_total") == 2)
+    }
+
     /// A request that joins a discovery the data plane started (no one waiting on it yet)
     /// gets that discovery's outcome.
     @Test func aRequestJoiningATriggeredDiscoveryGetsItsOutcome() async throws {

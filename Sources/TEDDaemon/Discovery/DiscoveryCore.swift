@@ -24,9 +24,9 @@ public typealias ProbeSender = @Sendable (OutgoingProbe) -> Bool
 /// thread, the data plane's threads, a control request, the timer) feeds the core.
 ///
 /// The thin edge of STYLE.md: datagrams and requests go in, the engines' actions come
-/// out as writes, waiter completions, metrics and events. Events are not run here but
-/// handed back (`takeEvents`) to run once the lock is released, so a callback may call
-/// the node again. Sendable only as the value of that lock: nothing touches it outside.
+/// out as writes, waiter completions, metrics and events. Events and completions are not
+/// run here but handed back (`takeEvents`) to run once the lock is released, so a callback
+/// may call the node again. Sendable only as the value of that lock: nothing touches it outside.
 final class DiscoveryCore: @unchecked Sendable {
     private var initiator: Initiator?
     private var responder: Responder?
@@ -42,7 +42,7 @@ final class DiscoveryCore: @unchecked Sendable {
     /// Requests waiting on a discovery, by the packet the engine's discovery started for
     /// (the engine owns the discoveries; this is only who to answer).
     private var waiters: [Packet: [EventLoopPromise<DiscoveryOutcome>]] = [:]
-    /// Discovery events to run once the lock is released.
+    /// Discovery events and answers to waiting requests, to run once the lock is released.
     private var pendingEvents: [@Sendable () -> Void] = []
     /// Arms a timer that calls `timerFired` (under the lock) at a deadline; set by the node.
     var scheduleTick: ((NIODeadline) -> Scheduled<Void>)?
@@ -86,7 +86,7 @@ final class DiscoveryCore: @unchecked Sendable {
         timer?.cancel()
         timer = nil
         outgoing = UDPSocket.SendBatch()
-        for promise in waiters.values.joined() { promise.succeed(.cancelled) }
+        for promise in waiters.values.joined() { answer(promise, .cancelled) }
         waiters = [:]
     }
 
@@ -167,7 +167,7 @@ final class DiscoveryCore: @unchecked Sendable {
     func request(_ packet: Packet, target: (address: IPAddress, port: UInt16)?, explicit: Bool,
                  promise: EventLoopPromise<DiscoveryOutcome>?) {
         guard hasInitiator, isOpen else {
-            promise?.succeed(hasInitiator ? .cancelled : .notProtected(packet))
+            if let promise { answer(promise, hasInitiator ? .cancelled : .notProtected(packet)) }
             return
         }
         let now = NIODeadline.now()
@@ -179,11 +179,11 @@ final class DiscoveryCore: @unchecked Sendable {
                 waiters[packet, default: []].append(promise)
             case .joined(_, _, let discovering):
                 waiters[discovering, default: []].append(promise)
-            case .cached(let discovery): promise.succeed(.discovered(discovery, cached: true))
-            case .failedCached(_, let failure, _): promise.succeed(.failed(failure, cached: true))
-            case .failed(let failure): promise.succeed(.failed(failure, cached: false))
-            case .notProtected(let p): promise.succeed(.notProtected(p))
-            default: promise.succeed(.cancelled)
+            case .cached(let discovery): answer(promise, .discovered(discovery, cached: true))
+            case .failedCached(_, let failure, _): answer(promise, .failed(failure, cached: true))
+            case .failed(let failure): answer(promise, .failed(failure, cached: false))
+            case .notProtected(let p): answer(promise, .notProtected(p))
+            default: answer(promise, .cancelled)
             }
         }
         apply(actions)
@@ -259,8 +259,14 @@ final class DiscoveryCore: @unchecked Sendable {
         rescheduleTimer()
     }
 
+    /// A waiting request's answer, given once the lock is released like the events: a
+    /// callback on its future may call the node again.
+    private func answer(_ promise: EventLoopPromise<DiscoveryOutcome>, _ outcome: DiscoveryOutcome) {
+        pendingEvents.append { promise.succeed(outcome) }
+    }
+
     private func finish(_ packet: Packet, _ outcome: DiscoveryOutcome) {
-        for promise in waiters.removeValue(forKey: packet) ?? [] { promise.succeed(outcome) }
+        for promise in waiters.removeValue(forKey: packet) ?? [] { answer(promise, outcome) }
     }
 
     private func write(_ bytes: ByteBuffer, to address: IPAddress, port: UInt16) {
