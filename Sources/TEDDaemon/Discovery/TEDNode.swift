@@ -112,8 +112,8 @@ public final class TEDNode: Sendable {
         }
     }
 
-    /// Runs `body` on the engines under the lock, then the discovery events it raised
-    /// (outside the lock, so an event may call the node again).
+    /// Runs `body` on the engines under the lock, then the events and answers it raised
+    /// (outside the lock, so their handlers may call the node again).
     @discardableResult
     func withCore<T>(_ body: (DiscoveryCore) -> T) -> T {
         let (result, events) = core.withLock { core in (body(core), core.takeEvents()) }
