@@ -71,13 +71,9 @@ extension PolicyEntry {
     /// Whether a packet of `family` may lie in both entries, as IKE selectors see them
     /// (ICMP types and codes not told apart).
     public func sharesTraffic(with other: PolicyEntry, family: IPAddress.Family) -> Bool {
-        guard proto.isAny || other.proto.isAny || proto == other.proto,
-              let local = local.pattern(for: family), let otherLocal = other.local.pattern(for: family),
-              let remote = remote.pattern(for: family), let otherRemote = other.remote.pattern(for: family),
-              local.intersection(otherLocal) != nil, remote.intersection(otherRemote) != nil else { return false }
-        let common = proto.isAny ? other.proto : proto
-        guard common.hasPorts else { return true }
-        return localPorts.intersection(other.localPorts) != nil && remotePorts.intersection(other.remotePorts) != nil
+        guard let local = local.pattern(for: family), let remote = remote.pattern(for: family) else { return false }
+        return TrafficSelector(proto: proto, local: local, localPorts: localPorts, remote: remote, remotePorts: remotePorts)
+            .overlaps(other)
     }
 
     /// This entry without `other`, with which it shares traffic (both of `family`): disjoint
