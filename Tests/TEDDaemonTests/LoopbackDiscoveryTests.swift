@@ -98,23 +98,35 @@ import TEDWire
 
     /// A request that joins a discovery the data plane started (no one waiting on it yet)
     /// gets that discovery's outcome.
-    @Test func aRequestJoiningATriggeredDiscoveryGetsItsOutcome() async throws {
-        let (initiator, responder) = try await nodes()
+    @Test(.timeLimit(.minutes(1))) func aRequestJoiningATriggeredDiscoveryGetsItsOutcome() async throws {
+        let responderConfig = try Self.config(Self.responderYAML)
+        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
+                                                bind: Endpoint(address: responderConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        // One probe that waits long: however slow the machine, the discovery is still
+        // pending when the request joins it.
+        let initiatorConfig = try Self.config(Self.initiatorYAML.replacingOccurrences(
+            of: "discovery: { retries: 2, timeout: 100ms }", with: "discovery: { retries: 0, timeout: 30s }"))
+        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
+                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
         defer { Task { await initiator.stop(); await responder.stop() } }
         let target = (IPAddress("127.0.0.2")!, responder.port)
-        // The responder answers only after the request below has joined the discovery, and
-        // well before the initiator gives up (three waits of 100 ms, less their jitter).
-        let busy = await Self.holdEngines(of: responder, milliseconds: 150)
+        // The responder answers only once the request below has joined the discovery.
+        let release = NIOLockedValueBox(false)
+        let busy = await Self.holdEngines(of: responder) { release.withLockedValue { $0 } }
         initiator.trigger(try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"), to: target)
-        let joined = await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:5 198.18.2.20:443"), to: target)
+        let request = Task { await initiator.discover(try Packet(parsing: "tcp 198.18.1.11:5 198.18.2.20:443"), to: target) }
+        while await initiator.snapshot().initiator?.counters.joins != 1 { try await Task.sleep(for: .milliseconds(1)) }
+        release.withLockedValue { $0 = true }
+        try await busy.get()
+        let joined = try await request.value
         guard case .discovered(let d, false) = joined else {
             Issue.record("expected the triggered discovery's outcome, got \(joined)")
             return
         }
         #expect(d.packet.description == "tcp 198.18.1.10:40000 198.18.2.20:443")
-        // One discovery (first sends only; a loaded machine may retransmit it).
         #expect(initiator.metrics.value("ted_probes_sent_total") == 1)
-        try await busy.get()
     }
 
     /// A UDP client on 127.0.0.1, its port, and spec vector 1 with its identity pointed at it.
@@ -131,14 +143,14 @@ import TEDWire
         return (client, port, probe)
     }
 
-    /// Holds `node`'s engines on another thread for `milliseconds`, as a long batch would;
-    /// returns once they are held.
-    static func holdEngines(of node: TEDNode, milliseconds: UInt32) async -> EventLoopFuture<Void> {
+    /// Holds `node`'s engines on another thread, as a long batch would, until `released`
+    /// (at most 20 s); returns once they are held.
+    static func holdEngines(of node: TEDNode, until released: @escaping @Sendable () -> Bool) async -> EventLoopFuture<Void> {
         let held = NIOLockedValueBox(false)
         let done = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) {
             node.withCore { _ in
                 held.withLockedValue { $0 = true }
-                usleep(milliseconds * 1000)
+                for _ in 0..<20_000 where !released() { usleep(1_000) }
             }
         }
         while !held.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
@@ -151,7 +163,8 @@ import TEDWire
     @Test func injectedDatagramsAreEachHandledOnce() async throws {
         let (initiator, responder) = try await nodes()
         defer { Task { await initiator.stop(); await responder.stop() } }
-        let busy = await Self.holdEngines(of: responder, milliseconds: 100)
+        let until = ContinuousClock.now + .milliseconds(100)
+        let busy = await Self.holdEngines(of: responder) { ContinuousClock.now >= until }
         let garbage = ByteBuffer(bytes: [1, 2, 3])
         let passedOn = NIOLockedValueBox(0)
         try await withThrowingTaskGroup(of: Void.self) { group in
