@@ -34,15 +34,17 @@ import TEDWire
           - permit tcp 198.18.2.0/24 eq 443 198.18.0.0/16
         """
 
-    func nodes() async throws -> (TEDNode, TEDNode) {
+    /// An initiator (of `initiatorYAML`, reporting to `events`) and a responder on loopback.
+    func nodes(initiatorYAML: String = Self.initiatorYAML,
+               events: DiscoveryEvents = DiscoveryEvents()) async throws -> (TEDNode, TEDNode) {
         let responderConfig = try Self.config(Self.responderYAML)
         let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
                                                 bind: Endpoint(address: responderConfig.identity, port: 0),
                                                 advertiseBoundPort: true, logger: Self.logger)
-        let initiatorConfig = try Self.config(Self.initiatorYAML)
+        let initiatorConfig = try Self.config(initiatorYAML)
         let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
                                                 bind: Endpoint(address: initiatorConfig.identity, port: 0),
-                                                advertiseBoundPort: true, logger: Self.logger)
+                                                advertiseBoundPort: true, logger: Self.logger, events: events)
         return (initiator, responder)
     }
 
@@ -71,18 +73,10 @@ import TEDWire
     /// What the engines report runs after their lock is released: an event handler may call
     /// the node again (here it forgets the discovery at once, so the next request probes).
     @Test(.timeLimit(.minutes(1))) func anEventMayCallTheNodeAgain() async throws {
-        let responderConfig = try Self.config(Self.responderYAML)
-        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
-                                                bind: Endpoint(address: responderConfig.identity, port: 0),
-                                                advertiseBoundPort: true, logger: Self.logger)
         let node = NIOLockedValueBox<TEDNode?>(nil)
-        let events = DiscoveryEvents(discovered: { discovery in
+        let (initiator, responder) = try await nodes(events: DiscoveryEvents(discovered: { discovery in
             node.withLockedValue { $0 }?.forget(peer: discovery.peer.address)
-        })
-        let initiatorConfig = try Self.config(Self.initiatorYAML)
-        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
-                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
-                                                advertiseBoundPort: true, logger: Self.logger, events: events)
+        }))
         node.withLockedValue { $0 = initiator }
         defer { Task { await initiator.stop(); await responder.stop() } }
         let target = (IPAddress("127.0.0.2")!, responder.port)
@@ -99,17 +93,12 @@ import TEDWire
     /// A request that joins a discovery the data plane started (no one waiting on it yet)
     /// gets that discovery's outcome.
     @Test(.timeLimit(.minutes(1))) func aRequestJoiningATriggeredDiscoveryGetsItsOutcome() async throws {
-        let responderConfig = try Self.config(Self.responderYAML)
-        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
-                                                bind: Endpoint(address: responderConfig.identity, port: 0),
-                                                advertiseBoundPort: true, logger: Self.logger)
         // One probe that waits long: however slow the machine, the discovery is still
         // pending when the request joins it.
-        let initiatorConfig = try Self.config(Self.initiatorYAML.replacingOccurrences(
-            of: "discovery: { retries: 2, timeout: 100ms }", with: "discovery: { retries: 0, timeout: 30s }"))
-        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .initiator,
-                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
-                                                advertiseBoundPort: true, logger: Self.logger)
+        let patient = Self.initiatorYAML.replacingOccurrences(of: "discovery: { retries: 2, timeout: 100ms }",
+                                                              with: "discovery: { retries: 0, timeout: 30s }")
+        try #require(patient.contains("timeout: 30s"))
+        let (initiator, responder) = try await nodes(initiatorYAML: patient)
         defer { Task { await initiator.stop(); await responder.stop() } }
         let target = (IPAddress("127.0.0.2")!, responder.port)
         // The responder answers only once the request below has joined the discovery.
