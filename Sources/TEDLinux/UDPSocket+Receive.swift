@@ -17,7 +17,8 @@ extension UDPSocket {
         public enum Outcome: Equatable, Sendable {
             /// `count` datagrams (at least one) are in the batch.
             case received(Int)
-            /// Nothing arrived within the socket's receive timeout, or the socket was shut down.
+            /// Nothing arrived within the socket's receive timeout. (A shutdown brings empty
+            /// datagrams without a source instead: see `datagram(_:)`.)
             case idle
             /// The read failed with this errno; the batch is empty.
             case failed(Int32)

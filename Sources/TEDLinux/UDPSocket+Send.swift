@@ -65,5 +65,4 @@ extension UDPSocket {
             records.removeAll(keepingCapacity: true)
         }
     }
-
 }

@@ -92,9 +92,9 @@ int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagr
 /* Receives up to 64 datagrams with one recvmmsg: blocks until the first arrives (or the
  * socket's receive timeout, or a shutdown), then takes what is already queued. Datagram i
  * is read into storage + i * slot_size, at most slot_size bytes (a longer one arrives cut
- * to slot_size); `datagrams` gets each one's source (IPv4-mapped sources as IPv4), length
- * and data pointer. Returns how many were read, 0 after a shutdown, or -errno (-EAGAIN on
- * the timeout). */
+ * to slot_size); `datagrams` gets each one's source (IPv4-mapped sources as IPv4; family 0
+ * when the kernel named none, as for the empty reads a shutdown brings), length and data
+ * pointer. Returns how many were read, or -errno (-EAGAIN on the timeout). */
 int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count);
 
 /* --- nfnetlink_queue: packets held in the kernel until ted gives a verdict --- */
