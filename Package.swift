@@ -68,12 +68,14 @@ let package = Package(
             "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel"]),
+        // Helpers the test targets share (seeded randomness); never linked into the product.
+        .target(name: "TEDTestSupport", path: "Tests/TEDTestSupport"),
+        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDTestSupport"]),
         .testTarget(name: "TEDConfigTests", dependencies: ["TEDConfig"]),
-        .testTarget(name: "TEDWireTests", dependencies: ["TEDWire"]),
-        .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine"]),
+        .testTarget(name: "TEDWireTests", dependencies: ["TEDWire", "TEDTestSupport"]),
+        .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),
         .testTarget(name: "TEDViciTests", dependencies: ["TEDVici"]),
-        .testTarget(name: "TEDLinuxTests", dependencies: ["TEDLinux"]),
+        .testTarget(name: "TEDLinuxTests", dependencies: ["TEDLinux", "TEDTestSupport"]),
         .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon", "TEDEngine", "TEDVici"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 @testable import TEDEngine
 
 @Suite struct BoundedLRUTests {

@@ -1,22 +1,8 @@
 import NIOCore
 import TEDModel
+import TEDTestSupport
 import TEDWire
 @testable import TEDEngine
-
-/// SplitMix64: a small seeded generator so every run of a test sees the same numbers.
-struct SeededRNG: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 /// A generator that first says the given numbers (to choose cookies), then goes on seeded.
 struct ScriptedRNG: RandomNumberGenerator {

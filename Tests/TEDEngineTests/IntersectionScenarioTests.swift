@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TEDTestSupport
 import TEDModel
 import TEDWire
 @testable import TEDEngine

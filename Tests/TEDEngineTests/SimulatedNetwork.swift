@@ -1,3 +1,4 @@
+import TEDTestSupport
 import NIOCore
 import TEDModel
 

@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 @testable import TEDModel
 
 /// The compiled classifier gives exactly the linear scan's first match, in both roles.
@@ -6,7 +7,7 @@ import Testing
     /// Random policies over a small address and port universe, so that entries overlap,
     /// with non-contiguous masks, port ranges, ICMP type/code, `any`, both IP versions.
     @Test func agreesWithTheScanOnRandomPolicies() throws {
-        var rng = SplitMix(seed: 2026)
+        var rng = SeededRNG(seed: 2026)
         for round in 0..<24 {
             var rules: [PolicyRule] = []
             for index in 1...240 {
@@ -31,7 +32,7 @@ import Testing
 
     /// Every entry's own boundary packets, just inside and just outside each port bound.
     @Test func agreesWithTheScanAtEveryPortBound() throws {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRNG(seed: 7)
         var rules: [PolicyRule] = []
         for index in 1...300 {
             rules.append(PolicyRule(index: index, entry: RandomPolicy.entry(using: &rng), text: "\(index)"))
@@ -109,7 +110,7 @@ import Testing
         #expect(rules.count == 2572)
         let policy = try Policy(lines: rules.map(\.responderLine))
         let compiled = CompiledPolicy(policy)
-        var rng = SplitMix(seed: 11)
+        var rng = SeededRNG(seed: 11)
         var matched = 0
         for step in 0..<4000 {
             let packet: Packet
@@ -139,12 +140,12 @@ enum RandomPolicy {
         family == .v4 ? 0x3FF : 0x3F | (0xF << 64)
     }
 
-    static func address(_ family: IPAddress.Family, using rng: inout SplitMix) -> IPAddress {
+    static func address(_ family: IPAddress.Family, using rng: inout SeededRNG) -> IPAddress {
         let base = family == .v4 ? v4Base : v6Base
         return IPAddress(family: family, bits: base | (UInt128(rng.next()) | UInt128(rng.next()) << 64) & universe(family))
     }
 
-    static func side(_ family: IPAddress.Family, using rng: inout SplitMix) -> AddressMatch {
+    static func side(_ family: IPAddress.Family, using rng: inout SeededRNG) -> AddressMatch {
         let address = self.address(family, using: &rng).bits
         let fixed = family.allOnes & ~universe(family)
         let mask: UInt128
@@ -157,7 +158,7 @@ enum RandomPolicy {
         return .pattern(AddressPattern(family: family, address: address, mask: mask))
     }
 
-    static func ports(using rng: inout SplitMix) -> PortRange {
+    static func ports(using rng: inout SeededRNG) -> PortRange {
         switch rng.next() % 4 {
         case 0: return .all
         case 1: return .single(UInt16(rng.next() % 10))
@@ -168,7 +169,7 @@ enum RandomPolicy {
         }
     }
 
-    static func entry(using rng: inout SplitMix) -> PolicyEntry {
+    static func entry(using rng: inout SeededRNG) -> PolicyEntry {
         let proto = [IPProtocol.any, .tcp, .tcp, .udp, .icmp, .icmpv6, .gre][Int(rng.next() % 7)]
         let family: IPAddress.Family = rng.next() % 3 == 0 ? .v6 : .v4
         let withPorts = proto.allowsPortSelectors || rng.next() % 8 == 0
@@ -177,7 +178,7 @@ enum RandomPolicy {
                            remote: side(family, using: &rng), remotePorts: withPorts ? ports(using: &rng) : .all)
     }
 
-    static func port(using rng: inout SplitMix) -> UInt16? {
+    static func port(using rng: inout SeededRNG) -> UInt16? {
         switch rng.next() % 12 {
         case 0: nil
         case 1: .max
@@ -185,7 +186,7 @@ enum RandomPolicy {
         }
     }
 
-    static func packet(using rng: inout SplitMix) -> Packet {
+    static func packet(using rng: inout SeededRNG) -> Packet {
         let proto = [IPProtocol.tcp, .udp, .icmp, .icmpv6, .gre, .any][Int(rng.next() % 6)]
         let family: IPAddress.Family = rng.next() % 3 == 0 ? .v6 : .v4
         let ports = proto.allowsPortSelectors
@@ -194,7 +195,7 @@ enum RandomPolicy {
     }
 
     static func packet(proto: IPProtocol, family: IPAddress.Family, sourcePort: UInt16?, destinationPort: UInt16?,
-                       using rng: inout SplitMix) -> Packet {
+                       using rng: inout SeededRNG) -> Packet {
         Packet(proto: proto, source: address(family, using: &rng), destination: address(family, using: &rng),
                sourcePort: sourcePort, destinationPort: destinationPort)!
     }

@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 @testable import TEDModel
 
 @Suite struct IPAddressTests {
@@ -50,7 +51,7 @@ import Testing
 
     /// All 256 values of the last byte: the intersection is exactly the set intersection.
     @Test func intersectionEqualsSetIntersectionOnOneByte() {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRNG(seed: 7)
         let base: UInt32 = 0xC612_0100  // 198.18.1.0
         for _ in 0..<4000 {
             let a = pattern(base: base, rng: &rng), b = pattern(base: base, rng: &rng)
@@ -66,7 +67,7 @@ import Testing
     }
 
     @Test func containsPatternMatchesBruteForce() {
-        var rng = SplitMix(seed: 11)
+        var rng = SeededRNG(seed: 11)
         let base: UInt32 = 0xC612_0200
         for _ in 0..<2000 {
             let a = pattern(base: base, rng: &rng), b = pattern(base: base, rng: &rng)
@@ -83,21 +84,8 @@ import Testing
     private func addr(_ base: UInt32, _ low: Int) -> IPAddress { IPAddress(v4: base | UInt32(low)) }
 
     /// A pattern on the last byte: the upper 24 bits compared, random (often non-contiguous) low mask.
-    private func pattern(base: UInt32, rng: inout SplitMix) -> AddressPattern {
+    private func pattern(base: UInt32, rng: inout SeededRNG) -> AddressPattern {
         let low = UInt32(rng.next() & 0xff), mask = 0xFFFF_FF00 | UInt32(rng.next() & 0xff)
         return AddressPattern(address: IPAddress(v4: base | low), mask: IPAddress(v4: mask))!
-    }
-}
-
-/// A small deterministic generator for reproducible property tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TEDTestSupport
 @testable import TEDModel
 
 /// The index gives exactly the linear scan's first match.
 @Suite struct IndexedPolicyTests {
     @Test func agreesWithTheLinearScanOnRandomPolicies() throws {
-        var rng = SplitMix(seed: 99)
+        var rng = SeededRNG(seed: 99)
         for _ in 0..<20 {
             var lines: [String] = []
             for _ in 0..<200 {
@@ -53,7 +54,7 @@ import Testing
         #expect(rules.count == 2572)
         let policy = try Policy(lines: rules.map(\.responderLine))
         let index = IndexedPolicy(policy)
-        var rng = SplitMix(seed: 5)
+        var rng = SeededRNG(seed: 5)
         for step in 0..<3000 {
             let packet: Packet
             if step % 10 == 0 {

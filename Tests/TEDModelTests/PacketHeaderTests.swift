@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 import TEDModel
 
 /// Packet summaries read from raw IP headers (what the netfilter queue copies to ted).
@@ -59,7 +60,7 @@ import TEDModel
     }
 
     @Test func neverTrapsOnAnyPrefixOfAnyHeader() {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRNG(seed: 7)
         for _ in 0..<2_000 {
             let length = Int(rng.next() % 80)
             var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }

@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 @testable import TEDModel
 
 @Suite struct ProxyIntersectionTests {
@@ -26,7 +27,7 @@ import Testing
     /// Whole proxies on a reduced space: protocols {any, tcp, udp}, one address byte per side,
     /// ports 0-15: a point is in the intersection iff it is in both proxies.
     @Test func proxyIntersectionEqualsSetIntersection() {
-        var rng = SplitMix(seed: 42)
+        var rng = SeededRNG(seed: 42)
         for _ in 0..<300 {
             let a = randomProxy(&rng), b = randomProxy(&rng)
             let result = a.intersection(b)
@@ -64,7 +65,7 @@ import Testing
         #expect(proxy.contains(p("tcp 198.18.1.10 198.18.2.20")), "absent ports are unknown and match")
     }
 
-    private func randomProxy(_ rng: inout SplitMix) -> Proxy {
+    private func randomProxy(_ rng: inout SeededRNG) -> Proxy {
         let protos: [IPProtocol] = [.any, .tcp, .udp]
         func side() -> HalfProxy {
             let mask = 0xFFFF_FF00 | UInt32(rng.next() & 0xff)
@@ -76,7 +77,7 @@ import Testing
         return Proxy(proto: protos[Int(rng.next() % 3)], initiatorSide: side(), responderSide: side())!
     }
 
-    private func randomPacket(_ rng: inout SplitMix) -> Packet {
+    private func randomPacket(_ rng: inout SeededRNG) -> Packet {
         let protos: [IPProtocol] = [.tcp, .udp, .icmp]
         return Packet(proto: protos[Int(rng.next() % 3)],
                       source: IPAddress(v4: 0xC612_0100 | UInt32(rng.next() & 0xff)),

@@ -1,4 +1,5 @@
 import Testing
+import TEDTestSupport
 @testable import TEDModel
 
 /// The child an initiator proposes: inside the intersection, holding P, and sharing no
@@ -25,20 +26,20 @@ import Testing
         return packets
     }()
 
-    static func randomSide(_ rng: inout SplitMix) -> AddressMatch {
+    static func randomSide(_ rng: inout SeededRNG) -> AddressMatch {
         if Int.random(in: 0..<6, using: &rng) == 0 { return .any }
         let mask = UInt32.random(in: 0..<8, using: &rng)
         let address = UInt32.random(in: 0..<8, using: &rng) & mask
         return .pattern(AddressPattern(family: .v4, address: UInt128(base | address), mask: UInt128(0xffff_fff8 | mask)))
     }
 
-    static func randomPorts(_ rng: inout SplitMix) -> PortRange {
+    static func randomPorts(_ rng: inout SeededRNG) -> PortRange {
         if Bool.random(using: &rng) { return .all }
         let low = UInt16.random(in: 0..<4, using: &rng)
         return PortRange(low, UInt16.random(in: low..<4, using: &rng))!
     }
 
-    static func randomEntry(_ rng: inout SplitMix, action: PolicyEntry.Action) -> PolicyEntry {
+    static func randomEntry(_ rng: inout SeededRNG, action: PolicyEntry.Action) -> PolicyEntry {
         let proto = [IPProtocol.any, .tcp, .udp].randomElement(using: &rng)!
         return PolicyEntry(action: action, proto: proto, local: randomSide(&rng),
                            localPorts: proto.isAny ? .all : randomPorts(&rng), remote: randomSide(&rng),
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func proposalsHoldPAndNothingAnEarlierEntryOwns() throws {
-        var rng = SplitMix(seed: 42)
+        var rng = SeededRNG(seed: 42)
         var checked = 0, narrowed = 0
         for _ in 0..<2000 {
             let entries = (0..<Int.random(in: 1...6, using: &rng)).map { _ in

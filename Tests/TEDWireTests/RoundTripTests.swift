@@ -1,20 +1,12 @@
 import NIOCore
 import Testing
+import TEDTestSupport
 import TEDModel
 @testable import TEDWire
 
 /// Random valid messages encode then decode to equal values; no input ever traps.
 @Suite struct RoundTripTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SeededRNG
 
     static func address(_ family: IPAddress.Family, _ rng: inout Generator) -> IPAddress {
         IPAddress(family: family, bits: UInt128(rng.next()) << 64 | UInt128(rng.next()))
@@ -53,7 +45,7 @@ import TEDModel
     }
 
     @Test func randomMessagesRoundTrip() throws {
-        var rng = Generator(state: 2026)
+        var rng = Generator(seed: 2026)
         for _ in 0..<5000 {
             let message = Self.message(&rng)
             #expect(try TEDCodec.decode(TEDCodec.encode(message)) == message)
@@ -81,7 +73,7 @@ import TEDModel
     }
 
     @Test func randomGarbageIsRejectedNotTrapped() {
-        var rng = Generator(state: 7)
+        var rng = Generator(seed: 7)
         var rejected = 0
         for _ in 0..<20000 {
             let count = Int.random(in: 0...300, using: &rng)
