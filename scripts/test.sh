@@ -23,6 +23,7 @@ scripts/check-self-contained.sh
 scripts/mutants.sh --sample 15
 scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"
 scripts/e2e.sh
+scripts/e2e-leaks.sh
 scripts/e2e-certs.sh
 # The Debian package (a static release build), installed into a clean Debian 12 root.
 scripts/package-deb.sh .build

@@ -15,6 +15,19 @@ public struct PlannedXFRMPolicy: Hashable, Sendable {
     public var reqid: UInt32
     /// The policy entry (1-based) this selector came from.
     public var ruleIndex: Int
+
+    /// What the kernel tells policies apart by (in one direction, on one interface): the
+    /// selector without priority or action.
+    struct Selector: Hashable {
+        var family: IPAddress.Family, proto: UInt8
+        var source: AddressPattern, destination: AddressPattern
+        var sourcePort: UInt16, sourcePortMask: UInt16, destinationPort: UInt16, destinationPortMask: UInt16
+    }
+
+    var selector: Selector {
+        Selector(family: family, proto: proto, source: source, destination: destination, sourcePort: sourcePort,
+                 sourcePortMask: sourcePortMask, destinationPort: destinationPort, destinationPortMask: destinationPortMask)
+    }
 }
 
 /// Why a policy cannot be expressed as XFRM selectors.
@@ -31,6 +44,10 @@ public struct XFRMPlanError: Error, Hashable, Sendable, CustomStringConvertible 
 /// Every policy lives in ted's priority band `base ... base + 0xffff`: that tags them as
 /// ted's and keeps them below (numerically above) the real IPsec policies an IKE daemon
 /// installs. Entry i gets priority `base + i`, so XFRM keeps the ACL's first-match order.
+/// The kernel keeps one policy per selector whatever its priority (an insert replaces the
+/// policy with the same selector), so a selector an earlier entry already planned is left
+/// out: first match gives its packets to the earlier entry anyway, and planning it again
+/// would let the later entry's action replace the earlier one's.
 /// XFRM selectors hold prefixes and port/mask pairs: a non-contiguous mask becomes the
 /// prefixes it covers, a port range the aligned blocks that cover it, up to
 /// `maxSelectorsPerEntry` selectors per entry; beyond that the entry is refused.
@@ -41,6 +58,7 @@ public enum XFRMTrapPlan {
 
     public static func plan(_ policy: Policy, maxSelectorsPerEntry: Int) throws(XFRMPlanError) -> [PlannedXFRMPolicy] {
         var result: [PlannedXFRMPolicy] = []
+        var planned = Set<PlannedXFRMPolicy.Selector>()
         for rule in policy.rules {
             let entry = rule.entry
             let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
@@ -61,13 +79,14 @@ public enum XFRMTrapPlan {
                     for destination in destinations {
                         for sourcePort in sourcePorts {
                             for destinationPort in destinationPorts {
-                                result.append(PlannedXFRMPolicy(
+                                let policy = PlannedXFRMPolicy(
                                     family: family, proto: entry.proto.number, source: source, destination: destination,
                                     sourcePort: sourcePort.port, sourcePortMask: sourcePort.mask,
                                     destinationPort: destinationPort.port, destinationPortMask: destinationPort.mask,
                                     priority: priorityBase + UInt32(min(rule.index, 0xffff)),
                                     trap: entry.action == .permit, reqid: reqidBase + UInt32(min(rule.index, 0xffff)),
-                                    ruleIndex: rule.index))
+                                    ruleIndex: rule.index)
+                                if planned.insert(policy.selector).inserted { result.append(policy) }
                             }
                         }
                     }

@@ -1,6 +1,30 @@
 import Testing
 import TEDModel
+import TEDTestSupport
 @testable import TEDLinux
+
+/// The kernel's outbound policies as ted fills them: one policy per selector (an insert
+/// replaces the policy with an equal selector, whatever either's priority), and a lookup
+/// takes the matching policy with the lowest priority value.
+struct KernelPolicyModel {
+    private var policies: [PlannedXFRMPolicy.Selector: PlannedXFRMPolicy] = [:]
+
+    init(installing plan: [PlannedXFRMPolicy]) {
+        for policy in plan { policies[policy.selector] = policy }
+    }
+
+    func lookup(_ packet: Packet) -> PlannedXFRMPolicy? {
+        policies.values.filter { Self.matches($0, packet) }.min { $0.priority < $1.priority }
+    }
+
+    /// The kernel's selector match: protocol 0 is any, ports (ICMP type and code) under their masks.
+    private static func matches(_ policy: PlannedXFRMPolicy, _ packet: Packet) -> Bool {
+        policy.family == packet.family && (policy.proto == 0 || policy.proto == packet.proto.number)
+            && policy.source.contains(packet.source) && policy.destination.contains(packet.destination)
+            && (packet.sourcePort ?? 0) & policy.sourcePortMask == policy.sourcePort
+            && (packet.destinationPort ?? 0) & policy.destinationPortMask == policy.destinationPort
+    }
+}
 
 @Suite struct XFRMTrapPlanTests {
     @Test func permitsTrapDeniesBypassInACLOrder() throws {
@@ -48,5 +72,60 @@ import TEDModel
         let policy = try Policy(lines: ["permit ip 198.18.0.5 0.0.255.0 any"])
         #expect(throws: XFRMPlanError.self) { try XFRMTrapPlan.plan(policy, maxSelectorsPerEntry: 16) }
         #expect(try XFRMTrapPlan.plan(policy, maxSelectorsPerEntry: 256).count == 256)
+    }
+
+    /// The review's reproduction: the deny's selector for 1004-1005 equals the permit's own
+    /// block for those ports; installed after it, it would replace the trap.
+    @Test func aLaterEntryWithAnEqualSelectorLeavesTheEarlierOneInPlace() throws {
+        let policy = try Policy(lines: ["permit tcp 198.18.1.0/24 198.18.2.0/24 range 1000 1005",
+                                        "deny tcp 198.18.1.0/24 198.18.2.0/24 range 1004 1005",
+                                        "permit tcp 198.18.1.0/24 198.18.2.0/24 range 1000 1005"])
+        let plan = try XFRMTrapPlan.plan(policy, maxSelectorsPerEntry: 16)
+        #expect(plan.count == 2 && plan.allSatisfy { $0.trap && $0.ruleIndex == 1 })
+        let kernel = KernelPolicyModel(installing: plan)
+        let packet = try Packet(parsing: "tcp 198.18.1.1:40000 198.18.2.20:1004")
+        #expect(kernel.lookup(packet)?.trap == true)
+    }
+
+    /// Property: whatever selectors coincide, the installed set answers every packet as the
+    /// ACL's first match: the same entry, so a permit's packet meets its trap.
+    @Test func theInstalledPoliciesAnswerEveryPacketAsFirstMatch() throws {
+        var rng = SeededRNG(seed: 1004)
+        let addresses = ["any", "198.18.1.0/24", "198.18.1.0/25", "198.18.1.128/25", "host 198.18.1.5",
+                         "198.18.0.0/23", "198.18.1.0 0.0.0.5", "198.18.2.0/24", "host 198.18.2.20"]
+        let ports = ["", "eq 1004", "range 1000 1005", "range 1004 1005", "lt 1024", "gt 1003", "range 1004 1007"]
+        let protocols = ["ip", "tcp", "udp", "icmp", "gre"]
+        let hosts = ["198.18.1.5", "198.18.1.4", "198.18.1.200", "198.18.0.9", "198.18.2.20", "198.18.2.21"]
+        let packetPorts: [UInt16] = [80, 999, 1000, 1003, 1004, 1005, 1006, 1008, 5000]
+        for round in 0..<300 {
+            var lines: [String] = []
+            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                let proto = protocols.randomElement(using: &rng)!
+                let withPorts = proto == "tcp" || proto == "udp"
+                let local = addresses.randomElement(using: &rng)!, remote = addresses.randomElement(using: &rng)!
+                let localPorts = withPorts && Bool.random(using: &rng) ? ports.randomElement(using: &rng)! : ""
+                let remotePorts = withPorts ? ports.randomElement(using: &rng)! : ""
+                let action = Bool.random(using: &rng) ? "permit" : "deny"
+                lines.append("\(action) \(proto) \(local) \(localPorts) \(remote) \(remotePorts)")
+            }
+            // A line repeated further down, as an operator's merge might leave it.
+            if Bool.random(using: &rng) { lines.append(lines.randomElement(using: &rng)!) }
+            let policy = try Policy(lines: lines)
+            let kernel = KernelPolicyModel(installing: try XFRMTrapPlan.plan(policy, maxSelectorsPerEntry: 4096))
+            for _ in 0..<40 {
+                let proto = ["tcp", "udp", "icmp", "gre"].randomElement(using: &rng)!
+                let source = hosts.randomElement(using: &rng)!, destination = hosts.randomElement(using: &rng)!
+                let text = switch proto {
+                case "tcp", "udp": "\(proto) \(source):\(packetPorts.randomElement(using: &rng)!) \(destination):\(packetPorts.randomElement(using: &rng)!)"
+                case "icmp": "icmp \(source):8 \(destination):0"
+                default: "gre \(source) \(destination)"
+                }
+                let packet = try Packet(parsing: text)
+                let expected = policy.firstMatch(packet, as: .initiator)
+                let installed = kernel.lookup(packet)
+                #expect(installed?.ruleIndex == expected?.index, "round \(round): \(packet) under \(lines)")
+                #expect(installed?.trap ?? false == (expected?.entry.action == .permit), "round \(round): \(packet) under \(lines)")
+            }
+        }
     }
 }

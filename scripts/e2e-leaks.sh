@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# What the shape of an ACL must never let out in clear, read from a capture of the transit
+# link: entries whose XFRM selectors coincide (a later deny equal to an earlier permit's
+# block). gwA's own traffic and a host's
+# forwarded traffic, with first packets held and with `hold: off`. Only gwA runs ted; no
+# discovery can succeed, so every protected packet must stay at gwA.
+# Prints "N passed, N failed" last; exit 1 on any failure.
+set -u
+cd "$(dirname "$0")/.."
+TED=${TED:-$PWD/.build/debug/ted}
+
+source scripts/lib/topology.sh
+source scripts/lib/checks.sh
+require e2e-leaks ip nft tcpdump ping python3
+trap topology_cleanup EXIT
+
+echo "e2e-leaks: namespaces $TOPO-* (work files in $TOPO_DIR)"
+topology_up
+{
+  echo "identity: 198.51.100.1"
+  echo "listen: 0.0.0.0:1500"
+  echo "advertise-port: 1500"
+  echo "policy:"
+  echo "  - permit tcp 198.18.1.0/24 198.18.2.0/24 range 1000 1005"
+  # Its selector for 1004-1005 is the permit's own block for those ports.
+  echo "  - deny   tcp 198.18.1.0/24 198.18.2.0/24 range 1004 1005"
+  echo "discovery: { retries: 1, timeout: 200ms, negative-ttl: 1s }"
+  echo "dataplane: { traps: true, intercept: false, acquire-expires: 1 }"
+  echo "peers: [198.51.100.0/24]"
+  echo "ike: { vici: $TOPO_DIR/gA.vici, psk: \"no charon runs here\" }"
+  echo "control-socket: $TOPO_DIR/gA.sock"
+} > "$TOPO_DIR/gA.yaml"
+
+capture_start() {
+  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
+  local i; for i in $(seq 1 50); do grep -q "listening on" "$TOPO_DIR/$1.tcpdump.log" 2>/dev/null && return 0; sleep 0.1; done
+}
+capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
+captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
+# connect_from NS SOURCE PORT: one TCP connect() to 198.18.2.20:PORT, SOURCE bound (or "").
+connect_from() {
+  in_ns "$1" python3 -c "
+import socket, sys
+s = socket.socket()
+s.settimeout(1.5)
+if sys.argv[1]: s.bind((sys.argv[1], 0))
+try: s.connect(('198.18.2.20', int(sys.argv[2])))
+except OSError: pass" "$2" "$3"
+}
+syns_to() { captured "$1" "tcp[tcpflags] & tcp-syn != 0 and dst host 198.18.2.20 and dst port $2"; }
+
+ted_start A || { fail "ted on gwA"; exit 1; }
+
+capture_start "hold on"
+connect_from gA 198.18.1.1 1004
+connect_from gA 198.18.1.1 1001
+connect_from gA 198.18.1.1 1006
+connect_from hA "" 1004
+capture_stop
+check "the capture sees gwA's cleartext: its SYN to port 1006, which no entry covers ($(syns_to "hold on" 1006))" \
+  test "$(syns_to "hold on" 1006)" -gt 0
+check "coinciding selectors: SYNs to port 1004 (the permit's), gwA's own and hostA's, never in clear ($(syns_to "hold on" 1004))" \
+  test "$(syns_to "hold on" 1004)" -eq 0
+check "coinciding selectors: gwA's own SYN to port 1001 never in clear" test "$(syns_to "hold on" 1001)" -eq 0
+
+ted_stop A
+echo "hold: off" >> "$TOPO_DIR/gA.yaml"
+ted_start A || { fail "ted on gwA with hold: off"; exit 1; }
+capture_start "hold off"
+connect_from hA "" 1004
+connect_from hA "" 1006
+capture_stop
+check "hold off: the capture sees hostA's cleartext SYN to port 1006 ($(syns_to "hold off" 1006))" \
+  test "$(syns_to "hold off" 1006)" -gt 0
+check "hold off, coinciding selectors: hostA's SYN to port 1004 never in clear ($(syns_to "hold off" 1004))" \
+  test "$(syns_to "hold off" 1004)" -eq 0
+check "gwA's ted exits 0 on SIGTERM" ted_stop A
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
