@@ -82,7 +82,7 @@ public struct HoldTable: Sendable {
     /// The set element of a tunnel's selector: the packets it carries.
     public static func element(_ selector: TrafficSelector) -> String {
         let ports = selector.proto.hasPorts
-        let proto = selector.proto.isAny ? "0-255" : "\(NFTPolicyMatch.protocolNumber(selector.proto, selector.family))"
+        let proto = selector.proto.isAny ? "0-255" : "\(selector.proto.on(selector.family).number)"
         return "\(selector.local) . \(selector.remote) . \(proto) . "
             + "\(NFTPolicyMatch.range(ports ? selector.localPorts : .all)) . \(NFTPolicyMatch.range(ports ? selector.remotePorts : .all))"
     }

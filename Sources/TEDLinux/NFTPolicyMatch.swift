@@ -20,7 +20,7 @@ enum NFTPolicyMatch {
             if let source = address(source, "\(ip) saddr") { parts.append(source) }
             if let destination = address(destination, "\(ip) daddr") { parts.append(destination) }
             if !entry.proto.isAny {
-                parts.append("meta l4proto \(protocolNumber(entry.proto, family))")
+                parts.append("meta l4proto \(entry.proto.on(family).number)")
                 if entry.proto.hasPorts {
                     if !sourcePorts.isAll { parts.append("th sport \(range(sourcePorts))") }
                     if !destinationPorts.isAll { parts.append("th dport \(range(destinationPorts))") }
@@ -28,11 +28,6 @@ enum NFTPolicyMatch {
             }
             return parts.joined(separator: " ")
         }
-    }
-
-    /// The protocol number a packet of `family` carries: a policy's `icmp` is ICMPv6 there.
-    static func protocolNumber(_ proto: IPProtocol, _ family: IPAddress.Family) -> UInt8 {
-        proto == .icmp && family == .v6 ? IPProtocol.icmpv6.number : proto.number
     }
 
     static func address(_ pattern: AddressPattern, _ field: String) -> String? {

@@ -80,7 +80,7 @@ public enum XFRMTrapPlan {
                         for sourcePort in sourcePorts {
                             for destinationPort in destinationPorts {
                                 let policy = PlannedXFRMPolicy(
-                                    family: family, proto: entry.proto.number, source: source, destination: destination,
+                                    family: family, proto: entry.proto.on(family).number, source: source, destination: destination,
                                     sourcePort: sourcePort.port, sourcePortMask: sourcePort.mask,
                                     destinationPort: destinationPort.port, destinationPortMask: destinationPort.mask,
                                     priority: priorityBase + UInt32(min(rule.index, 0xffff)),
@@ -105,7 +105,7 @@ public enum XFRMTrapPlan {
         for sourcePort in portBlocks(proto.hasPorts ? sourcePorts : .all) {
             for destinationPort in portBlocks(proto.hasPorts ? destinationPorts : .all) {
                 result.append(PlannedXFRMPolicy(
-                    family: source.family, proto: proto.number, source: source, destination: destination,
+                    family: source.family, proto: proto.on(source.family).number, source: source, destination: destination,
                     sourcePort: sourcePort.port, sourcePortMask: sourcePort.mask,
                     destinationPort: destinationPort.port, destinationPortMask: destinationPort.mask,
                     priority: priorityBase, trap: false, reqid: 0, ruleIndex: 0))

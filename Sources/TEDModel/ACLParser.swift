@@ -47,7 +47,9 @@ public enum ACLParser {
         if let op = tokens.peek, isPortOperator(op.text) {
             destinationPorts = try parsePorts(&tokens, proto: proto)
         } else if proto.isICMP, tokens.peek != nil {
-            (sourcePorts, destinationPorts) = try parseICMP(&tokens, proto: proto)
+            // Type names as the addresses' version means them (`icmp` on IPv6 is ICMPv6).
+            let family = source.match.family ?? destination.match.family
+            (sourcePorts, destinationPorts) = try parseICMP(&tokens, proto: family.map(proto.on) ?? proto)
         }
         if let extra = tokens.next() {
             throw SyntaxError(column: extra.column, message: "unexpected '\(extra.text)' at end of entry")

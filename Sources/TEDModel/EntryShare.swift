@@ -92,10 +92,11 @@ extension PolicyEntry {
                         remote: .pattern(remote), remotePorts: remotePorts)
         }
         if proto.isAny, !other.proto.isAny {
-            for named in EntryShare.namedProtocols(family) where named != other.proto {
+            let taken = other.proto.on(family)
+            for named in EntryShare.namedProtocols(family) where named != taken {
                 pieces.append(piece(proto: named, local: local, localPorts: localPorts, remote: remote, remotePorts: remotePorts))
             }
-            proto = other.proto
+            proto = taken
         }
         for part in local.subtracting(otherLocal) {
             pieces.append(piece(proto: proto, local: part, localPorts: localPorts, remote: remote, remotePorts: remotePorts))

@@ -26,6 +26,13 @@ public struct IPProtocol: Hashable, Sendable, Comparable {
     /// Whether a selector of this protocol may restrict ports (or ICMP type/code).
     public var allowsPortSelectors: Bool { hasPorts || isICMP }
 
+    /// The protocol a packet of `family` carries for this one: `icmp` is ICMPv6 (58) on
+    /// IPv6, as an ACL means it. The one owner of that rule: traps, classifier, hold, guard,
+    /// IKE selectors and the engine's matches all ask here.
+    public func on(_ family: IPAddress.Family) -> IPProtocol {
+        self == .icmp && family == .v6 ? .icmpv6 : self
+    }
+
     /// Names accepted in policies and on the command line, first of each number is canonical.
     public static let names: [(String, UInt8)] = [
         ("ip", 0), ("ipv6", 0), ("any", 0), ("icmp", 1), ("igmp", 2), ("ipinip", 4), ("tcp", 6),

@@ -50,7 +50,7 @@ public struct PolicyEntry: Hashable, Sendable {
     public init(action: Action, proto: IPProtocol, local: AddressMatch, localPorts: PortRange = .all,
                 remote: AddressMatch, remotePorts: PortRange = .all) {
         self.action = action
-        self.proto = proto
+        self.proto = (local.family ?? remote.family).map(proto.on) ?? proto
         self.local = local
         self.localPorts = localPorts
         self.remote = remote
@@ -79,7 +79,7 @@ public struct PolicyEntry: Hashable, Sendable {
 
     private func matches(_ packet: Packet, localAddress: IPAddress, remoteAddress: IPAddress,
                          localPort: UInt16?, remotePort: UInt16?) -> Bool {
-        (proto.isAny || proto == packet.proto)
+        (proto.isAny || proto.on(packet.family) == packet.proto)
             && local.contains(localAddress) && remote.contains(remoteAddress)
             && localPort.map(localPorts.contains) ?? true
             && remotePort.map(remotePorts.contains) ?? true
@@ -94,11 +94,11 @@ public struct PolicyEntry: Hashable, Sendable {
               let remotePattern = remote.pattern(for: family) else { return nil }
         switch role {
         case .initiator:
-            return Proxy(proto: proto, initiatorSide: HalfProxy(pattern: localPattern, ports: localPorts),
+            return Proxy(proto: proto.on(family), initiatorSide: HalfProxy(pattern: localPattern, ports: localPorts),
                          responderSide: HalfProxy(pattern: remotePattern, ports: remotePorts))
         case .responder:
             let (initiatorPorts, responderPorts) = proto.isICMP ? (localPorts, remotePorts) : (remotePorts, localPorts)
-            return Proxy(proto: proto, initiatorSide: HalfProxy(pattern: remotePattern, ports: initiatorPorts),
+            return Proxy(proto: proto.on(family), initiatorSide: HalfProxy(pattern: remotePattern, ports: initiatorPorts),
                          responderSide: HalfProxy(pattern: localPattern, ports: responderPorts))
         }
     }

@@ -33,7 +33,7 @@ public struct Proxy: Hashable, Sendable {
     /// or nil when it is empty.
     public func intersection(_ other: Proxy) -> Proxy? {
         guard family == other.family,
-              let proto = Self.intersectProtocols(proto, other.proto),
+              let proto = Self.intersectProtocols(proto.on(family), other.proto.on(family)),
               let initiatorPattern = initiatorSide.pattern.intersection(other.initiatorSide.pattern),
               let responderPattern = responderSide.pattern.intersection(other.responderSide.pattern),
               let initiatorPorts = initiatorSide.ports.intersection(other.initiatorSide.ports),
@@ -53,7 +53,7 @@ public struct Proxy: Hashable, Sendable {
 
     /// Whether packet P, sent from the initiator side to the responder side, lies inside (block 218).
     public func contains(_ packet: Packet) -> Bool {
-        (proto.isAny || proto == packet.proto)
+        (proto.isAny || proto.on(family) == packet.proto)
             && initiatorSide.pattern.contains(packet.source)
             && responderSide.pattern.contains(packet.destination)
             && packet.sourcePort.map(initiatorSide.ports.contains) ?? true
@@ -62,7 +62,7 @@ public struct Proxy: Hashable, Sendable {
 
     /// Whether every packet this proxy matches is also matched by `other`.
     public func isSubset(of other: Proxy) -> Bool {
-        (other.proto.isAny || other.proto == proto)
+        (other.proto.isAny || other.proto.on(family) == proto.on(family))
             && other.initiatorSide.pattern.contains(initiatorSide.pattern)
             && other.responderSide.pattern.contains(responderSide.pattern)
             && other.initiatorSide.ports.contains(initiatorSide.ports)

@@ -11,7 +11,7 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
 
     public init(proto: IPProtocol, local: AddressPattern, localPorts: PortRange = .all,
                 remote: AddressPattern, remotePorts: PortRange = .all) {
-        self.proto = proto
+        self.proto = proto.on(local.family)
         self.local = local
         self.localPorts = localPorts
         self.remote = remote
@@ -35,10 +35,10 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
     /// Whether some outbound packet lies both inside and in `entry` (exact: patterns
     /// intersect exactly when they share an address).
     public func overlaps(_ entry: PolicyEntry) -> Bool {
-        guard entry.proto.isAny || proto.isAny || entry.proto == proto,
+        guard entry.proto.isAny || proto.isAny || entry.proto.on(family) == proto,
               let entryLocal = entry.local.pattern(for: family), let entryRemote = entry.remote.pattern(for: family),
               local.intersection(entryLocal) != nil, remote.intersection(entryRemote) != nil else { return false }
-        let common = proto.isAny ? entry.proto : proto
+        let common = proto.isAny ? entry.proto.on(family) : proto
         guard common.hasPorts else { return true }
         return localPorts.intersection(entry.localPorts) != nil && remotePorts.intersection(entry.remotePorts) != nil
     }
@@ -88,13 +88,13 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
     /// keeps the most; nil when `packet` lies in `entry`.
     func cutting(_ entry: PolicyEntry, keeping packet: Packet) -> TrafficSelector? {
         var options: [TrafficSelector] = []
-        if proto.isAny, !entry.proto.isAny, entry.proto != packet.proto {
+        if proto.isAny, !entry.proto.isAny, entry.proto.on(packet.family) != packet.proto {
             var option = self
             option.proto = packet.proto
             options.append(option)
         }
         let common = proto.isAny ? packet.proto : proto
-        if common.hasPorts, entry.proto == common || entry.proto.isAny {
+        if common.hasPorts, entry.proto.on(packet.family) == common || entry.proto.isAny {
             if let port = packet.sourcePort, let ports = Self.range(localPorts, without: entry.localPorts, keeping: port) {
                 var option = self
                 option.proto = common

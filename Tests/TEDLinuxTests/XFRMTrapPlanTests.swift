@@ -38,6 +38,19 @@ struct KernelPolicyModel {
         #expect(plan[0].reqid != plan[1].reqid, "one reqid per entry keeps larval states apart")
     }
 
+    /// The review's second leak: ping6 carries next header 58, so a trap for protocol 1
+    /// never caught it.
+    @Test func icmpTrapsICMPv6OnIPv6() throws {
+        let plan = try XFRMTrapPlan.plan(try Policy(lines: ["permit icmp any any", "permit icmp 2001:db8:1::/64 2001:db8:2::/64"]),
+                                         maxSelectorsPerEntry: 16)
+        #expect(plan.map { "\($0.family) \($0.proto)" } == ["IPv4 1", "IPv6 58", "IPv6 58"])
+        let ping6 = try Packet(parsing: "ipv6-icmp [2001:db8:1::10]:128 [2001:db8:2::20]:0")
+        #expect(KernelPolicyModel(installing: plan).lookup(ping6)?.trap == true)
+        let bypass = XFRMTrapPlan.tunnelBypass(proto: .icmp, source: try #require(AddressPattern("2001:db8:1::/64")), sourcePorts: .all,
+                                               destination: try #require(AddressPattern("2001:db8:2::/64")), destinationPorts: .all)
+        #expect(bypass.map(\.proto) == [58])
+    }
+
     @Test func anyAnyCoversBothFamilies() throws {
         let plan = try XFRMTrapPlan.plan(try Policy(lines: ["permit udp any any eq 53"]), maxSelectorsPerEntry: 16)
         #expect(Set(plan.map(\.family)) == [.v4, .v6])

@@ -87,6 +87,21 @@ import Testing
         #expect(responder.firstMatch(packet("tcp 198.18.1.10:40000 198.18.2.20:443"), as: .initiator) == nil)
     }
 
+    /// `icmp` in an ACL is ICMPv6 on IPv6, wherever ted reads it: a ping6 (next header 58)
+    /// matches `permit icmp any any`, type names are ICMPv6's, and proxies carry 58.
+    @Test func icmpMeansICMPv6OnIPv6() throws {
+        let policy = try Policy(lines: ["permit icmp any any", "permit icmp 2001:db8:1::/48 2001:db8:2::/48 echo"])
+        let ping6 = packet("ipv6-icmp [2001:db8:1::10]:128 [2001:db8:2::20]:0")
+        let ping = packet("icmp 198.18.1.10:8 198.18.2.20:0")
+        #expect(policy.firstMatch(ping6, as: .initiator)?.index == 1)
+        #expect(policy.firstMatch(ping, as: .initiator)?.index == 1)
+        #expect(CompiledPolicy(policy).firstMatchPosition(ping6, as: .initiator) == 0)
+        #expect(policy.rules[1].entry.proto == .icmpv6 && policy.rules[1].entry.localPorts == .single(128))
+        #expect(policy.rules[0].entry.proxy(as: .initiator, family: .v6)?.proto == .icmpv6)
+        #expect(policy.rules[0].entry.proxy(as: .initiator, family: .v4)?.proto == .icmp)
+        #expect(packet("icmp [2001:db8:1::10]:128 [2001:db8:2::20]:0") == ping6, "a packet's `icmp` on IPv6 is ICMPv6")
+    }
+
     @Test func icmpTypeAndCodeKeepTheirSides() {
         let initiator = try! Policy(lines: ["permit icmp 198.18.1.0/24 198.18.2.0/24 echo"])
         let responder = try! Policy(lines: ["permit icmp 198.18.2.0/24 198.18.1.0/24 echo"])

@@ -60,7 +60,8 @@ struct LeafRule<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sendab
         remoteLower = rule.remoteLower
         remoteUpper = rule.remoteUpper
         self.position = position
-        proto = rule.proto
+        // The trees of each version hold their own rules: `icmp` there is what packets carry.
+        proto = IPProtocol(rule.proto).on(Address.bitWidth == 128 ? .v6 : .v4).number
         isICMP = rule.isICMP
     }
 
