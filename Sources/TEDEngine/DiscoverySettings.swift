@@ -60,11 +60,12 @@ public struct DiscoverySettings: Hashable, Sendable {
         self.peerCheck = peerCheck
     }
 
-    /// The authorizations of a responder identity: nil when it may not answer at all.
+    /// The authorization of a responder identity: the most specific `peers` entry holding
+    /// it (one element), none when no peers are listed (anyone, anything), nil when it may
+    /// not answer at all.
     public func authorizations(of address: IPAddress) -> [PeerAuthorization]? {
         if peers.isEmpty { return [] }
-        let matching = peers.filter { $0.identity.contains(address) }
-        return matching.isEmpty ? nil : matching
+        return peers.deciding(for: address).map { [$0] }
     }
 
     /// Whether a responder identity may claim every one of `entries` (their responder sides).

@@ -40,6 +40,12 @@ struct ConfigurationSummary {
         for peer in c.peers where peer.protects == nil {
             lines.append("warning:        peer \(peer.identity) has no 'protects': it may claim anything")
         }
+        for (first, second) in c.peers.overlappingPairs {
+            let (a, b) = (c.peers[first], c.peers[second])
+            let decider = b.specificity > a.specificity ? b : a
+            lines.append("warning:        peers \(a.identity) and \(b.identity) overlap: where both hold an address only \(decider.identity) "
+                + "decides (its claims, its key, its IKE children)")
+        }
         let d = c.discovery
         lines.append("discovery:      \(d.retries) retries from \(d.timeout) s, cache \(d.cacheTTL) s, negative \(d.negativeTTL) s, tables \(d.maxPending)/\(d.maxCache)")
         let r = c.responder

@@ -100,6 +100,19 @@ import Testing
         #expect(result.stdout.contains("capture:        /var/tmp/ted.pcap, then /var/tmp/ted.pcap.1 at 1048576 bytes\n"))
     }
 
+    @Test func checkWarnsAboutOverlappingPeersAndNamesWhoDecides() throws {
+        let path = try Self.temporaryFile("overlap.yaml", """
+            identity: 198.51.100.1
+            policy: [permit ip any any]
+            peers: [198.51.100.0/24, { identity: 198.51.100.2, protects: [198.18.2.0/24] }, 203.0.113.0/24]
+            """)
+        let result = try Self.run(["check", path])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("warning:        peers 198.51.100.0/24 and 198.51.100.2/32 overlap: where both hold an address only "
+            + "198.51.100.2/32 decides (its claims, its key, its IKE children)\n"))
+        #expect(!result.stdout.contains("203.0.113.0/24 overlap"))
+    }
+
     @Test func checkShowsWhetherFirstPacketsAreHeld() throws {
         let held = try Self.temporaryFile("hold.yaml", """
             identity: 198.51.100.1

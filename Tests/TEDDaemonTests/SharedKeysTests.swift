@@ -28,7 +28,7 @@ import TEDVici
     /// A prefix holding this gateway is split into the subnets beside it: together they
     /// hold every other address of the prefix and never this gateway's.
     @Test func aPrefixHoldingThisGatewayLosesExactlyItsAddress() throws {
-        let owners = SharedKeys.owners(AddressPattern("198.51.100.0/24")!, excluding: IPAddress("198.51.100.1")!)
+        let owners = try #require(SharedKeys.plan(try configuration("peers: [198.51.100.0/24]", ike: "{ vici: /x, psk: \"the group key\" }")).first).owners
         #expect(owners == ["198.51.100.128/25", "198.51.100.64/26", "198.51.100.32/27", "198.51.100.16/28",
                            "198.51.100.8/29", "198.51.100.4/30", "198.51.100.2/31", "198.51.100.0"])
         let patterns = owners.compactMap { AddressPattern($0) }
@@ -37,9 +37,25 @@ import TEDVici
             let holders = patterns.filter { $0.contains(address) }.count
             #expect(holders == (last == 1 ? 0 : 1), "198.51.100.\(last) is held \(holders) times")
         }
-        #expect(SharedKeys.owners(AddressPattern("198.51.100.1")!, excluding: IPAddress("198.51.100.1")!) == [])
-        #expect(SharedKeys.owners(AddressPattern("198.51.100.0/255.255.0.255")!, excluding: IPAddress("203.0.113.1")!) == [])
-        #expect(SharedKeys.owners(AddressPattern("2001:db8::/127")!, excluding: IPAddress("2001:db8::1")!) == ["2001:db8::"])
+        let wildcard = try configuration("peers: [198.51.100.0/255.255.0.255]", ike: "{ vici: /x, psk: \"the group key\" }")
+        #expect(SharedKeys.plan(wildcard).isEmpty)
+    }
+
+    /// The review's finding: the group key's owners left a keyed peer out only when its
+    /// prefix was exactly equal, so a group member could authenticate as 198.51.100.2.
+    /// Now no identity is owned by two keys.
+    @Test func aPeerWithItsOwnKeyInsideTheGroupsPrefixIsOwnedByItsKeyAlone() throws {
+        let c = try configuration("peers: [198.51.100.0/24, { identity: 198.51.100.2, protects: [198.18.2.0/24], psk: \"gwB's own key\" }]",
+                                  ike: "{ vici: /x, psk: \"the group key\" }")
+        let keys = SharedKeys.plan(c)
+        #expect(keys.map(\.id) == ["ted-psk-1", "ted-psk"])
+        #expect(keys[0].owners == ["198.51.100.2"])
+        let patterns = keys.map { $0.owners.compactMap { AddressPattern($0) } }
+        for last in 0...255 {
+            let address = IPAddress("198.51.100.\(last)")!
+            let owning = patterns.indices.filter { patterns[$0].contains { $0.contains(address) } }
+            #expect(owning == (last == 1 ? [] : last == 2 ? [0] : [1]), "198.51.100.\(last) is owned by keys \(owning)")
+        }
     }
 
     @Test func theGroupKeyIsOwnedByThePeersWithoutAKeyOfTheirOwn() throws {

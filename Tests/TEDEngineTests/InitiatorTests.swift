@@ -310,6 +310,21 @@ import TEDWire
         #expect(settings.authorizations(of: ip("198.51.100.3")) == nil)
     }
 
+    /// The review's finding: a bare prefix beside a more specific entry with `protects`
+    /// cancelled the `protects` (every matching entry's rights were OR-ed). The most
+    /// specific entry decides, wherever it is listed.
+    @Test func theMostSpecificPeersEntryDecides() throws {
+        let narrow = PeerAuthorization(identity: pattern("198.51.100.2/32"), protects: [pattern("10.2.0.0/16")])
+        let broad = PeerAuthorization(identity: pattern("198.51.100.0/24"))
+        for peers in [[broad, narrow], [narrow, broad]] {
+            let settings = DiscoverySettings(peers: peers)
+            #expect(!settings.allows(peer: ip("198.51.100.2"), claiming: [proxy("tcp 10.1.0.0/16 10.3.0.0/16")]))
+            #expect(settings.allows(peer: ip("198.51.100.2"), claiming: [proxy("tcp 10.1.0.0/16 10.2.0.0/24")]))
+            #expect(settings.allows(peer: ip("198.51.100.7"), claiming: [proxy("tcp 10.1.0.0/16 10.3.0.0/16")]))
+            #expect(settings.authorizations(of: ip("198.51.100.2")) == [narrow])
+        }
+    }
+
     /// A peer whose claim IKE refuted is set aside for packets inside that intersection,
     /// for `negativeTTL`: a genuine responder answering later is taken instead; outside
     /// the intersection, and after the TTL, the refuted peer is heard again.

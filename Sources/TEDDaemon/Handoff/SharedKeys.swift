@@ -21,46 +21,42 @@ public struct SharedKey: Hashable, Sendable {
 
 /// Which keys a configuration loads, and who owns each.
 ///
+/// A key is owned by exactly the identities it is meant for, so no identity has two keys
+/// (charon tries every key an identity matches, so a group key owned beside a peer's own
+/// key would let any group member authenticate as that peer):
+/// - a peer's own key (`peers[].psk`) by the addresses where its entry decides (the most
+///   specific entry holding them, `[PeerAuthorization].region`);
+/// - the group key (`ike.psk`) by the regions of the entries without a key of their own
+///   (the configuration refuses a group key without peers: no key is ever owned by any
+///   identity).
 /// charon 5.9 takes a shared key when the identity of *either* end matches one of its
-/// owners (and prefers the best match), so an owner that holds this gateway's own
-/// identity would let the key serve any peer at all. Owners are therefore the peer
-/// prefixes with this gateway's identity cut out (the prefix split into the subnets
-/// beside it). A peer's own key (`peers[].psk`) is owned by its prefix; the group key
-/// (`ike.psk`) by the prefixes of the peers without a key of their own (the configuration
-/// refuses a group key without peers: no key is ever owned by any identity).
+/// owners, so an owner that held this gateway's own identity would let the key serve any
+/// peer at all: regions leave that address out (the prefix split into the subnets beside
+/// it). Owners are prefixes, as charon names identities: a wildcard piece owns nothing.
 public enum SharedKeys {
     public static func plan(_ configuration: Configuration) -> [SharedKey] {
-        let identity = configuration.identity
+        let peers = configuration.peers
+        let me = AddressPattern.host(configuration.identity)
+        func owners(_ index: Int) -> [String] {
+            peers.region(of: index, excluding: [me]).compactMap { piece in piece.prefixLength.map { text(piece.address, $0) } }
+        }
         var keys: [SharedKey] = []
-        for (index, key) in configuration.peerKeys.enumerated() {
-            // A prefix that is only this gateway owns nothing; charon would read no owners as any identity.
-            let owners = owners(key.identity, excluding: identity)
-            if !owners.isEmpty { keys.append(SharedKey(id: "\(SharedKey.idPrefix)-\(index + 1)", secret: key.secret, owners: owners)) }
+        var keyed = Set<Int>()
+        for (number, key) in configuration.peerKeys.enumerated() {
+            guard let index = peers.firstIndex(where: { $0.identity == key.identity }) else { continue }
+            keyed.insert(index)
+            // An entry that decides for no address but this gateway owns nothing; charon would read no owners as any identity.
+            let owners = owners(index)
+            if !owners.isEmpty { keys.append(SharedKey(id: "\(SharedKey.idPrefix)-\(number + 1)", secret: key.secret, owners: owners)) }
         }
         guard case .psk(let secret)? = configuration.ike?.authentication else { return keys }
-        let keyed = Set(configuration.peerKeys.map(\.identity))
-        let groupOwners = configuration.peers.filter { !keyed.contains($0.identity) }
-            .flatMap { owners($0.identity, excluding: identity) }
+        let groupOwners = peers.indices.filter { !keyed.contains($0) }.flatMap(owners)
         if !groupOwners.isEmpty { keys.append(SharedKey(id: SharedKey.idPrefix, secret: secret, owners: groupOwners)) }
         return keys
     }
 
-    /// `prefix` as charon identities, without `identity`: the prefix itself when it does
-    /// not hold `identity`, else the sibling subnets along the path down to it (at most
-    /// 32 or 128). A pattern that is not a prefix owns nothing (charon has no such identity).
-    public static func owners(_ prefix: AddressPattern, excluding identity: IPAddress) -> [String] {
-        guard let length = prefix.prefixLength else { return [] }
-        guard prefix.contains(identity) else { return [text(prefix.address, length)] }
-        let width = identity.family.bitWidth
-        return (length..<width).compactMap { bit in
-            let flipped = IPAddress(family: identity.family, bits: identity.bits ^ (UInt128(1) << (width - 1 - bit)))
-            guard let sibling = AddressPattern(address: flipped, prefixLength: bit + 1) else { return nil }
-            return text(sibling.address, bit + 1)
-        }
-    }
-
     /// charon's spelling: a bare address for a host, `A/len` for a subnet.
-    private static func text(_ address: IPAddress, _ length: Int) -> String {
+    static func text(_ address: IPAddress, _ length: Int) -> String {
         length == address.family.bitWidth ? "\(address)" : "\(address)/\(length)"
     }
 }
