@@ -400,6 +400,60 @@ at_hostb() { tcpdump -nn -r "$TOPO_DIR/hostB.pcap" "$1" 2>/dev/null | wc -l; }
 check "injected cleartext that gwB protects (tcp/443) never reaches hostB" test "$(at_hostb tcp)" -eq 0
 check "gwB's inbound guard counted the drops ($(guard_drops) packets)" test "$(guard_drops)" -ge 5
 
+# 6b. What a peer may start over IKE: with per-peer keys, gwB protects 198.18.2.0/24 and
+# gwC (here a branch) 198.18.3.0/24. gwC proposes gwB's prefix to gwA from a plain charon
+# connection: gwA's responder children for gwC hold only 198.18.3.0/24, so nothing of
+# gwB's is ever installed towards gwC; gwC's own prefix is (narrowed by gwA's deny).
+ted_stop A
+python3 - "$TOPO_DIR/gA.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read().splitlines()
+text = [line for line in text if not line.startswith("peers:")] + [
+    "peers:",
+    "  - { identity: 198.51.100.2, protects: [198.18.2.0/24], psk: \"gwB's own key, not the group's\" }",
+    "  - { identity: 198.51.100.3, protects: [198.18.3.0/24] }",
+]
+open(path, "w").write("\n".join(text) + "\n")
+PY
+ted_start A
+branch_child() {
+  cat > "$TOPO_DIR/$1.swanctl.conf" <<CONF
+connections {
+  $1 {
+    version = 2
+    local_addrs = 198.51.100.3
+    remote_addrs = 198.51.100.1
+    proposals = aes128-sha256-modp2048
+    local { auth = psk
+      id = 198.51.100.3 }
+    remote { auth = psk
+      id = 198.51.100.1 }
+    children { $1 { local_ts = $2
+        remote_ts = 198.18.1.0/24
+        esp_proposals = aes128-sha256 } }
+  }
+}
+CONF
+  swanctl --load-conns --file "$TOPO_DIR/$1.swanctl.conf" --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/$1.load" 2>&1
+  swanctl --initiate --child "$1" --timeout 5 --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/$1.initiate" 2>&1
+}
+child_towards_c_with() { sas A | awk '/198.51.100.3\[/ { c = 1 } /^[^ ]/ && !/198.51.100.3\[/ { c = 0 } c && $1 == "remote" { print $2 }' | grep -qx "$1"; }
+branch_child steal 198.18.2.0/24
+no_child_towards_c_with() { ! child_towards_c_with "$1"; }
+check "a branch proposing gwB's prefix to gwA gets no child: gwA holds none towards gwC for 198.18.2.0/24" \
+  no_child_towards_c_with 198.18.2.0/24
+# Read from gwC's side: gwA's IKE_AUTH answer itself (gwC could not install such a child
+# under libipsec anyway, without an address in 198.18.2.0/24).
+check "gwA refuses the branch's proposal for gwB's prefix: its IKE_AUTH answer is TS_UNACCEPTABLE, no selectors" \
+  bash -c "grep -q 'received TS_UNACCEPTABLE notify' '$TOPO_DIR/steal.initiate' && ! grep -q 'IKE_AUTH response .*TSi TSr' '$TOPO_DIR/steal.initiate'"
+branch_child own 198.18.3.0/24
+check "the branch's own prefix is accepted, less gwA's deny: gwA's child towards gwC is 198.18.3.0/25" retry 10 child_towards_c_with 198.18.3.0/25
+for conn in steal own; do
+  swanctl --terminate --ike "$conn" --uri "unix://$TOPO_DIR/gC.vici" >/dev/null 2>&1
+  swanctl --unload-conn --name "$conn" --uri "unix://$TOPO_DIR/gC.vici" >/dev/null 2>&1
+done
+
 # 7. Stop and uninstall: a stopped ted leaves its traps (fail closed); ted cleanup removes
 # everything of ted's from the kernel and from charon.
 for site in A B C; do check "g$site's ted exits 0 on SIGTERM" ted_stop $site; done

@@ -203,7 +203,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
               - permit ip 198.18.1.0/24 198.18.2.0/24
             """)
         let (handoff, node) = try await handoff(fake, yaml: yaml)
-        let responder = try #require(fake.connections.first { $0.name == "ted-responder" })
+        let responder = try #require(fake.connections.first { $0.name == "ted-responder-p1" })
         #expect(responder.children.map(\.name) == ["ted-r1-v4", "ted-r3-v4-1"])
         #expect(responder.children.map(\.localTS) == [["198.18.9.0/24[udp]"], ["198.18.1.0/24"]])
         #expect(responder.children.map(\.remoteTS) == [["198.18.0.0/16[udp]"], ["198.18.2.0/25"]])
@@ -294,7 +294,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder", "list-sas", "get-conns"])
+        #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder-p1", "list-sas", "get-conns"])
         handoff.discovered(discovery())
         let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { fake.calls.contains("initiate \(name)") }
@@ -311,12 +311,13 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
             $0.calls = []
             $0.childSAs = [IKEEvent(kind: .childUp, connection: "ted-live", remoteAddress: "198.51.100.9", child: "ted-live-7",
                                     localTS: ["198.18.1.0/24"], remoteTS: ["198.18.9.0/24"])]
-            $0.names = ["ted-live", "ted-stale", "ted-responder", "other"]
+            $0.names = ["ted-live", "ted-stale", "ted-responder-p1", "ted-responder", "other"]
         }
         try await until { await handoff.isConnected }
         #expect(fake.calls.contains("load-shared") && fake.calls.contains("subscribe"))
-        #expect(fake.calls.contains("unload-conn ted-stale"))
-        #expect(!fake.calls.contains("unload-conn ted-live") && !fake.calls.contains("unload-conn ted-responder")
+        // The responder connection of an earlier configuration (no longer planned) goes too.
+        #expect(fake.calls.contains("unload-conn ted-stale") && fake.calls.contains("unload-conn ted-responder"))
+        #expect(!fake.calls.contains("unload-conn ted-live") && !fake.calls.contains("unload-conn ted-responder-p1")
             && !fake.calls.contains("unload-conn other"))
         let adopted = await handoff.tunnels()
         #expect(adopted.map(\.name) == ["ted-live"] && adopted.first?.state == "up" && adopted.first?.intersection == nil)

@@ -46,7 +46,8 @@ public actor IKEHandoff: DaemonPlugin {
             return id == gone
         }
     }
-    static let responderConnection = "ted-responder"
+    /// The responder connections loaded at the last (re)connection.
+    private var responderConnections: Set<String> = []
 
     /// Told when a child SA of one of ted's connections comes up or goes down (both roles),
     /// and when ted's view of the child SAs is complete again (after a (re)connection).
@@ -149,7 +150,7 @@ public actor IKEHandoff: DaemonPlugin {
             authentication = .pubkey(try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca))
         }
         let events = try await controller.events()
-        if options.respond { try await loadResponderConnection() }
+        if options.respond { try await loadResponderConnections() }
         try await reconcile()
         connected = true
         return events
@@ -183,7 +184,7 @@ public actor IKEHandoff: DaemonPlugin {
         }
         let liveConnections = Set(live.map(\.connection) + live.map(\.owner))
         for name in try await controller.connectionNames()
-        where name.hasPrefix("ted-") && name != Self.responderConnection && !liveConnections.contains(name) && records[name] == nil {
+        where name.hasPrefix("ted-") && !responderConnections.contains(name) && !liveConnections.contains(name) && records[name] == nil {
             try? await controller.unloadConnection(name)
             logger.info("unloaded a stale connection", metadata: ["ted.conn": "\(name)"])
         }
@@ -329,41 +330,15 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
 
-    /// One `%any` connection whose children are the permit entries' own shares (per IP
-    /// version; `EntryShare`): a child never holds traffic an earlier entry owns.
-    private func loadResponderConnection() async throws {
-        var children: [IKEChild] = []
-        let policy = configuration.policy
+    /// The connections peers start IKE to (`ResponderConnections`): loaded, and the
+    /// responder connections of an earlier configuration unloaded.
+    private func loadResponderConnections() async throws {
+        guard let authentication else { return }
+        let pin = if case .psk = authentication { true } else { false }
         // The node's classifier; compiled here only when the hand-off runs without a node.
-        let lookup = node?.classifier ?? CompiledPolicy(policy)
-        for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
-            let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
-            for family in families {
-                let name = "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")"
-                let pieces: [(name: String, entry: PolicyEntry)]
-                switch lookup.share(ofPosition: position, in: policy, family: family) {
-                case .whole: pieces = [(name, rule.entry)]
-                case .pieces(let own): pieces = own.enumerated().map { ("\(name)-\($0.offset + 1)", $0.element) }
-                case .fragmented:
-                    logger.warning("policy entry without the earlier entries it overlaps is too many pieces; peers cannot start IKE for it",
-                                   metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(EntryShare.maxPieces)"])
-                    continue
-                }
-                for piece in pieces {
-                    guard let selectors = TrafficSelectors.responderChild(entry: piece.entry, family: family) else {
-                        logger.warning("policy entry needs more IKE selectors than a child may list; peers cannot start IKE for it",
-                                       metadata: ["ted.entry": "\(rule.index)", "ted.limit": "\(TrafficSelectors.maxResponderSelectors)"])
-                        continue
-                    }
-                    children.append(IKEChild(name: piece.name, localTS: selectors.local, remoteTS: selectors.remote))
-                }
-            }
-        }
-        guard !children.isEmpty, let authentication else { return }
-        let connection = IKEConnection(
-            name: Self.responderConnection, localAddress: "\(configuration.identity)", remoteAddress: "%any",
-            proposals: options.proposals, espProposals: options.espProposals,
-            localID: "\(configuration.identity)", remoteID: "%any", children: children)
-        try await controller.loadConnection(connection, authentication: authentication)
+        let plan = ResponderConnections.plan(configuration, lookup: node?.classifier ?? CompiledPolicy(configuration.policy), pinIdentity: pin)
+        for warning in plan.warnings { logger.warning("\(warning.message)", metadata: warning.metadata) }
+        for connection in plan.connections { try await controller.loadConnection(connection, authentication: authentication) }
+        responderConnections = Set(plan.connections.map(\.name))
     }
 }
