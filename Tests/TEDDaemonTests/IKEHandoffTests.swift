@@ -230,6 +230,26 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(await handoff.tunnels().map(\.state) == ["connecting", "capped: 1 connections to this peer"])
     }
 
+    /// A review finding: the deadline of a failed attempt, keyed by connection name, fired
+    /// into the next attempt under the same name, failed it early and refuted the peer.
+    @Test func anEarlierAttemptsDeadlineLeavesALaterAttemptAlone() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake, initiateTimeout: 2)
+        defer { Task { await node.stop() } }
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        handoff.discovered(discovery())
+        try await until { fake.calls.contains("initiate \(name)") }
+        fake.send(IKEEvent(kind: .ikeDown, connection: name, remoteAddress: "198.51.100.2"))
+        try await until { await handoff.tunnels().isEmpty }
+        try await Task.sleep(for: .seconds(1))
+        handoff.discovered(discovery())
+        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+        // Past the first attempt's deadline, before the second's.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(await handoff.tunnels().map(\.state) == ["connecting"])
+        #expect(!fake.calls.contains("terminate \(name)"))
+    }
+
     @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake, initiateTimeout: 0.3)

@@ -46,6 +46,10 @@ public actor IKEHandoff: DaemonPlugin {
             return id == gone
         }
     }
+    /// Which hand-off of a connection name is the current one: a deadline set for an
+    /// earlier attempt under the same name must not fail a later one.
+    private var attempts: [String: UInt64] = [:]
+    private var lastAttempt: UInt64 = 0
     /// The responder connections loaded at the last (re)connection.
     private var responderConnections: Set<String> = []
 
@@ -91,6 +95,7 @@ public actor IKEHandoff: DaemonPlugin {
     public func stop() async {
         supervisor?.cancel()
         records = [:]
+        attempts = [:]
         await controller.close()
     }
 
@@ -200,6 +205,7 @@ public actor IKEHandoff: DaemonPlugin {
         children = [:]
         for record in records.values { forgetDiscovery(record) }
         records = [:]
+        attempts = [:]
     }
 
     // MARK: Hand-off
@@ -238,6 +244,9 @@ public actor IKEHandoff: DaemonPlugin {
             children: [IKEChild(name: name, localTS: [selectors.local], remoteTS: [selectors.remote])])
         records[name] = TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
                                      localTS: [selectors.local], remoteTS: [selectors.remote], state: "connecting")
+        lastAttempt += 1
+        let attempt = lastAttempt
+        attempts[name] = attempt
         let metadata: Logger.Metadata = ["ted.conn": "\(name)", "ted.peer": "\(discovery.peer.address)",
                                          "ted.local_ts": "\(selectors.local)", "ted.remote_ts": "\(selectors.remote)"]
         guard let authentication else {
@@ -251,7 +260,7 @@ public actor IKEHandoff: DaemonPlugin {
             let deadline = options.initiateTimeout
             Task {
                 try? await Task.sleep(for: .seconds(deadline))
-                await self.expireIfNotUp(name)
+                await self.expireIfNotUp(name, attempt: attempt)
             }
         } catch {
             await fail(name, metadata.merging(["ted.error": "\(error)"]) { $1 })
@@ -263,13 +272,14 @@ public actor IKEHandoff: DaemonPlugin {
     /// claim (an identity or CA charon refused, address blocks that leave the selectors
     /// out, or no answer): it is refuted for that intersection, so the next discovery does
     /// not take it again but waits for another responder.
-    private func expireIfNotUp(_ name: String) async {
-        guard records[name]?.state == "connecting" else { return }
+    private func expireIfNotUp(_ name: String, attempt: UInt64) async {
+        guard attempts[name] == attempt, records[name]?.state == "connecting" else { return }
         await fail(name, ["ted.conn": "\(name)", "ted.error": "no child SA within initiate-timeout"], refute: true)
     }
 
     private func fail(_ name: String, _ metadata: Logger.Metadata, refute: Bool = false) async {
         guard let record = records.removeValue(forKey: name) else { return }
+        attempts[name] = nil
         logger.warning("tunnel failed", metadata: metadata)
         forgetDiscovery(record)
         if refute, let intersection = record.intersection {
@@ -315,6 +325,7 @@ public actor IKEHandoff: DaemonPlugin {
         switch event.kind {
         case .ikeDown, .childDown:
             records[name] = nil
+            attempts[name] = nil
             forgetDiscovery(record)
             // An IKE SA that went down before the child came up did not prove the claim.
             if record.state == "connecting", let intersection = record.intersection {
