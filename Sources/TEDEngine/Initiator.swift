@@ -9,7 +9,11 @@ import TEDWire
 /// rule and destination; successes and failures are cached, every table is bounded.
 public struct Initiator: Sendable {
     public let identity: Identity
-    public let settings: DiscoverySettings
+    public private(set) var settings: DiscoverySettings
+
+    /// This gateway's addresses changed (an address added or removed since start, a VRRP
+    /// address taken over): identities naming them are refused from now on.
+    public mutating func update(peerCheck: PeerAddressCheck) { settings.peerCheck = peerCheck }
     public private(set) var counters = InitiatorCounters()
 
     private let policy: any PolicyLookup

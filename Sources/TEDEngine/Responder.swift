@@ -14,7 +14,10 @@ import TEDWire
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
 public struct Responder: Sendable {
     public let identity: Identity
-    public let settings: ResponderSettings
+    public private(set) var settings: ResponderSettings
+
+    /// This gateway's addresses changed: identities naming them are refused from now on.
+    public mutating func update(peerCheck: PeerAddressCheck) { settings.peerCheck = peerCheck }
     public private(set) var counters = ResponderCounters()
 
     private let policy: Policy

@@ -190,6 +190,10 @@ final class DiscoveryCore: @unchecked Sendable {
     }
 
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
+    func update(peerCheck: PeerAddressCheck) {
+        initiator?.update(peerCheck: peerCheck)
+        responder?.update(peerCheck: peerCheck)
+    }
     func forget(intersection: Proxy) { _ = initiator?.forget(intersection: intersection) }
     func refute(peer: IPAddress, intersection: Proxy) {
         _ = initiator?.refute(peer: peer, intersection: intersection, now: .now())

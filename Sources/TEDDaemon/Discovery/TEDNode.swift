@@ -40,6 +40,7 @@ public final class TEDNode: Sendable {
     private let lost: EventLoopPromise<String?>
     private let stopping = Atomic<Bool>(false)
     private let capture: PcapCapture?
+    private let addressWatch = Mutex<OwnAddressWatch?>(nil)
 
     /// Binds the TED socket at `bind` (default: the configuration's listen endpoint).
     ///
@@ -80,7 +81,15 @@ public final class TEDNode: Sendable {
         let node = TEDNode(fd: fd, port: boundPort, classifier: lookup, core: core, loop: group.next(), metrics: metrics,
                            capture: capture)
         node.startReading()
+        node.watchOwnAddresses(configuration)
         return node
+    }
+
+    private func watchOwnAddresses(_ configuration: Configuration) {
+        let watch = OwnAddressWatch(loop: loop, initial: configuration.peerCheck, read: { configuration.peerCheck }) { [weak self] check in
+            self?.withCore { $0.update(peerCheck: check) }
+        }
+        addressWatch.withLock { $0 = watch }
     }
 
     private init(fd: Int32, port: UInt16, classifier: CompiledPolicy, core: DiscoveryCore, loop: any EventLoop,
@@ -192,6 +201,7 @@ public final class TEDNode: Sendable {
     public func stop() async {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         reader.withLock { $0 }?.stop()
+        addressWatch.withLock { $0 }?.stop()
         withCore { $0.close() }
         close(fd)
         // Usually the reader's end has completed it already; a second completion is ignored.
