@@ -260,7 +260,9 @@ final class DiscoveryCore: @unchecked Sendable {
         }
         flush()
         updateGauges()
-        rescheduleTimer()
+        // A response ignored or rejected changed no deadline: a flood of forged responses
+        // costs a decode and a cookie lookup each, not a scan of every table for the next one.
+        if actions.contains(where: \.changesDeadlines) { rescheduleTimer() }
     }
 
     /// A waiting request's answer, given once the lock is released like the events: a
@@ -300,5 +302,15 @@ final class DiscoveryCore: @unchecked Sendable {
         timer?.cancel()
         timerDeadline = deadline
         timer = deadline.flatMap { scheduleTick?($0) }
+    }
+}
+
+extension InitiatorAction {
+    /// Whether the initiator's tables (and so its next deadline) may have changed.
+    var changesDeadlines: Bool {
+        switch self {
+        case .ignored, .rejected, .notProtected: false
+        default: true
+        }
     }
 }
