@@ -36,17 +36,28 @@ static struct nlmsghdr *start_message(char *buffer, size_t size, uint8_t type, u
     return h;
 }
 
-/* Sends a configuration message and waits for its ACK. */
-static int configure(int fd, struct nlmsghdr *h, uint32_t sequence) {
+static int read_packet(const struct nlmsghdr *h, ted_queued_packet *p);
+
+/* Sends a configuration message and waits for its ACK. A packet queued meanwhile (a
+ * restart under traffic: the queue rule stayed in place) is read here, before the reader
+ * runs: it gets a drop verdict at once, never left held without one. */
+static int configure(int fd, struct nlmsghdr *h, uint32_t sequence, uint16_t queue) {
     h->nlmsg_seq = sequence;
     struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
     if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
     char buffer[4096];
-    for (int attempts = 0; attempts < 16; attempts++) {
+    /* 16 reads without the ACK, not counting up to 4096 packets: bounded under a flood. */
+    for (int attempts = 0, dropped = 0; attempts < 16; attempts++) {
         ssize_t n = recv(fd, buffer, sizeof buffer, 0);
         if (n < 0) return -errno;
         for (struct nlmsghdr *r = (struct nlmsghdr *)buffer; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
             if (r->nlmsg_seq == sequence && r->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(r))->error;
+            ted_queued_packet packet;
+            if (r->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)
+                && r->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nfgenmsg)) && read_packet(r, &packet)) {
+                ted_nfq_verdict(fd, queue, packet.id, 0, 0);
+                if (++dropped < 4096) attempts--;
+            }
         }
     }
     return -ETIMEDOUT;
@@ -67,7 +78,7 @@ int ted_nfq_open(uint16_t queue, uint32_t max_length, int receive_timeout_ms) {
     struct nlmsghdr *h = start_message(buffer, sizeof buffer, NFQNL_MSG_CONFIG, queue, NLM_F_ACK);
     struct nfqnl_msg_config_cmd bind_command = { .command = NFQNL_CFG_CMD_BIND, .pf = htons(AF_UNSPEC) };
     put_attribute(h, NFQA_CFG_CMD, &bind_command, sizeof bind_command);
-    int error = configure(fd, h, 1);
+    int error = configure(fd, h, 1, queue);
     if (error == 0) {
         h = start_message(buffer, sizeof buffer, NFQNL_MSG_CONFIG, queue, NLM_F_ACK);
         struct nfqnl_msg_config_params params = {
@@ -79,7 +90,7 @@ int ted_nfq_open(uint16_t queue, uint32_t max_length, int receive_timeout_ms) {
         uint32_t flags = 0, mask = htonl(NFQA_CFG_F_FAIL_OPEN);
         put_attribute(h, NFQA_CFG_MASK, &mask, sizeof mask);
         put_attribute(h, NFQA_CFG_FLAGS, &flags, sizeof flags);
-        error = configure(fd, h, 2);
+        error = configure(fd, h, 2, queue);
     }
     if (error != 0) { close(fd); return error; }
     if (receive_timeout_ms > 0) {
