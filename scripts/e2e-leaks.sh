@@ -40,6 +40,7 @@ in_ns gA ip route add 2001:db8:3::/64 via 2001:db8:100::3
   # Its selector for 1004-1005 is the permit's own block for those ports.
   echo "  - deny   tcp 198.18.1.0/24 198.18.2.0/24 range 1004 1005"
   echo "  - permit icmp 2001:db8:1::/64 2001:db8:2::/64"
+  echo "  - permit udp 198.18.1.0/24 198.18.2.0/24 eq 7000"
   echo "discovery: { retries: 1, timeout: 200ms, negative-ttl: 1s }"
   echo "dataplane: { traps: true, intercept: false, acquire-expires: 1 }"
   echo "peers: [198.51.100.0/24]"
@@ -65,6 +66,16 @@ except OSError: pass" "$2" "$3"
 }
 syns_to() { captured "$1" "tcp[tcpflags] & tcp-syn != 0 and dst host 198.18.2.20 and dst port $2"; }
 echo_requests_to() { captured "$1" "icmp6 and ip6[40] = 128 and dst host $2"; }
+# big_datagram_from_a HOST: one 3000-byte UDP datagram from hostA to HOST:7000 (hostA's
+# stack sends it as fragments: only the first carries the UDP header).
+big_datagram_from_a() {
+  in_ns hA python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'secret' * 500, (sys.argv[1], 7000))" "$1"
+}
+# fragments_to CAPTURE HOST: fragments after the first (no UDP header) towards HOST.
+fragments_to() { captured "$1" "ip[6:2] & 0x1fff != 0 and dst host $2"; }
 
 ted_start A || { fail "ted on gwA"; exit 1; }
 
@@ -76,7 +87,13 @@ connect_from hA "" 1004
 in_ns gA ping -6 -c 2 -i 0.3 -W 1 -I 2001:db8:1::1 2001:db8:2::20 >/dev/null 2>&1
 in_ns gA ping -6 -c 2 -i 0.3 -W 1 -I 2001:db8:1::1 2001:db8:3::30 >/dev/null 2>&1
 in_ns hA ping -6 -c 2 -i 0.3 -W 1 2001:db8:2::20 >/dev/null 2>&1
+big_datagram_from_a 198.18.2.20
+big_datagram_from_a 198.18.3.30
 capture_stop
+check "the capture sees hostA's fragments to 198.18.3.30, which no entry covers ($(fragments_to "hold on" 198.18.3.30))" \
+  test "$(fragments_to "hold on" 198.18.3.30)" -gt 0
+check "fragments: no fragment of hostA's datagram to 198.18.2.20 udp/7000 in clear ($(fragments_to "hold on" 198.18.2.20))" \
+  test "$(fragments_to "hold on" 198.18.2.20)" -eq 0
 check "the capture sees gwA's cleartext: its SYN to port 1006, which no entry covers ($(syns_to "hold on" 1006))" \
   test "$(syns_to "hold on" 1006)" -gt 0
 check "the capture sees gwA's cleartext ICMPv6: echo requests to 2001:db8:3::30, which no entry covers" \
@@ -94,7 +111,10 @@ capture_start "hold off"
 connect_from hA "" 1004
 connect_from hA "" 1006
 in_ns hA ping -6 -c 2 -i 0.3 -W 1 2001:db8:2::20 >/dev/null 2>&1
+big_datagram_from_a 198.18.2.20
 capture_stop
+check "hold off, fragments: no fragment of hostA's datagram to 198.18.2.20 udp/7000 in clear ($(fragments_to "hold off" 198.18.2.20))" \
+  test "$(fragments_to "hold off" 198.18.2.20)" -eq 0
 check "hold off: the capture sees hostA's cleartext SYN to port 1006 ($(syns_to "hold off" 1006))" \
   test "$(syns_to "hold off" 1006)" -gt 0
 check "hold off, coinciding selectors: hostA's SYN to port 1004 never in clear ($(syns_to "hold off" 1004))" \

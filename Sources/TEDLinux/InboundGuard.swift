@@ -39,6 +39,13 @@ public struct InboundGuard: Sendable {
         lines += ["  }",
                   "  chain input {", "    type filter hook input priority filter - 10; policy accept;", "    jump guard", "  }",
                   "  chain forward {", "    type filter hook forward priority filter - 10; policy accept;", "    jump guard", "  }",
+                  // A TPROXY expression has the kernel reassemble fragments in this namespace,
+                  // as interception does, without conntrack: fragments after the first carry
+                  // no ports, so port-specific traps, holds and this guard would let them by.
+                  // The rules match nothing (no packet comes from port 0 to the unspecified address).
+                  "  chain reassemble {", "    type filter hook prerouting priority raw - 10; policy accept;",
+                  "    ip daddr 0.0.0.0 tcp sport 0 tproxy ip to 127.0.0.1:9 comment \"reassembly\"",
+                  "    ip6 daddr :: tcp sport 0 tproxy ip6 to [::1]:9 comment \"reassembly\"", "  }",
                   "}"]
         return lines.joined(separator: "\n") + "\n"
     }
