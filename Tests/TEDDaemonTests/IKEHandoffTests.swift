@@ -250,6 +250,33 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(!fake.calls.contains("terminate \(name)"))
     }
 
+    /// A child this host cannot install (charon logs why) is not the peer's failure: ted
+    /// shows it with charon's reason and never refutes the peer; after initiate-timeout the
+    /// record goes, with its connection, so a later packet tries again.
+    @Test func aChildThisHostCannotInstallLeavesItsPeerUnrefuted() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake, initiateTimeout: 0.5)
+        defer { Task { await node.stop() } }
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        handoff.discovered(discovery())
+        try await until { fake.calls.contains("initiate \(name)") }
+        // charon put the child under the IKE SA of another connection to the same peer: the
+        // selectors of its route line say which tunnel failed.
+        let route = "error installing route with policy 198.18.1.0/24 === 198.18.2.0/24 out"
+        fake.send(IKEEvent(kind: .childInstallFailed, connection: "ted-198-51-100-2-other", remoteAddress: nil, reason: route))
+        try await until { await handoff.tunnels().first?.state.hasPrefix("install failed") == true }
+        #expect(await handoff.tunnels().map(\.state) == ["install failed: \(route)"])
+        try await until { fake.calls.contains("unload-conn \(name)") }
+        #expect(await handoff.tunnels().isEmpty)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await node.snapshot().initiator?.refuted.isEmpty == true, "a local failure refutes nobody")
+        // A responder child (no record of ours) is shown too, under its IKE SA's peer.
+        fake.send(IKEEvent(kind: .ikeUp, connection: "ted-responder-p1", remoteAddress: "198.51.100.3", ikeID: "9"))
+        fake.send(IKEEvent(kind: .childInstallFailed, connection: "ted-responder-p1", remoteAddress: nil, ikeID: "9", reason: route))
+        try await until { await !handoff.tunnels().isEmpty }
+        #expect(await handoff.tunnels().map { "\($0.name) \($0.peer) \($0.state)" } == ["ted-responder-p1 198.51.100.3 install failed: \(route)"])
+    }
+
     @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake, initiateTimeout: 0.3)

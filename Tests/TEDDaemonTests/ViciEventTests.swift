@@ -29,6 +29,30 @@ import TEDVici
                                     remoteTS: ["198.18.2.0/24[tcp/https]"])])
     }
 
+    /// charon's `log` stream: only a line saying one of ted's IKE SAs could not install a
+    /// child becomes an event; everything else in the stream is left alone.
+    @Test func aChildThatCannotBeInstalledIsTheOnlyLogLineTaken() {
+        func log(_ connection: String?, _ line: String) -> ViciMessage {
+            var message = ViciMessage()
+            message.add("group", "KNL")
+            message.add("level", "1")
+            if let connection {
+                message.add("ikesa-name", connection)
+                message.add("ikesa-uniqueid", "4")
+            }
+            message.add("msg", line)
+            return message
+        }
+        let route = "error installing route with policy 198.18.1.64/26[udp] === 198.18.2.0/24[udp/7101] out"
+        #expect(ViciController.events(name: "log", message: log("ted-198-51-100-2-e462bba", route))
+            == [IKEEvent(kind: .childInstallFailed, connection: "ted-198-51-100-2-e462bba", remoteAddress: nil, ikeID: "4", reason: route)])
+        #expect(ViciController.events(name: "log", message: log("ted-responder-p1", "unable to install IPsec policies (SPD) in kernel"))
+            .map(\.kind) == [.childInstallFailed])
+        #expect(ViciController.events(name: "log", message: log("someone-else", route)).isEmpty)
+        #expect(ViciController.events(name: "log", message: log(nil, route)).isEmpty)
+        #expect(ViciController.events(name: "log", message: log("ted-responder-p1", "received TS_UNACCEPTABLE notify")).isEmpty)
+    }
+
     @Test func ikeDownWithoutUpFlag() {
         let events = ViciController.events(name: "ike-updown", message: message(up: false, children: []))
         #expect(events.map(\.kind) == [.ikeDown])

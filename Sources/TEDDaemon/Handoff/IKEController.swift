@@ -44,7 +44,9 @@ public struct IKEConnection: Hashable, Sendable {
 public struct IKEEvent: Hashable, Sendable {
     public enum Kind: String, Hashable, Sendable {
         /// `childRekey`: `child` is the new child SA, `previousChild` the one it replaced.
-        case ikeUp, ikeDown, childUp, childDown, childRekey
+        /// `childInstallFailed`: this host's kernel (or libipsec) refused a child SA of the
+        /// IKE SA named `connection`; `reason` is charon's own line.
+        case ikeUp, ikeDown, childUp, childDown, childRekey, childInstallFailed
     }
     public var kind: Kind
     /// The connection's name.
@@ -63,10 +65,13 @@ public struct IKEEvent: Hashable, Sendable {
     /// charon's unique id of the IKE SA the event is about (or the child's IKE SA): one
     /// connection (`ted-responder`) holds the IKE SAs of many peers.
     public var ikeID: String?
+    /// For `childInstallFailed`: why, as charon logged it.
+    public var reason: String?
 
     public init(kind: Kind, connection: String, remoteAddress: String?, child: String? = nil,
                 childConfig: String? = nil, localTS: [String] = [], remoteTS: [String] = [], previousChild: String? = nil,
-                ikeID: String? = nil) {
+                ikeID: String? = nil, reason: String? = nil) {
+        self.reason = reason
         self.previousChild = previousChild
         self.ikeID = ikeID
         self.childConfig = childConfig

@@ -25,6 +25,11 @@ public actor IKEHandoff: DaemonPlugin {
     private var records: [String: TunnelRecord] = [:]
     /// The latest hand-offs refused by a cap, for `ted status` (at most `cappedShown`).
     private var capped: [TunnelRecord] = []
+    /// The latest peers' child SAs this host could not install (responder connections),
+    /// for `ted status` (at most `cappedShown`).
+    private var installFailures: [TunnelRecord] = []
+    /// The peer of each IKE SA of ted's connections, by charon's unique id.
+    private var ikePeers: [String: IPAddress] = [:]
     private static let cappedShown = 16
     private var supervisor: Task<Void, Never>?
     private var connected = false
@@ -100,7 +105,7 @@ public actor IKEHandoff: DaemonPlugin {
     }
 
     public func tunnels() async -> [TunnelRecord] {
-        records.values.sorted { $0.name < $1.name } + capped
+        records.values.sorted { $0.name < $1.name } + capped + installFailures
     }
 
     /// Whether ted holds a working connection to the IKE daemon now.
@@ -203,6 +208,7 @@ public actor IKEHandoff: DaemonPlugin {
         authentication = nil
         for child in children.keys { hooks?.down(child) }
         children = [:]
+        ikePeers = [:]
         for record in records.values { forgetDiscovery(record) }
         records = [:]
         attempts = [:]
@@ -317,8 +323,16 @@ public actor IKEHandoff: DaemonPlugin {
                     hooks?.rekeyed(old, new)
                 }
             case .ikeUp:
-                break
+                if let id = event.ikeID, let peer = event.remoteAddress.flatMap(IPAddress.init) {
+                    // Bounded whatever charon reports: only a name for `ted status`.
+                    if ikePeers.count >= 1 << 16 { ikePeers = [:] }
+                    ikePeers[id] = peer
+                }
+            case .childInstallFailed:
+                await installFailed(event)
+                return
             }
+            if event.kind == .ikeDown, let id = event.ikeID { ikePeers[id] = nil }
         }
         let name = event.owner
         guard let record = records[name] else { return }
@@ -336,9 +350,74 @@ public actor IKEHandoff: DaemonPlugin {
         case .childUp:
             records[name]?.state = "up"
             logger.info("tunnel up", metadata: ["ted.conn": "\(name)", "ted.peer": "\(record.peer)"])
-        case .ikeUp, .childRekey:
+        case .ikeUp, .childRekey, .childInstallFailed:
             break
         }
+    }
+
+    /// This host could not install a child SA it negotiated (its kernel's or libipsec's
+    /// refusal: a route libipsec needs, policies, SAs). Nothing the peer did: it is not
+    /// refuted. Logged once, naming the selectors; `ted status` shows it. A discovered
+    /// tunnel keeps its record for `initiate-timeout` (so held packets do not retry it at
+    /// once), then goes, with its discovery, so a later packet tries again.
+    private func installFailed(_ event: IKEEvent) async {
+        let reason = "install failed: \(event.reason ?? "child SA not installed")"
+        let peer = event.ikeID.flatMap { ikePeers[$0] }
+        guard let name = failedRecord(event, peer: peer), let record = records[name] else {
+            // A peer's child under a responder connection (no record of ours): shown with the
+            // latest others. Only charon's route line names the selectors; it is kept.
+            guard event.connection.hasPrefix(ResponderConnections.namePrefix) else { return }
+            let peer = peer ?? IPAddress(v4: 0)
+            if let shown = installFailures.first(where: { $0.name == event.connection && $0.peer == peer }),
+               shown.state.contains(" === "), !reason.contains(" === ") { return }
+            installFailures.removeAll { $0.name == event.connection && $0.peer == peer }
+            installFailures.append(TunnelRecord(name: event.connection, peer: peer, intersection: nil, localTS: [], remoteTS: [],
+                                                state: reason))
+            if installFailures.count > Self.cappedShown { installFailures.removeFirst() }
+            logger.warning("a peer's child SA could not be installed on this gateway", metadata: [
+                "ted.conn": "\(event.connection)", "ted.peer": "\(peer)", "ted.charon": "\(event.reason ?? "")"])
+            return
+        }
+        records[name]?.state = reason
+        logger.warning("child SA could not be installed on this gateway; its peer is not refuted", metadata: [
+            "ted.conn": "\(name)", "ted.peer": "\(record.peer)", "ted.local_ts": "\(record.localTS.joined(separator: ","))",
+            "ted.remote_ts": "\(record.remoteTS.joined(separator: ","))", "ted.charon": "\(event.reason ?? "")"])
+        let attempt = attempts[name], delay = options.initiateTimeout
+        Task {
+            try? await Task.sleep(for: .seconds(delay))
+            await self.clearInstallFailure(name, attempt: attempt)
+        }
+    }
+
+    /// The connecting tunnel a failure is about. charon may put a new child under an IKE SA
+    /// of another connection to the same peer, so the IKE SA's name is not enough: the
+    /// selectors charon's route line names decide; else the IKE SA's own connection; else
+    /// the one tunnel connecting to that IKE SA's peer.
+    private func failedRecord(_ event: IKEEvent, peer: IPAddress?) -> String? {
+        let connecting = records.values.filter { $0.state == "connecting" }
+        if let named = event.reason.flatMap(Self.routeSelectors) {
+            return connecting.first { TrafficSelectors.selectors(local: $0.localTS, remote: $0.remoteTS) == named }?.name
+        }
+        if let record = records[event.connection], record.state == "connecting" { return record.name }
+        let toPeer = connecting.filter { $0.peer == peer }
+        return toPeer.count == 1 ? toPeer[0].name : nil
+    }
+
+    /// The selectors of charon's "error installing route with policy L === R out".
+    static func routeSelectors(_ line: String) -> [TrafficSelector]? {
+        let words = line.split(separator: " ")
+        guard let arrow = words.firstIndex(of: "==="), arrow > 0, arrow + 1 < words.count else { return nil }
+        let selectors = TrafficSelectors.selectors(local: [String(words[arrow - 1])], remote: [String(words[arrow + 1])])
+        return selectors.isEmpty ? nil : selectors
+    }
+
+    private func clearInstallFailure(_ name: String, attempt: UInt64?) async {
+        guard attempts[name] == attempt, let record = records[name], record.state.hasPrefix("install failed") else { return }
+        records[name] = nil
+        attempts[name] = nil
+        forgetDiscovery(record)
+        try? await controller.terminate(ike: name)
+        try? await controller.unloadConnection(name)
     }
 
     /// The connections peers start IKE to (`ResponderConnections`): loaded, and the

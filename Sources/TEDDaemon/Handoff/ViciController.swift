@@ -180,7 +180,7 @@ public final class ViciController: IKEController {
     public func events() async throws -> AsyncStream<IKEEvent> {
         let client = try ViciClient(socketPath: socketPath)
         connections.withLockedValue { $0.events = client }
-        let raw = client.subscribe(["ike-updown", "child-updown", "child-rekey"])
+        let raw = client.subscribe(["ike-updown", "child-updown", "child-rekey", "log"])
         return AsyncStream { continuation in
             let task = Task {
                 for await (name, message) in raw {
@@ -211,7 +211,22 @@ public final class ViciController: IKEController {
             }
         }
         if name == "child-rekey" { return rekeys(of: message) }
+        if name == "log" { return installFailure(message).map { [$0] } ?? [] }
         return children(of: message, up: up)
+    }
+
+    /// What charon 5.9 logs when this host cannot install a child SA it negotiated (its
+    /// policies, the route libipsec needs, or its SAs): the one thing in the log stream
+    /// ted acts on. The route line names the selectors.
+    static let installFailureLines = ["error installing route with policy", "unable to install IPsec policies",
+                                      "unable to install inbound and outbound IPsec SA"]
+
+    /// A `log` event about one of ted's IKE SAs that says a child SA could not be installed.
+    static func installFailure(_ message: ViciMessage) -> IKEEvent? {
+        guard let connection = message["ikesa-name"], connection.hasPrefix("ted-"), let line = message["msg"],
+              installFailureLines.contains(where: line.hasPrefix) else { return nil }
+        return IKEEvent(kind: .childInstallFailed, connection: connection, remoteAddress: nil,
+                        ikeID: message["ikesa-uniqueid"], reason: line)
     }
 
     /// `child-rekey` names each rekeyed child by its configuration name, with `old` and
