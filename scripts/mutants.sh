@@ -32,8 +32,8 @@ done
 
 # contrib: ThirdPartyDecoderTests runs contrib/wireshark/ted.lua where tshark is installed;
 # docs: WireFormatDocTests reads docs/WIRE-FORMAT.md; Benchmarks/classbench: the ClassBench tests.
-folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests contrib
-         docs Benchmarks/classbench)
+folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests
+         Tests/TEDTestSupport contrib docs Benchmarks/classbench)
 mkdir -p "$scratch/logs"
 cat > "$scratch/Package.swift.new" <<'EOF'
 // swift-tools-version:6.1
@@ -47,9 +47,10 @@ let package = Package(
         .target(name: "TEDModel"),
         .target(name: "TEDWire", dependencies: ["TEDModel", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "TEDEngine", dependencies: ["TEDModel", "TEDWire", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel"]),
-        .testTarget(name: "TEDWireTests", dependencies: ["TEDWire"]),
-        .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine"]),
+        .target(name: "TEDTestSupport", path: "Tests/TEDTestSupport"),
+        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDTestSupport"]),
+        .testTarget(name: "TEDWireTests", dependencies: ["TEDWire", "TEDTestSupport"]),
+        .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),
     ]
 )
 EOF

@@ -115,6 +115,9 @@ public struct HoldOptions: Hashable, Sendable {
     /// Hold (with traps on); false keeps the patent's drop (block 208).
     public var enabled = true
     public var perFlow = 4
+    /// Packets held in all for the sources of one /24 (IPv4) or /64 (IPv6): one host
+    /// cannot take the room the others' first packets need.
+    public var perSource = 32
     public var packets = 256
     public var bytes = 1 << 20
     /// Seconds a packet may wait; nil: the discovery's deadline.

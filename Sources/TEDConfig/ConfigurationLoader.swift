@@ -273,11 +273,12 @@ public enum ConfigurationLoader {
         var section = try MappingReader(path: path, node: node, what: "'hold'")
         if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
         if let n = section.value("per-flow") { options.perFlow = try read.int(n, "per-flow", in: 1...64) }
+        if let n = section.value("per-source") { options.perSource = try read.int(n, "per-source", in: 1...65_536) }
         if let n = section.value("packets") { options.packets = try read.int(n, "packets", in: 1...65_536) }
         if let n = section.value("bytes") { options.bytes = try read.bytes(n, "bytes", in: 1500...(256 << 20)) }
         if let n = section.value("time") { options.time = try read.seconds(n, "time", in: 0.01...60) }
         if let n = section.value("queue") { options.queue = UInt16(try read.int(n, "queue", in: 0...65_535)) }
-        try section.rejectUnknownKeys(allowed: ["enabled", "per-flow", "packets", "bytes", "time", "queue"])
+        try section.rejectUnknownKeys(allowed: ["enabled", "per-flow", "per-source", "packets", "bytes", "time", "queue"])
         return options
     }
 

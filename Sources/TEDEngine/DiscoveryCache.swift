@@ -25,11 +25,20 @@ struct DiscoveryCache: Sendable {
 
     /// The most recently used live discovery of `ruleIndex` whose intersection holds `packet`.
     mutating func lookup(_ packet: Packet, ruleIndex: Int, now: NIODeadline) -> Discovery? {
-        guard let hit = table.firstNewest(where: { key, entry in
-            key.ruleIndex == ruleIndex && entry.expires > now && key.intersection.contains(packet)
-        }) else { return nil }
+        guard let hit = newestLive(packet, ruleIndex: ruleIndex, now: now) else { return nil }
         _ = table.use(hit.key)
         return hit.value.discovery
+    }
+
+    /// Whether `lookup` would find a discovery (without marking it used).
+    func holds(_ packet: Packet, ruleIndex: Int, now: NIODeadline) -> Bool {
+        newestLive(packet, ruleIndex: ruleIndex, now: now) != nil
+    }
+
+    private func newestLive(_ packet: Packet, ruleIndex: Int, now: NIODeadline) -> (key: Key, value: Entry)? {
+        table.firstNewest { key, entry in
+            key.ruleIndex == ruleIndex && entry.expires > now && key.intersection.contains(packet)
+        }
     }
 
     /// Stores a discovery; returns whether another entry was evicted for it.
@@ -100,6 +109,11 @@ struct FailureCache: Sendable {
             return nil
         }
         return table.use(key)
+    }
+
+    /// The live entry `lookup` would return, leaving the table alone.
+    func peek(_ key: ServiceKey, now: NIODeadline) -> Entry? {
+        table.peek(key).flatMap { $0.expires > now ? $0 : nil }
     }
 
     /// Stores a failure; returns whether another entry was evicted for it.

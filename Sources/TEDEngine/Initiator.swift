@@ -53,6 +53,18 @@ public struct Initiator: Sendable {
         return start(p, key: key, rule: rule, localProxy: localProxy, consultFailures: true, now: now, rng: &rng)
     }
 
+    /// The failure `packet(p, now:)` would answer P with from the failure cache
+    /// (`.failedCached`), or nil; counts nothing and leaves the caches' order alone.
+    ///
+    /// For the held-packet driver: a packet of a flow known to fail is dropped at once
+    /// instead of waiting in the hold for a tunnel that will not come.
+    public func knownFailure(of p: Packet, now: NIODeadline) -> Failure? {
+        guard let (rule, _) = localRule(for: p), !cache.holds(p, ruleIndex: rule.index, now: now) else { return nil }
+        let service = ServiceKey(ruleIndex: rule.index, packet: p, destination: p.destination,
+                                 destinationPort: settings.probePort)
+        return failureCache.peek(service, now: now)?.failure
+    }
+
     /// An explicit probe for P (`ted probe`), optionally to another address and port.
     ///
     /// Skips both caches but still joins a discovery in flight to the same destination.

@@ -84,6 +84,9 @@ import TEDModel
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  tmeout: 1\n", 4, 3, "unknown key 'tmeout'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nresponder:\n  enabled: maybe\n", 4, 12, "must be true or false"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers: [nope]\n", 3, 9, "a peer must be an address or prefix"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nhold:\n  per-source: 0\n", 4, 15, "'per-source' must be a whole number from 1 to 65536, not '0'"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nhold: { per-source: 65537 }\n", 3, 21, "'per-source' must be a whole number from 1 to 65536"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nhold: { per-sources: 8 }\n", 3, 9, "unknown key 'per-sources'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - protects: [198.18.0.0/15]\n", 4, 5, "needs 'identity'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protects: [x] }\n", 4, 45, "'protects' must be an address or prefix"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers:\n  - { identity: 198.51.100.0/24, protect: [] }\n", 4, 34, "unknown key 'protect'"),
@@ -107,6 +110,15 @@ import TEDModel
             if !ok { print("got: \(error)") }
             return ok && error.description.hasPrefix("bad.yaml:\(line):\(column): error: ")
         }
+    }
+
+    /// The hold's bound per source prefix: 32 unless set, from 1 to 65536 (the twins of the
+    /// rejected 0 and 65537 above).
+    @Test(arguments: [(nil, 32), ("1", 1), ("65536", 65_536)] as [(String?, Int)])
+    func holdPerSourceIsRead(value: String?, expected: Int) throws {
+        let hold = value.map { "hold: { per-flow: 4, per-source: \($0), packets: 256 }\n" } ?? ""
+        let c = try ConfigurationLoader.parse("identity: 198.51.100.1\npolicy: [permit ip any any]\n" + hold, path: "h.yaml")
+        #expect(c.hold.perSource == expected)
     }
 
     @Test func peersNameWhatEachMayProtect() throws {

@@ -253,6 +253,29 @@ import TEDWire
         #expect(initiator.metrics.value("ted_failures_total", [("reason", "timeout")]) == 1)
     }
 
+    /// What the held-packet driver relies on: packets of new flows to one dead address,
+    /// each triggered (held or dropped over a bound), send one probe; once its discovery
+    /// failed, the node tells those flows known to fail, and only those.
+    @Test(.timeLimit(.minutes(1))) func aFloodOfTriggersSendsOneProbeThenItsFlowsAreKnownToFail() async throws {
+        let (initiator, responder) = try await nodes()
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let flood = try (0..<50).map { try Packet(parsing: "tcp 198.18.1.10:\(40000 + $0) 198.18.2.99:443") }
+        for packet in flood { initiator.trigger(packet) }
+        #expect(initiator.knownToFail(flood).isEmpty, "pending is not failing")
+        let outcome = await initiator.discover(flood[0])
+        guard case .failed(let failure, false) = outcome else {
+            Issue.record("expected the flood's discovery to fail, got \(outcome)")
+            return
+        }
+        #expect(failure.reason == .timeout)
+        #expect(initiator.metrics.value("ted_probes_sent_total") == 1)
+        let otherService = try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.99:80")
+        let otherSource = try Packet(parsing: "tcp 198.18.1.11:40000 198.18.2.99:443")
+        let later = try Packet(parsing: "tcp 198.18.1.10:50000 198.18.2.99:443")
+        #expect(initiator.knownToFail(flood + [otherService, otherSource, later]) == Set(flood + [later]))
+        #expect(initiator.metrics.value("ted_probes_sent_total") == 1, "asking sends nothing")
+    }
+
     @Test func denyAndUnprotectedPacketsNeedNoDiscovery() async throws {
         let (initiator, responder) = try await nodes()
         defer { Task { await initiator.stop(); await responder.stop() } }

@@ -179,6 +179,45 @@ import TEDWire
         #expect(initiator.counters.negativeCacheHits == 1 && initiator.counters.expirations >= 1)
     }
 
+    /// The held-packet driver's question: `knownFailure` is what `packet` would answer from
+    /// the failure cache, up to the entry's expiry, yielding to a cached discovery, and it
+    /// counts nothing.
+    @Test func knownFailureIsWhatPacketAnswersFromTheFailureCache() throws {
+        var initiator = makeInitiator(DiscoverySettings(retries: 0, retransmitSchedule: [.seconds(1)],
+                                                        negativeTTL: .seconds(30)))
+        var rng = SeededRNG(seed: 15)
+        let p = packet("tcp 10.1.0.5:40000 10.2.0.7:443")
+        let otherPort = packet("tcp 10.1.0.5:40001 10.2.0.7:443")
+        let otherService = packet("tcp 10.1.0.5:40000 10.2.0.7:22")
+        #expect(initiator.knownFailure(of: p, now: t0) == nil, "nothing failed yet")
+        _ = initiator.packet(p, now: t0, rng: &rng)
+        #expect(initiator.knownFailure(of: p, now: at(1)) == nil, "pending is not failing")
+        let failed = try #require(initiator.tick(now: at(2000)).first?.failure)
+        let counters = initiator.counters
+        for (q, failing) in [(p, true), (otherPort, true), (otherService, false),
+                             (packet("tcp 10.9.0.5:40000 10.2.0.7:443"), false)] {
+            #expect((initiator.knownFailure(of: q, now: at(3000)) == failed) == failing, "\(q)")
+            var asked = initiator
+            let answer = asked.packet(q, now: at(3000), rng: &rng).first
+            if case .failedCached = answer { #expect(failing, "\(q)") } else { #expect(!failing, "\(q)") }
+        }
+        #expect(initiator.counters == counters, "asking counts nothing")
+        // Live until its expiry, not at it.
+        let expires = at(2000) + .seconds(30)
+        #expect(initiator.knownFailure(of: otherPort, now: expires - .nanoseconds(1)) != nil)
+        #expect(initiator.knownFailure(of: otherPort, now: expires) == nil)
+        // A discovery of another source that covers P answers P from the cache: not failing.
+        let probe = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: at(4000),
+                                                  rng: &rng).first?.sentProbe)
+        #expect(initiator.received(response(to: probe, entries: [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]),
+                                   from: responderIdentity.address, port: 500, now: at(4001)).first?.discovery != nil)
+        #expect(initiator.knownFailure(of: otherPort, now: at(4002)) == nil)
+        guard case .cached = initiator.packet(otherPort, now: at(4002), rng: &rng).first else {
+            Issue.record("expected the cached discovery")
+            return
+        }
+    }
+
     @Test func explicitProbeBypassesCachesAndTakesATarget() throws {
         var initiator = makeInitiator(DiscoverySettings(retries: 0))
         var rng = SeededRNG(seed: 6)

@@ -107,7 +107,8 @@ public final class DataplanePlugin: DaemonPlugin {
         if options.traps {
             let acquire = try AcquireListener { packet in node.trigger(packet) }
             state.withLockedValue { $0.acquire = acquire }
-            try hold?.start(metrics: node.metrics) { packet in node.trigger(packet) }
+            try hold?.start(metrics: node.metrics, knownToFail: { packets in node.knownToFail(packets) },
+                            trigger: { packet in node.trigger(packet) })
             if !state.withLockedValue({ $0.espInKernel }) {
                 let routing = ProbeRoutingException(probePort: configuration.probePort)
                 try routing.install()

@@ -11,7 +11,9 @@ import TEDModel
 /// tunnel carries is queued in the kernel (`HoldTable`, `PacketQueue`) instead of meeting
 /// the traps; it asks for a discovery, and when a child SA whose
 /// selectors hold it comes up, it is released into the tunnel. A packet beyond the
-/// bounds, or older than `hold.time`, is dropped and counted: never sent in clear.
+/// bounds, or older than `hold.time`, is dropped and counted: never sent in clear. One
+/// dropped over a bound still asks for its discovery; one of a flow the initiator knows
+/// to fail is dropped at once, without waiting.
 ///
 /// The tunnels that are up are told to the kernel (the table's sets, reference-counted
 /// per selector: `ChildReferences`), so their packets never come here.
@@ -50,7 +52,8 @@ final class FirstPacketHold: Sendable {
         let options = configuration.hold
         table = HoldTable(policy: configuration.policy, probePort: configuration.probePort,
                           tunnelDevice: tunnelDevice, queue: options.queue)
-        limits = HeldPackets.Limits(perFlow: options.perFlow, packets: options.packets, bytes: options.bytes,
+        limits = HeldPackets.Limits(perFlow: options.perFlow, perSource: options.perSource,
+                                    packets: options.packets, bytes: options.bytes,
                                     time: .nanoseconds(Int64((options.time ?? configuration.discovery.deadline) * 1e9)))
         self.logger = logger
         state = NIOLockedValueBox(State(held: HeldPackets(limits: limits)))
@@ -61,26 +64,35 @@ final class FirstPacketHold: Sendable {
         try table.install()
     }
 
-    /// Reads the queue; `trigger` asks for the discovery of each held packet.
-    func start(metrics: MetricsRegistry, trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
+    /// Reads the queue; `knownToFail` tells which packets' flows the initiator answers from
+    /// its failure cache, `trigger` asks for a packet's discovery.
+    func start(metrics: MetricsRegistry, knownToFail: @escaping @Sendable ([Packet]) -> Set<Packet>,
+               trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
         let counters = Counters(metrics)
         state.withLockedValue { $0.counters = counters }
         let queue = try PacketQueue(number: table.queue, maxLength: limits.packets)
         // Known before the first packet is read: every packet read gets a verdict.
         state.withLockedValue { $0.queue = queue }
-        queue.start(onPackets: { [self] packets in arrived(packets, trigger: trigger) }, onTick: { [self] in expire() })
+        queue.start(onPackets: { [self] packets in arrived(packets, knownToFail: knownToFail, trigger: trigger) },
+                    onTick: { [self] in expire() })
         logger.info("first packets are held", metadata: [
-            "ted.queue": "\(table.queue)", "ted.per_flow": "\(limits.perFlow)", "ted.packets": "\(limits.packets)",
+            "ted.queue": "\(table.queue)", "ted.per_flow": "\(limits.perFlow)", "ted.per_source": "\(limits.perSource)",
+            "ted.packets": "\(limits.packets)",
             "ted.bytes": "\(limits.bytes)", "ted.time_ms": "\(limits.time.nanoseconds / 1_000_000)"])
     }
 
-    private func arrived(_ packets: [PacketQueue.Queued], trigger: @Sendable (Packet) -> Void) {
+    private func arrived(_ packets: [PacketQueue.Queued], knownToFail: @Sendable ([Packet]) -> Set<Packet>,
+                         trigger: @Sendable (Packet) -> Void) {
         let now = NIODeadline.now()
+        let summaries = packets.map { Packet(ipHeader: $0.header) }
+        // Asked before the hold's lock is taken, as `trigger` is after: the node's lock is
+        // never taken inside it.
+        let failing = knownToFail(summaries.compactMap { $0 })
         let flows: [Packet] = state.withLockedValue { state in
             guard let queue = state.queue else { return [] }
             var flows: [Packet] = []
-            for queued in packets {
-                guard let packet = Packet(ipHeader: queued.header) else {
+            for (queued, packet) in zip(packets, summaries) {
+                guard let packet else {
                     queue.drop(queued.id)
                     state.counters?.dropped[.unusable]?.increment()
                     continue
@@ -91,18 +103,21 @@ final class FirstPacketHold: Sendable {
                     state.counters?.released.increment()
                     continue
                 }
-                switch state.held.arrive(id: queued.id, packet: packet, length: queued.length, now: now) {
+                let decision = state.held.arrive(id: queued.id, packet: packet, length: queued.length,
+                                                 knownFailing: failing.contains(packet), now: now)
+                switch decision {
                 case .hold:
                     state.marks[queued.id] = queued.mark
                     state.counters?.held.increment()
-                    // Every held packet asks (the engine joins a pending discovery and
-                    // answers from its cache): a hand-off that failed is tried again by
-                    // the flow's next packet, as the next ACQUIRE would.
-                    flows.append(packet)
                 case .drop(let reason):
                     queue.drop(queued.id)
                     state.counters?.dropped[reason]?.increment()
                 }
+                // Every held packet asks, and so does one dropped over a bound (the engine
+                // joins a pending discovery and answers from its cache, so a flood sends no
+                // more probes): a hand-off that failed is tried again by the flow's next
+                // packet, as the next ACQUIRE would, and a full hold delays no tunnel.
+                if decision.startsDiscovery { flows.append(packet) }
             }
             return flows
         }

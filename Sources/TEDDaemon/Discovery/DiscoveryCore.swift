@@ -189,6 +189,14 @@ final class DiscoveryCore: @unchecked Sendable {
         apply(actions)
     }
 
+    /// Which of `packets` the initiator would answer from its failure cache
+    /// (`Initiator.knownFailure(of:now:)`).
+    func knownToFail(_ packets: [Packet]) -> Set<Packet> {
+        guard hasInitiator, isOpen, !packets.isEmpty else { return [] }
+        let now = NIODeadline.now()
+        return Set(packets.filter { initiator!.knownFailure(of: $0, now: now) != nil })
+    }
+
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
     func update(peerCheck: PeerAddressCheck) {
         initiator?.update(peerCheck: peerCheck)

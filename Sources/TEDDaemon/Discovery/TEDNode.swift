@@ -164,6 +164,12 @@ public final class TEDNode: Sendable {
         withCore { $0.request(packet, target: target, explicit: false, promise: nil) }
     }
 
+    /// Which of `packets` the initiator answers from its failure cache: their flows are
+    /// known to fail, so the held-packet driver drops them at once. Starts nothing.
+    public func knownToFail(_ packets: [Packet]) -> Set<Packet> {
+        withCore { $0.knownToFail(packets) }
+    }
+
     /// A datagram received elsewhere (the intercepting transparent socket), handled as if
     /// it had arrived on the TED socket; replies leave through the TED socket. `unanswered`
     /// runs (on the caller's thread) when it is a probe this gateway does not answer.
