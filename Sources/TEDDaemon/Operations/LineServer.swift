@@ -5,11 +5,14 @@ import NIOPosix
 /// request line (at most `maxRequest` bytes), gets one reply, and is closed.
 ///
 /// Every local client is treated as hostile: `ConnectionGuard` admits only allowed peers,
-/// a bounded number at once, each for a bounded time.
+/// a bounded number at once, each for a bounded time; at the cap the oldest connection
+/// still sending its request is closed, so idle clients cannot keep out a command.
 struct LineServer: Sendable {
     typealias Handler = @Sendable (String) async -> String
 
     let maxRequest = 8192
+    /// The guard `bind` was given, told which connections are being answered.
+    let connectionGuard: ConnectionGuard
     let handler: Handler
 
     /// Binds a UNIX socket and returns the channel of accepted connections; serve it with
@@ -58,6 +61,7 @@ struct LineServer: Sendable {
                 if request.readableBytes > maxRequest { return }
             }
             let text = String(buffer: request)
+            connectionGuard.setBusy(connection.channel, true)
             let reply = await handler(text)
             try await outbound.write(ByteBuffer(string: reply))
         }
