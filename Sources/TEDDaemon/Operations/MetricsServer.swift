@@ -18,10 +18,9 @@ enum MetricsServer {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                connectionGuard.admit(channel).flatMap {
-                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                        channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry, guard: connectionGuard))
-                    }
+                connectionGuard.admit(channel).flatMapThrowing {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, guard: connectionGuard))
                 }
             }
             .bind(host: host, port: port).get()
