@@ -14,6 +14,9 @@ import Glibc
     /// A line server on a UNIX socket of its own, on a loop of its own (connections admitted
     /// in the order they arrive), with credentials checked as ted does (the test runs as
     /// ted's own user) and a long lifetime, stopped after `body`.
+    ///
+    /// Bound here, not with `LineServer.bind`: its umask change is process-wide, and a `ted`
+    /// another test spawned meanwhile would inherit it.
     static func withServer(cap: Int, name: String, handler: @escaping LineServer.Handler,
                            _ body: (_ path: String, _ guard: ConnectionGuard) async throws -> Void) async throws {
         let path = "/tmp/ted-line-test-\(getpid())-\(name).sock"
@@ -21,8 +24,10 @@ import Glibc
         let connectionGuard = ConnectionGuard(maxConnections: cap, lifetime: .seconds(60), checkCredentials: true)
         var failure: (any Error)?
         do {
-            let server = try await LineServer.bind(group: group, unixPath: path, mode: 0o600, groupID: nil,
-                                                   guard: connectionGuard)
+            let server = try await ServerBootstrap(group: group)
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) {
+                    LineServer.accept($0, guard: connectionGuard)
+                }
             let serving = Task { try await LineServer(connectionGuard: connectionGuard, handler: handler).serve(server) }
             do {
                 try await body(path, connectionGuard)

@@ -21,9 +21,7 @@ struct LineServer: Sendable {
                      guard connectionGuard: ConnectionGuard) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            connectionGuard.admit(channel).flatMapThrowing {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
+            accept(channel, guard: connectionGuard)
         }
         // Created owner-only (no window in which another user could connect), then widened.
         let previous = umask(0o177)
@@ -39,6 +37,14 @@ struct LineServer: Sendable {
             throw ControlSocketError("chmod \(unixPath): \(String(cString: strerror(errno)))")
         }
         return server
+    }
+
+    /// Admits an accepted connection through `connectionGuard` and wraps it for `serve(_:)`.
+    static func accept(_ channel: any Channel,
+                       guard connectionGuard: ConnectionGuard) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        connectionGuard.admit(channel).flatMapThrowing {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
     }
 
     /// Accepts connections until the server channel closes or the task is cancelled.
