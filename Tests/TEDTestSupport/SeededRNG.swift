@@ -1,4 +1,3 @@
-import TEDTestSupport
 /// SplitMix64: a small seeded generator so every run of a property test sees the same numbers.
 public struct SeededRNG: RandomNumberGenerator, Sendable {
     private var state: UInt64

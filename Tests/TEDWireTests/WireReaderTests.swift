@@ -40,7 +40,7 @@ import Testing
     /// A payload's body ends where its length says, even with more datagram behind it.
     @Test func aSliceEndsAtItsLengthNotAtTheDatagramsEnd() {
         let (inside, past, after) = Self.reading([0xaa, 0xbb, 0xcc, 0xdd]) { reader in
-            var body = reader.readSlice(length: 2)!
+            let body = reader.readSlice(length: 2)!
             let inside = body.getInteger(at: body.readerIndex, as: UInt16.self)
             let past = body.getInteger(at: body.readerIndex + 1, as: UInt16.self)
             return (inside, past, reader.readInteger(as: UInt16.self))

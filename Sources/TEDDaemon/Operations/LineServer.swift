@@ -5,11 +5,14 @@ import NIOPosix
 /// request line (at most `maxRequest` bytes), gets one reply, and is closed.
 ///
 /// Every local client is treated as hostile: `ConnectionGuard` admits only allowed peers,
-/// a bounded number at once, each for a bounded time.
+/// a bounded number at once, each for a bounded time; at the cap the oldest connection
+/// still sending its request is closed, so idle clients cannot keep out a command.
 struct LineServer: Sendable {
     typealias Handler = @Sendable (String) async -> String
 
     let maxRequest = 8192
+    /// The guard `bind` was given, told which connections are being answered.
+    let connectionGuard: ConnectionGuard
     let handler: Handler
 
     /// Binds a UNIX socket and returns the channel of accepted connections; serve it with
@@ -18,9 +21,7 @@ struct LineServer: Sendable {
                      guard connectionGuard: ConnectionGuard) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            connectionGuard.admit(channel).flatMapThrowing {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
+            accept(channel, guard: connectionGuard)
         }
         // Created owner-only (no window in which another user could connect), then widened.
         let previous = umask(0o177)
@@ -36,6 +37,14 @@ struct LineServer: Sendable {
             throw ControlSocketError("chmod \(unixPath): \(String(cString: strerror(errno)))")
         }
         return server
+    }
+
+    /// Admits an accepted connection through `connectionGuard` and wraps it for `serve(_:)`.
+    static func accept(_ channel: any Channel,
+                       guard connectionGuard: ConnectionGuard) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        connectionGuard.admit(channel).flatMapThrowing {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
     }
 
     /// Accepts connections until the server channel closes or the task is cancelled.
@@ -58,6 +67,7 @@ struct LineServer: Sendable {
                 if request.readableBytes > maxRequest { return }
             }
             let text = String(buffer: request)
+            connectionGuard.setBusy(connection.channel, true)
             let reply = await handler(text)
             try await outbound.write(ByteBuffer(string: reply))
         }

@@ -5,7 +5,8 @@ import NIOPosix
 /// The Prometheus scrape endpoint, `GET /metrics`, on NIO's HTTP/1 server pipeline.
 ///
 /// Bounded like every local surface (`ConnectionGuard`): a few connections at once, each
-/// closed a few seconds after it was accepted, so idle clients cannot exhaust descriptors.
+/// closed a few seconds after it was accepted, so idle clients cannot exhaust descriptors;
+/// at the cap the oldest idle connection is closed, so idle clients cannot keep out a scrape.
 enum MetricsServer {
     static let maxConnections = 16
     static let lifetime = TimeAmount.seconds(5)
@@ -17,10 +18,9 @@ enum MetricsServer {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                connectionGuard.admit(channel).flatMap {
-                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                        channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))
-                    }
+                connectionGuard.admit(channel).flatMapThrowing {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, guard: connectionGuard))
                 }
             }
             .bind(host: host, port: port).get()
@@ -33,9 +33,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: MetricsRegistry
+    private let connectionGuard: ConnectionGuard
     private var head: HTTPRequestHead?
 
-    init(registry: MetricsRegistry) { self.registry = registry }
+    init(registry: MetricsRegistry, guard connectionGuard: ConnectionGuard) {
+        self.registry = registry
+        self.connectionGuard = connectionGuard
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -44,6 +48,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let request = head else { return }
             head = nil
+            connectionGuard.setBusy(context.channel, true)
             respond(context: context, request: request)
         }
     }
@@ -65,8 +70,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         let channel = context.channel
+        let connectionGuard = self.connectionGuard
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { channel.close(promise: nil) }
+            if keepAlive { connectionGuard.setBusy(channel, false) } else { channel.close(promise: nil) }
         }
     }
 }

@@ -96,7 +96,7 @@ public struct DaemonService: Service {
         }
         let plugins = self.plugins
         let identity = configuration.tedIdentity
-        let controlServer = LineServer { request in
+        let controlServer = LineServer(connectionGuard: controlGuard) { request in
             await ControlProtocol.answer(request, node: node, identity: identity, plugins: plugins)
         }
         let logger = self.logger
