@@ -26,6 +26,8 @@ public struct InboundGuard: Sendable {
         var rules: [String] = []
         if let tunnelDevice { rules.append("iifname \"\(tunnelDevice)\" accept") }
         rules.append("meta ipsec exists accept")
+        // Neighbor Discovery finds the next hop (XFRMTrapPlan.neighborDiscoveryBypass).
+        rules.append("icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
         // @th,208,8 is the ISAKMP exchange type (UDP header 8 bytes + offset 18).
         rules.append("udp dport \(probePort) @th,208,8 { 240, 241 } accept")
         for rule in policy.rules {

@@ -93,7 +93,19 @@ public enum XFRMTrapPlan {
                 }
             }
         }
+        if result.contains(where: { $0.family == .v6 }) { result += neighborDiscoveryBypass }
         return result
+    }
+
+    /// ICMPv6 Neighbor Discovery (router and neighbour solicitations and advertisements,
+    /// redirects: types 133-137) ahead of every trap: it is how IPv6 finds the next hop, and
+    /// a permit whose remote half holds the gateway's own inside prefix (`2001:db8:1::/64
+    /// 2001:db8::/32`) would otherwise trap the gateway's advertisements to its own hosts,
+    /// which then never reach it. ARP needs no such thing: it is not IP.
+    public static let neighborDiscoveryBypass: [PlannedXFRMPolicy] = portBlocks(PortRange(133, 137)!).map { block in
+        PlannedXFRMPolicy(family: .v6, proto: IPProtocol.icmpv6.number, source: .any(.v6), destination: .any(.v6),
+                          sourcePort: block.port, sourcePortMask: block.mask, destinationPort: 0, destinationPortMask: 0,
+                          priority: priorityBase, trap: false, reqid: 0, ruleIndex: 0)
     }
 
     /// Bypass policies for the traffic of an established tunnel (kernel-libipsec only: they

@@ -13,10 +13,11 @@ import TEDModel
     @Test func exemptionsComeFirstThenEntriesInOrder() throws {
         let rules = try ruleset(["deny tcp 198.18.1.0/24 eq 22 198.18.0.0/15",
                                  "permit ip 198.18.1.0/24 198.18.0.0/15"])
-        let chain = Array(rules.drop { $0 != "chain guard {" }.dropFirst().prefix(5))
+        let chain = Array(rules.drop { $0 != "chain guard {" }.dropFirst().prefix(6))
         #expect(chain == [
             "iifname \"ipsec0\" accept",
             "meta ipsec exists accept",
+            "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
             "udp dport 500 @th,208,8 { 240, 241 } accept",
             "meta nfproto ipv4 ip saddr 198.18.0.0/15 ip daddr 198.18.1.0/24 meta l4proto 6 th dport 22 accept comment \"entry 1\"",
             "meta nfproto ipv4 ip saddr 198.18.0.0/15 ip daddr 198.18.1.0/24 counter drop comment \"entry 2\"",

@@ -43,12 +43,27 @@ struct KernelPolicyModel {
     @Test func icmpTrapsICMPv6OnIPv6() throws {
         let plan = try XFRMTrapPlan.plan(try Policy(lines: ["permit icmp any any", "permit icmp 2001:db8:1::/64 2001:db8:2::/64"]),
                                          maxSelectorsPerEntry: 16)
-        #expect(plan.map { "\($0.family) \($0.proto)" } == ["IPv4 1", "IPv6 58", "IPv6 58"])
+        #expect(plan.filter { $0.trap }.map { "\($0.family) \($0.proto)" } == ["IPv4 1", "IPv6 58", "IPv6 58"])
         let ping6 = try Packet(parsing: "ipv6-icmp [2001:db8:1::10]:128 [2001:db8:2::20]:0")
         #expect(KernelPolicyModel(installing: plan).lookup(ping6)?.trap == true)
         let bypass = XFRMTrapPlan.tunnelBypass(proto: .icmp, source: try #require(AddressPattern("2001:db8:1::/64")), sourcePorts: .all,
                                                destination: try #require(AddressPattern("2001:db8:2::/64")), destinationPorts: .all)
         #expect(bypass.map(\.proto) == [58])
+    }
+
+    /// Found under kernel ESP: with a remote half holding the gateway's own inside /64, its
+    /// trap caught the gateway's Neighbor Advertisements to its hosts, so IPv6 hosts never
+    /// resolved their gateway. ND goes ahead of every trap; other ICMPv6 does not.
+    @Test func neighborDiscoveryGoesAheadOfTheTraps() throws {
+        let plan = try XFRMTrapPlan.plan(try Policy(lines: ["permit ip 2001:db8:1::/64 2001:db8::/32"]), maxSelectorsPerEntry: 16)
+        let kernel = KernelPolicyModel(installing: plan)
+        for type in 133...137 {
+            let advert = try Packet(parsing: "ipv6-icmp [2001:db8:1::1]:\(type) [2001:db8:1::10]:0")
+            #expect(kernel.lookup(advert)?.trap == false, "ICMPv6 type \(type)")
+        }
+        #expect(kernel.lookup(try Packet(parsing: "ipv6-icmp [2001:db8:1::1]:128 [2001:db8:2::20]:0"))?.trap == true)
+        #expect(kernel.lookup(try Packet(parsing: "ipv6-icmp [2001:db8:1::1]:138 [2001:db8:2::20]:0"))?.trap == true)
+        #expect(try XFRMTrapPlan.plan(try Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]), maxSelectorsPerEntry: 16).count == 1)
     }
 
     @Test func anyAnyCoversBothFamilies() throws {
