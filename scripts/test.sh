@@ -28,5 +28,8 @@ scripts/e2e-certs.sh
 # The Debian package (a static release build), installed into a clean Debian 12 root.
 scripts/package-deb.sh .build
 scripts/test-deb.sh "$(ls -t .build/ted_*_amd64.deb | head -1)"
+# Kernel ESP, the data path real gateways run, in a QEMU guest (this kernel has no ESP);
+# it picks up that release binary too.
+scripts/e2e-kernel.sh
 # The soak measures latency, so it runs that release binary (as an operator would).
 TED=$(ls .build-deb/build/*/release/ted | head -1) scripts/soak.sh "${TED_SOAK_DATAGRAMS:-100000}"
