@@ -78,7 +78,8 @@ public struct Initiator: Sendable {
 
     /// A datagram from the TED socket (blocks 214-218).
     ///
-    /// Answers `.discovered`, `.failed`, `.ignored` or `.rejected`: always exactly one action.
+    /// Answers `.discovered`, `.failed`, `.ignored` or `.rejected`, or `.send` (the probe
+    /// again, echoing a challenge's cookie): always exactly one action.
     public mutating func received(_ datagram: ByteBuffer, from source: IPAddress, port: UInt16,
                                   now: NIODeadline) -> [InitiatorAction] {
         let message: Message
@@ -87,7 +88,12 @@ public struct Initiator: Sendable {
         } catch {
             return reject(.undecodable(error.reason))
         }
-        guard case .response(let response) = message else { return reject(.unexpectedProbe) }
+        let response: Response
+        switch message {
+        case .probe: return reject(.unexpectedProbe)
+        case .challenge(let challenge): return answer(challenge)
+        case .response(let answer): response = answer
+        }
         guard let key = pendingByCookie[response.initiatorCookie], let discovery = pending[key] else {
             return ignore(finished.peek(response.initiatorCookie) != nil ? .duplicate : .unknownCookie)
         }
@@ -234,9 +240,24 @@ public struct Initiator: Sendable {
                                   sourcePort: p.proto.hasPorts ? (p.sourcePort ?? 500) : 500,
                                   destination: key.destination, destinationPort: key.destinationPort, attempt: 1)
         pending[key] = PendingDiscovery(key: key, cookie: cookie, packet: p, rule: rule, localProxy: localProxy,
-                                        probe: probe, waits: settings.drawWaits(using: &rng), now: now)
+                                        probe: probe, message: message, waits: settings.drawWaits(using: &rng), now: now)
         pendingByCookie[cookie] = key
         counters.probesSent += 1
+        return [.send(probe)]
+    }
+
+    /// A challenge (exchange 242) for a discovery in flight: its probe goes again at once,
+    /// to the discovery's own destination, echoing the cookie; so do its retransmissions.
+    /// Only the initiator cookie ties a challenge to a discovery, and only those on the
+    /// probe's path have seen it; even they get at most `PendingDiscovery.maxEchoes`
+    /// resends out of one discovery, so challenges cannot turn it into a stream.
+    private mutating func answer(_ challenge: Challenge) -> [InitiatorAction] {
+        guard let key = pendingByCookie[challenge.initiatorCookie], var discovery = pending[key] else {
+            return ignore(finished.peek(challenge.initiatorCookie) != nil ? .duplicate : .unknownCookie)
+        }
+        guard let probe = discovery.echo(challenge.cookie) else { return ignore(.tooManyChallenges) }
+        pending[key] = discovery
+        counters.challengesAnswered += 1
         return [.send(probe)]
     }
 

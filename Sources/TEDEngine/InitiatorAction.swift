@@ -135,6 +135,8 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     /// IKE did not prove this peer's claim for the packet recently (`Initiator.refute`):
     /// never taken again before `negativeTTL` passes; the discovery keeps waiting.
     case refutedClaim
+    /// A challenge for a discovery that already answered `PendingDiscovery.maxEchoes`.
+    case tooManyChallenges
 
     public var description: String { rawValue }
 }

@@ -25,6 +25,8 @@ public struct InitiatorCounters: Hashable, Sendable {
     public var expirations = 0
     /// Cache entries dropped by `forget` (both caches).
     public var forgotten = 0
+    /// Challenges answered by sending the probe again with their cookie.
+    public var challengesAnswered = 0
 
     public init() {}
 }

@@ -31,7 +31,14 @@ struct PendingDiscovery: Sendable {
     let rule: PolicyRule
     let localProxy: Proxy
     let firstSent: NIODeadline
-    private let firstProbe: OutgoingProbe
+    /// What every (re)transmission sends; a challenge's cookie changes it.
+    private var firstProbe: OutgoingProbe
+    private let message: Probe
+    /// Challenges answered (`echo`).
+    private(set) var echoes = 0
+    /// Challenges one discovery answers at most: a genuine path challenges each cookieless
+    /// probe at most once, and after the first echo every probe carries the cookie.
+    static let maxEchoes = 2
     /// Jittered waits after each send, one per send.
     private let waits: [TimeAmount]
     private(set) var sends = 1
@@ -40,7 +47,8 @@ struct PendingDiscovery: Sendable {
 
     /// A discovery whose first probe goes out at `now`.
     init(key: FlowKey, cookie: Cookie, packet: Packet, rule: PolicyRule, localProxy: Proxy,
-         probe: OutgoingProbe, waits: [TimeAmount], now: NIODeadline) {
+         probe: OutgoingProbe, message: Probe, waits: [TimeAmount], now: NIODeadline) {
+        self.message = message
         self.key = key
         self.cookie = cookie
         self.packet = packet
@@ -59,6 +67,18 @@ struct PendingDiscovery: Sendable {
     }
 
     mutating func join() { joined += 1 }
+
+    /// The probe again with `cookie`, from now on for retransmissions too; nil after
+    /// `maxEchoes`. The retransmission schedule is left as it is: the echo is an extra send.
+    mutating func echo(_ cookie: ReturnCookie) -> OutgoingProbe? {
+        guard echoes < Self.maxEchoes else { return nil }
+        echoes += 1
+        let bytes = TEDCodec.encode(.probe(message.echoing(cookie)))
+        firstProbe = OutgoingProbe(bytes: bytes, cookie: firstProbe.cookie, source: firstProbe.source,
+                                   sourcePort: firstProbe.sourcePort, destination: firstProbe.destination,
+                                   destinationPort: firstProbe.destinationPort, attempt: sends)
+        return firstProbe
+    }
 
     /// Advances to `now`: a retransmission (same bytes, same cookie), a timeout, or nothing yet.
     mutating func step(now: NIODeadline) -> Step? {

@@ -12,6 +12,11 @@ import TEDWire
 /// request, further permits of the same IP version that are all their own, while the
 /// response stays within three times the probe's size (no amplification, spec section 1). No match and deny stay silent. The responder
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
+///
+/// A probe the rate limits refuse gets a challenge instead of silence (when its summary
+/// meets a permit and the challenge budget allows): a cookie sent to its identity. A
+/// probe that echoes a good cookie skips those limits for a bucket of its proven identity
+/// (`ReturnCookies`), which forged floods without the cookie never reach.
 public struct Responder: Sendable {
     public let identity: Identity
     public private(set) var settings: ResponderSettings
@@ -26,6 +31,10 @@ public struct Responder: Sendable {
     /// further entries are offered (at 100k entries they are 200k proxies to build and hold).
     private let offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]]
     private var limiter: ProbeRateLimiter
+    private var cookies: ReturnCookies
+    private var challengeBucket: TokenBucket?
+    /// Buckets of identities proven by a good cookie, by identity address.
+    private var proven: BoundedLRU<IPAddress, TokenBucket>
     /// The last reply's entries and bytes, reused for the next: once the caller has let go
     /// of the previous reply (the daemon copies it out at once), a reply allocates nothing.
     private var replyEntries: [Proxy] = []
@@ -55,6 +64,8 @@ public struct Responder: Sendable {
         self.offers = offers
         self.limiter = ProbeRateLimiter(perSource: settings.perSourceRate, perTarget: settings.perTargetRate,
                                         global: settings.globalRate, maxTracked: settings.effectiveMaxTrackedSources)
+        self.cookies = ReturnCookies(secret: settings.challengeSecret, slot: settings.cookieSlot)
+        self.proven = BoundedLRU(capacity: settings.effectiveMaxTrackedSources)
     }
 
     /// Source prefixes that have a token bucket now (at most `maxTrackedSources`).
@@ -75,11 +86,20 @@ public struct Responder: Sendable {
         }
         guard case .probe(let probe) = message else { return drop(.notAProbe) }
         if let refusal = settings.peerCheck.refusal(of: probe.identity.address) { return drop(.refusedIdentity(refusal)) }
-        switch limiter.admit(from: source, to: probe.identity.address, now: now) {
-        case .allowed: break
-        case .sourceLimited: return drop(.rateLimitedSource)
-        case .targetLimited: return drop(.rateLimitedTarget)
-        case .globalLimited: return drop(.rateLimitedGlobal)
+        if let echoed = probe.cookie {
+            switch cookies.verify(echoed, identity: probe.identity, source: source, initiatorCookie: probe.initiatorCookie,
+                                  now: now) {
+            case .refused(let why): return drop(.badCookie(why))
+            case .valid: counters.cookiesAccepted += 1
+            }
+            guard admitProven(probe.identity.address, now: now) else { return drop(.rateLimitedProven) }
+        } else {
+            switch limiter.admit(from: source, to: probe.identity.address, now: now) {
+            case .allowed: break
+            case .sourceLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedSource)
+            case .targetLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedTarget)
+            case .globalLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedGlobal)
+            }
         }
         // By position: the entry is read from the policy's plain entries, the rule not copied.
         guard let position = lookup.firstMatchPosition(probe.summary, as: .responder) else { return drop(.noMatch) }
@@ -112,6 +132,39 @@ public struct Responder: Sendable {
         TEDCodec.encode(.response(response), into: &replyBuffer)
         replyEntries = entries
         return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
+    }
+
+    /// A challenge for a probe the limits refused, or the drop `reason` when challenges are
+    /// off, their budget is spent, no permit covers the summary (another gateway on the
+    /// path may, and must see the probe without a cookie it cannot read), or the challenge
+    /// would be larger than the probe.
+    private mutating func challenge(_ probe: Probe, size: Int, source: IPAddress, now: NIODeadline,
+                                    else reason: DropReason) -> ResponderAction {
+        guard settings.challenges else { return drop(reason) }
+        var budget = challengeBucket ?? TokenBucket(limit: settings.challengeRate, now: now)
+        defer { challengeBucket = budget }
+        guard budget.hasToken(limit: settings.challengeRate, now: now) else { return drop(reason) }
+        // Charged before the lookup, so that the budget bounds the lookups too.
+        budget.take()
+        guard let position = lookup.firstMatchPosition(probe.summary, as: .responder),
+              policy.entry(at: position).action == .permit,
+              let cookie = cookies.make(identity: probe.identity, source: source,
+                                        initiatorCookie: probe.initiatorCookie, now: now),
+              TEDCodec.challengeSize(cookieSize: cookie.bytes.count) <= size
+        else { return drop(reason) }
+        counters.challenges += 1
+        replyBuffer.clear()
+        TEDCodec.encode(.challenge(Challenge(initiatorCookie: probe.initiatorCookie, cookie: cookie)), into: &replyBuffer)
+        return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
+    }
+
+    /// Takes a token of the proven identity's own bucket.
+    private mutating func admitProven(_ identity: IPAddress, now: NIODeadline) -> Bool {
+        var bucket = proven.use(identity) ?? TokenBucket(limit: settings.provenRate, now: now)
+        defer { proven.insert(bucket, for: identity) }
+        guard bucket.hasToken(limit: settings.provenRate, now: now) else { return false }
+        bucket.take()
+        return true
     }
 
     private mutating func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {

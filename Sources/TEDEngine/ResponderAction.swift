@@ -4,7 +4,8 @@ import TEDWire
 
 /// What the daemon driver must do with one datagram that reached the responder.
 public enum ResponderAction: Hashable, Sendable {
-    /// Send `bytes` from the TED port to the probe's identity address and port.
+    /// Send `bytes` from the TED port to the probe's identity address and port: a response,
+    /// or a challenge (never larger than the probe it answers).
     case reply(bytes: ByteBuffer, to: IPAddress, port: UInt16)
     /// Send nothing.
     case drop(DropReason)
@@ -29,6 +30,10 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case rateLimitedTarget
     /// All sources together used up the global tokens.
     case rateLimitedGlobal
+    /// The identity proven by a good cookie used up its own tokens.
+    case rateLimitedProven
+    /// The probe echoed a cookie this responder does not take.
+    case badCookie(CookieRefusal)
     /// The probe's identity can never be a peer.
     case refusedIdentity(IdentityRefusal)
     /// Responding is switched off.
@@ -40,7 +45,9 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// responder on the path whose policy covers P answers).
     public var passesOn: Bool {
         switch self {
-        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
+        // A cookie another gateway on the path made is no proof here, but may be there.
+        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal,
+             .rateLimitedProven, .badCookie: true
         case .rejected, .notAProbe, .refusedIdentity: false
         }
     }
@@ -55,6 +62,8 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .rateLimitedSource: "rate limited (source)"
         case .rateLimitedTarget: "rate limited (target)"
         case .rateLimitedGlobal: "rate limited (global)"
+        case .rateLimitedProven: "rate limited (proven identity)"
+        case .badCookie(let why): "cookie \(why.rawValue)"
         case .refusedIdentity(let why): "refused identity: \(why.rawValue)"
         case .disabled: "disabled"
         }
@@ -66,9 +75,20 @@ public struct ResponderCounters: Hashable, Sendable {
     public var received = 0
     public var replies = 0
     public var drops: [DropReason: Int] = [:]
+    /// Challenges sent instead of a rate-limited drop (not counted in `replies` or `drops`).
+    public var challenges = 0
+    /// Probes whose echoed cookie was taken (refused ones are drops: `.badCookie(why)`).
+    public var cookiesAccepted = 0
 
     public init() {}
 
     /// All drops, whatever the reason.
     public var totalDrops: Int { drops.values.reduce(0, +) }
+
+    /// Echoed cookies refused, by why.
+    public var cookiesRefused: [CookieRefusal: Int] {
+        var refused: [CookieRefusal: Int] = [:]
+        for (reason, count) in drops { if case .badCookie(let why) = reason { refused[why, default: 0] += count } }
+        return refused
+    }
 }

@@ -1,3 +1,4 @@
+import NIOCore
 import TEDModel
 
 /// The key of the responder's cookie function; pick it at random when the daemon starts.
@@ -41,6 +42,19 @@ public struct ResponderSettings: Hashable, Sendable {
     public var offerAdditionalEntries: Bool
     /// Entries in one response, the matching one included (clamped to 1...16).
     public var maxEntries: Int
+    /// Whether a probe the rate limits refuse gets a challenge (exchange 242) instead of
+    /// silence, so that an initiator that can prove its address is served from its own
+    /// bucket (`provenRate`) whatever floods the others. Off unless asked for (the daemon
+    /// asks); probes echoing a cookie are checked either way.
+    public var challenges: Bool
+    /// Key of the challenge cookies (`ReturnCookies`); every time slot derives its own.
+    public var challengeSecret: CookieSecret
+    /// Challenges sent, to everyone together: bounds the work and the traffic they make.
+    public var challengeRate: RateLimit
+    /// Probes echoing a good cookie, per identity address.
+    public var provenRate: RateLimit
+    /// Length of a cookie's time slot: a cookie is good in its slot and the next.
+    public var cookieSlot: TimeAmount
 
     public init(enabled: Bool = true,
                 secret: CookieSecret,
@@ -50,7 +64,12 @@ public struct ResponderSettings: Hashable, Sendable {
                 maxTrackedSources: Int = 4096,
                 peerCheck: PeerAddressCheck = PeerAddressCheck(),
                 offerAdditionalEntries: Bool = false,
-                maxEntries: Int = 16) {
+                maxEntries: Int = 16,
+                challenges: Bool = false,
+                challengeSecret: CookieSecret? = nil,
+                challengeRate: RateLimit = RateLimit(perSecond: 20_000, burst: 20_000),
+                provenRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
+                cookieSlot: TimeAmount = .seconds(10)) {
         self.enabled = enabled
         self.secret = secret
         self.perSourceRate = perSourceRate
@@ -60,6 +79,13 @@ public struct ResponderSettings: Hashable, Sendable {
         self.peerCheck = peerCheck
         self.offerAdditionalEntries = offerAdditionalEntries
         self.maxEntries = maxEntries
+        self.challenges = challenges
+        // Without a secret of its own, one derived from the response secret (the daemon
+        // draws both at random; tests inject them).
+        self.challengeSecret = challengeSecret ?? CookieSecret(k0: ~secret.k1, k1: secret.k0 ^ 0x7265_7475_726e_636b)
+        self.challengeRate = challengeRate
+        self.provenRate = provenRate
+        self.cookieSlot = cookieSlot
     }
 
     var effectiveMaxEntries: Int { min(max(maxEntries, 1), 16) }

@@ -22,10 +22,12 @@ public struct DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
         case missingIdentity
         case missingSummary
         case missingResponse
+        case missingCookie
         case duplicateVendorID
         case duplicateSummary
         case duplicateResponse
         case duplicatePadding
+        case duplicateCookie
         case tooManyIDs
         case unexpectedPayload
         case badPayloadSize

@@ -32,6 +32,12 @@ extension Message {
                 ("capabilities", .int(Int(response.capabilities.rawValue))), ("identity", identity(response.identity)),
                 ("proxy_address", .null), ("entries", .array(response.entries.map(\.entryJSON))),
             ])
+        case .challenge(let challenge):
+            return .object([
+                ("exchange", .string("challenge")), ("initiator_cookie", .string(hex(challenge.initiatorCookie))),
+                ("responder_cookie", .string(hex(0))), ("capabilities", .int(Int(challenge.capabilities.rawValue))),
+                ("cookie", .string(challenge.cookie.description)),
+            ])
         }
     }
 
@@ -43,12 +49,16 @@ extension Message {
                          "  identity       \(p.identity)"]
             if let proxy = p.proxyAddress { lines.append("  proxy address  \(proxy.proto) \(proxy.pattern)") }
             lines.append("  packet summary \(p.summary)")
+            if let cookie = p.cookie { lines.append("  cookie         \(cookie)") }
             return lines
         case .response(let r):
             var lines = ["TED response (exchange 241), cookies \(String(r.initiatorCookie, radix: 16))/\(String(r.responderCookie, radix: 16)), capabilities \(r.capabilities.rawValue)",
                          "  identity       \(r.identity)"]
             for (index, entry) in r.entries.enumerated() { lines.append("  entry \(index + 1)        \(entry)") }
             return lines
+        case .challenge(let c):
+            return ["TED challenge (exchange 242), initiator cookie \(String(c.initiatorCookie, radix: 16)), capabilities \(c.capabilities.rawValue)",
+                    "  cookie         \(c.cookie)"]
         }
     }
 }

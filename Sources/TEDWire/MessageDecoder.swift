@@ -5,7 +5,9 @@ import TEDModel
 struct MessageDecoder {
     private var initiatorCookie: UInt64 = 0
     private var responderCookie: UInt64 = 0
-    private var isProbe = true
+    private enum Kind { case probe, response, challenge }
+    private var kind = Kind.probe
+    private var isProbe: Bool { kind == .probe }
     private var capabilities: Capabilities?
     private var identity: Identity?
     private var proxyAddress: ProxyAddress?
@@ -13,6 +15,7 @@ struct MessageDecoder {
     private var summary: Packet?
     private var entries: [Proxy]?
     private var padding: Int?
+    private var cookie: ReturnCookie?
 
     static func decode(_ datagram: ByteBuffer) throws(DecodeError) -> Message {
         let result = datagram.withUnsafeReadableBytes { bytes -> Result<Message, DecodeError> in
@@ -35,15 +38,18 @@ struct MessageDecoder {
         else { throw DecodeError(.tooShort) }
         guard Int(exactly: length) == size else { throw DecodeError(.lengthMismatch, "header says \(length), datagram has \(size)") }
         guard version == Wire.version else { throw DecodeError(.badVersion, "0x\(String(version, radix: 16))") }
-        guard exchange == Wire.probeExchange || exchange == Wire.responseExchange else {
-            throw DecodeError(.badExchangeType, "\(exchange)")
+        switch exchange {
+        case Wire.probeExchange: kind = .probe
+        case Wire.responseExchange: kind = .response
+        case Wire.challengeExchange: kind = .challenge
+        default: throw DecodeError(.badExchangeType, "\(exchange)")
         }
         guard flags == 0 else { throw DecodeError(.nonZeroFlags) }
         guard messageID == 0 else { throw DecodeError(.nonZeroMessageID) }
         guard icookie != 0 else { throw DecodeError(.zeroInitiatorCookie) }
-        isProbe = exchange == Wire.probeExchange
-        if isProbe, rcookie != 0 { throw DecodeError(.nonZeroResponderCookie) }
-        if !isProbe, rcookie == 0 { throw DecodeError(.zeroResponderCookie) }
+        // A challenge keeps no state, so it has no responder cookie (section "Challenge").
+        if kind != .response, rcookie != 0 { throw DecodeError(.nonZeroResponderCookie) }
+        if kind == .response, rcookie == 0 { throw DecodeError(.zeroResponderCookie) }
         initiatorCookie = icookie
         responderCookie = rcookie
 
@@ -71,19 +77,28 @@ struct MessageDecoder {
     private mutating func payload(type: UInt8, body: inout WireReader) throws(DecodeError) {
         switch type {
         case Wire.PayloadType.vendorID: try vendorID(&body)
-        case Wire.PayloadType.identification: try identification(&body)
+        case Wire.PayloadType.identification:
+            guard kind != .challenge else { throw DecodeError(.unexpectedPayload, "ID payload in a challenge") }
+            try identification(&body)
         case Wire.PayloadType.summary:
             guard isProbe else { throw DecodeError(.unexpectedPayload, "packet summary in a response") }
             guard summary == nil else { throw DecodeError(.duplicateSummary) }
             summary = try Self.summary(&body)
         case Wire.PayloadType.response:
-            guard !isProbe else { throw DecodeError(.unexpectedPayload, "TED response in a probe") }
+            guard kind == .response else { throw DecodeError(.unexpectedPayload, "TED response in a \(isProbe ? "probe" : "challenge")") }
             guard entries == nil else { throw DecodeError(.duplicateResponse) }
             entries = try Self.response(&body)
         case Wire.PayloadType.padding:
-            guard isProbe else { throw DecodeError(.unexpectedPayload, "TED padding in a response") }
+            guard isProbe else { throw DecodeError(.unexpectedPayload, "TED padding outside a probe") }
             guard padding == nil else { throw DecodeError(.duplicatePadding) }
             padding = body.readableBytes  // Its bytes are ignored on receipt (section 4.5).
+        case Wire.PayloadType.cookie:
+            guard kind != .response else { throw DecodeError(.unexpectedPayload, "TED cookie in a response") }
+            guard cookie == nil else { throw DecodeError(.duplicateCookie) }
+            guard let bytes = body.readBytes(length: body.readableBytes), let value = ReturnCookie(bytes) else {
+                throw DecodeError(.badPayloadSize, "TED cookie of \(body.readableBytes) bytes")
+            }
+            cookie = value
         default:
             break  // Unknown payload types are skipped (section 3).
         }
@@ -201,11 +216,15 @@ struct MessageDecoder {
     /// Section 4: every required payload present.
     private func message() throws(DecodeError) -> Message {
         guard let capabilities else { throw DecodeError(.missingVendorID) }
+        if kind == .challenge {
+            guard let cookie else { throw DecodeError(.missingCookie) }
+            return .challenge(Challenge(initiatorCookie: initiatorCookie, capabilities: capabilities, cookie: cookie))
+        }
         guard let identity else { throw DecodeError(.missingIdentity) }
         if isProbe {
             guard let summary else { throw DecodeError(.missingSummary) }
             return .probe(Probe(initiatorCookie: initiatorCookie, capabilities: capabilities, identity: identity,
-                                proxyAddress: proxyAddress, summary: summary, padding: padding))
+                                proxyAddress: proxyAddress, summary: summary, padding: padding, cookie: cookie))
         }
         guard let entries else { throw DecodeError(.missingResponse) }
         return .response(Response(initiatorCookie: initiatorCookie, responderCookie: responderCookie,

@@ -57,15 +57,24 @@ public struct Probe: Hashable, Sendable {
     /// Body size of the TED Padding payload (242, spec 4.5), nil when there is none. It
     /// only makes the probe larger, so that a response may carry more entries (section 1).
     public let padding: Int?
+    /// The Cookie payload (243): a challenge's cookie, echoed; nil when there is none.
+    public let cookie: ReturnCookie?
 
     public init(initiatorCookie: Cookie, capabilities: Capabilities = .ted, identity: Identity,
-                proxyAddress: ProxyAddress? = nil, summary: Packet, padding: Int? = nil) {
+                proxyAddress: ProxyAddress? = nil, summary: Packet, padding: Int? = nil, cookie: ReturnCookie? = nil) {
         self.initiatorCookie = initiatorCookie
         self.capabilities = capabilities
         self.identity = identity
         self.proxyAddress = proxyAddress
         self.summary = summary
         self.padding = padding
+        self.cookie = cookie
+    }
+
+    /// The same probe carrying `cookie` (the answer to a challenge).
+    public func echoing(_ cookie: ReturnCookie) -> Probe {
+        Probe(initiatorCookie: initiatorCookie, capabilities: capabilities, identity: identity,
+              proxyAddress: proxyAddress, summary: summary, padding: padding, cookie: cookie)
     }
 }
 
@@ -89,8 +98,39 @@ public struct Response: Hashable, Sendable {
     }
 }
 
-/// Either TED message.
+/// The body of a Cookie payload (type 243): 8 to 32 opaque bytes that only the responder
+/// that made them can read (WIRE-FORMAT.md, "Cookie").
+public struct ReturnCookie: Hashable, Sendable, CustomStringConvertible {
+    public static let sizes = 8...32
+    public let bytes: [UInt8]
+
+    /// Nil unless `bytes` has 8 to 32 bytes.
+    public init?(_ bytes: [UInt8]) {
+        guard Self.sizes.contains(bytes.count) else { return nil }
+        self.bytes = bytes
+    }
+
+    public var description: String { bytes.map { String($0 >> 4, radix: 16) + String($0 & 0xf, radix: 16) }.joined() }
+}
+
+/// A return-routability challenge, exchange type 242: a responder that will not answer a
+/// probe from its ordinary budgets asks the initiator to send it again with `cookie`.
+public struct Challenge: Hashable, Sendable {
+    /// The probe's initiator cookie, echoed.
+    public let initiatorCookie: Cookie
+    public let capabilities: Capabilities
+    public let cookie: ReturnCookie
+
+    public init(initiatorCookie: Cookie, capabilities: Capabilities = .ted, cookie: ReturnCookie) {
+        self.initiatorCookie = initiatorCookie
+        self.capabilities = capabilities
+        self.cookie = cookie
+    }
+}
+
+/// A TED message.
 public enum Message: Hashable, Sendable {
     case probe(Probe)
     case response(Response)
+    case challenge(Challenge)
 }

@@ -33,6 +33,10 @@ struct RawWriter {
         write(UInt16(truncatingIfNeeded: bodySize + 4))
     }
 
+    mutating func write(bytes: [UInt8]) {
+        for byte in bytes { write(byte) }
+    }
+
     mutating func zeros(_ count: Int) {
         if count > 0, let start = base.baseAddress {
             (start + offset).initializeMemory(as: UInt8.self, repeating: 0, count: count)

@@ -6,14 +6,14 @@ public enum TEDCodec {
     /// Appends the whole datagram for `message` to `buffer`.
     ///
     /// Payload order on send (section 4): Vendor ID, identity ID, [proxy address ID],
-    /// summary or response, [padding]. Padding is clamped so the probe stays within 4096 bytes. A response carries at most 16 entries, all of the first
+    /// summary or response, [cookie], [padding]; a challenge is Vendor ID, cookie. Padding is clamped so the probe stays within 4096 bytes. A response carries at most 16 entries, all of the first
     /// entry's IP version (entries of the other version are left out).
     public static func encode(_ message: Message, into buffer: inout ByteBuffer) {
         switch message {
         case .probe(let probe):
             let proxyFamily = probe.proxyAddress?.pattern.family
             let unpadded = Wire.probeSize(identity: probe.identity.address.family, proxy: proxyFamily,
-                                          summary: probe.summary.family, padding: nil)
+                                          summary: probe.summary.family, padding: nil, cookie: probe.cookie?.bytes.count)
             let padding = probe.padding.map { min(max($0, 0), Wire.maxDatagram - unpadded - 4) }
             let size = unpadded + (padding.map { 4 + $0 } ?? 0)
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
@@ -30,7 +30,12 @@ public enum TEDCodec {
                     w.write(proxy.pattern.address)
                     w.write(proxy.pattern.mask)
                 }
-                writeSummary(&w, probe.summary, next: padding == nil ? 0 : Wire.PayloadType.padding)
+                let afterCookie = padding == nil ? 0 : Wire.PayloadType.padding
+                writeSummary(&w, probe.summary, next: probe.cookie == nil ? afterCookie : Wire.PayloadType.cookie)
+                if let cookie = probe.cookie {
+                    w.payloadHeader(next: afterCookie, bodySize: cookie.bytes.count)
+                    w.write(bytes: cookie.bytes)
+                }
                 if let padding {
                     w.payloadHeader(next: 0, bodySize: padding)
                     w.zeros(padding)
@@ -50,12 +55,24 @@ public enum TEDCodec {
                 writeResponse(&w, response.entries, family: family, count: count)
                 return w.offset
             }
+        case .challenge(let challenge):
+            let size = Wire.challengeSize(cookie: challenge.cookie.bytes.count)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                var w = RawWriter(raw)
+                writeHeader(&w, initiatorCookie: challenge.initiatorCookie, responderCookie: 0,
+                            exchange: Wire.challengeExchange, capabilities: challenge.capabilities, length: size,
+                            next: Wire.PayloadType.cookie)
+                w.payloadHeader(next: 0, bodySize: challenge.cookie.bytes.count)
+                w.write(bytes: challenge.cookie.bytes)
+                return w.offset
+            }
         }
     }
 
     /// Section 2 header, then the section 4.1 Vendor ID.
     private static func writeHeader(_ w: inout RawWriter, initiatorCookie: UInt64, responderCookie: UInt64,
-                                    exchange: UInt8, capabilities: Capabilities, length: Int) {
+                                    exchange: UInt8, capabilities: Capabilities, length: Int,
+                                    next: UInt8 = Wire.PayloadType.identification) {
         w.write(initiatorCookie)
         w.write(responderCookie)
         w.write(Wire.PayloadType.vendorID)
@@ -64,7 +81,7 @@ public enum TEDCodec {
         w.write(UInt8(0))
         w.write(UInt32(0))
         w.write(UInt32(truncatingIfNeeded: length))
-        w.payloadHeader(next: Wire.PayloadType.identification, bodySize: 20)
+        w.payloadHeader(next: next, bodySize: 20)
         w.tedHash()
         w.write(capabilities.rawValue)
     }
@@ -106,6 +123,9 @@ public enum TEDCodec {
         encode(message, into: &buffer)
         return buffer
     }
+
+    /// Size of the challenge `encode` writes for a cookie of `cookieSize` bytes.
+    public static func challengeSize(cookieSize: Int) -> Int { Wire.challengeSize(cookie: cookieSize) }
 
     /// Decodes one datagram, strictly (section 3); throws the first rule it breaks.
     public static func decode(_ datagram: ByteBuffer) throws(DecodeError) -> Message {

@@ -9,6 +9,8 @@ enum Wire {
     static let version: UInt8 = 0x10
     static let probeExchange: UInt8 = 240
     static let responseExchange: UInt8 = 241
+    /// A return-routability challenge (WIRE-FORMAT.md, "Challenge").
+    static let challengeExchange: UInt8 = 242
     static let tedVersion: UInt8 = 3
 
     enum PayloadType {
@@ -17,6 +19,7 @@ enum Wire {
         static let summary: UInt8 = 240
         static let response: UInt8 = 241
         static let padding: UInt8 = 242
+        static let cookie: UInt8 = 243
     }
 
     enum IDType {
@@ -36,12 +39,16 @@ enum Wire {
     /// Body size of one response entry (spec 4.4).
     static func entrySize(_ family: IPAddress.Family) -> Int { family == .v4 ? 28 : 76 }
 
-    /// Size of a probe with these parts (padding: the Padding payload's body, nil for none).
+    /// Size of a probe with these parts (padding: the Padding payload's body, cookie: the
+    /// Cookie payload's body; nil for none).
     static func probeSize(identity: IPAddress.Family, proxy: IPAddress.Family?, summary: IPAddress.Family,
-                          padding: Int?) -> Int {
+                          padding: Int?, cookie: Int? = nil) -> Int {
         headerSize + 24 + 8 + identity.byteCount + (proxy.map { 8 + 2 * $0.byteCount } ?? 0)
-            + (summary == .v4 ? 36 : 60) + (padding.map { 4 + $0 } ?? 0)
+            + (summary == .v4 ? 36 : 60) + (padding.map { 4 + $0 } ?? 0) + (cookie.map { 4 + $0 } ?? 0)
     }
+
+    /// Size of a challenge whose cookie has `cookie` bytes.
+    static func challengeSize(cookie: Int) -> Int { headerSize + 24 + 4 + cookie }
 
     /// Size of a response with `count` entries of `family`.
     static func responseSize(identity: IPAddress.Family, family: IPAddress.Family, count: Int) -> Int {

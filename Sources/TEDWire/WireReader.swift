@@ -42,6 +42,13 @@ struct WireReader {
         return WireReader(bytes, from: readerIndex, to: readerIndex + length)
     }
 
+    /// The next `length` bytes, copied out.
+    mutating func readBytes(length: Int) -> [UInt8]? {
+        guard length >= 0, length <= readableBytes else { return nil }
+        defer { readerIndex += length }
+        return Array(bytes[readerIndex..<readerIndex + length])
+    }
+
     /// Skips `count` bytes (at most the readable ones).
     mutating func moveReaderIndex(forwardBy count: Int) {
         readerIndex += min(max(count, 0), readableBytes)

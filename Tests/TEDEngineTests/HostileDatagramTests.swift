@@ -121,6 +121,8 @@ import TEDWire
         add("two responder IDs", .tooManyIDs, response) { $0.payloads.append((5, [1, 17, 0, 0, 1, 2, 3, 4])) }
         add("two paddings", .duplicatePadding, probe) { $0.payloads += [(242, [0]), (242, [])] }
         add("padding in a response", .unexpectedPayload, response) { $0.payloads.append((242, [0, 0])) }
+        add("challenge without a cookie", .missingCookie, probe) { $0.exchange = 242; $0.payloads = [vendorID] }
+        add("two cookies", .duplicateCookie, probe) { $0.payloads += [(243, Array(1...16)), (243, Array(1...16))] }
         return cases
     }
 

@@ -26,13 +26,14 @@ func canonicalForm(_ datagram: [UInt8]) -> [UInt8]? {
     let trailing = Array(datagram[offset...])
 
     var vendorIDs: [[UInt8]] = [], ids: [[UInt8]] = [], summaries: [[UInt8]] = [], responses: [[UInt8]] = []
-    var paddings: [[UInt8]] = []
+    var paddings: [[UInt8]] = [], cookies: [[UInt8]] = []
     for (type, body) in payloads {
         switch type {
         case 13 where body.starts(with: tedHash): vendorIDs.append(body)
         case 5: ids.append(body)
         case 240: summaries.append(body)
         case 241: responses.append(body)
+        case 243: cookies.append(body)
         case 242: paddings.append(Array(repeating: 0, count: body.count))  // sent as zeros, ignored on receipt
         default: break
         }
@@ -72,6 +73,7 @@ func canonicalForm(_ datagram: [UInt8]) -> [UInt8]? {
     ordered += ids.map { (5, $0) }
     ordered += summaries.map { (240, $0) }
     ordered += responses.map { (241, $0) }
+    ordered += cookies.map { (243, $0) }
     ordered += paddings.map { (242, $0) }
     var chain: [UInt8] = []
     for (index, (_, body)) in ordered.enumerated() {

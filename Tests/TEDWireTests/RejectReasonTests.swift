@@ -75,6 +75,9 @@ import TEDModel
     static let probe = Datagram(payloads: [vendorID, identity, summary()])
     static let answer = Datagram(responderCookie: 0x1112_1314_1516_1718, exchange: 241,
                                  payloads: [vendorID, (5, [1, 17, 0x01, 0xf4, 198, 51, 100, 2]), response()])
+    /// The challenge ted sends (72 bytes): Vendor ID and a 16-byte cookie.
+    static let cookie: (type: UInt8, body: [UInt8]) = (243, Array(1...16))
+    static let challenge = Datagram(exchange: 242, payloads: [vendorID, cookie])
     /// A probe grown to `size` bytes by one unknown payload (type 99) at the end.
     static func probe(size: Int) -> Datagram {
         probe.with { $0.payloads.append((99, Array(repeating: 0, count: size - 100 - 4))) }
@@ -114,7 +117,8 @@ import TEDModel
     }
 
     static let cases: [Case] = {
-        let p = probe, r = answer
+        let p = probe, r = answer, c = challenge
+        let echo = p.with { $0.payloads.append(cookie) }
         let header = Datagram()  // 28 bytes, no payload at all
         return [
             Case(.tooShort, raw: [Array(header.bytes.prefix(27)), []], [header], .rejected(.missingVendorID)),
@@ -122,13 +126,13 @@ import TEDModel
             Case(.lengthMismatch, [p.with { $0.lengthSkew = 1 }, p.with { $0.lengthSkew = -1 },
                                    p.with { $0.lengthSkew = 4096 }], [p]),
             Case(.badVersion, [p.with { $0.version = 0x11 }, p.with { $0.version = 0x20 }, p.with { $0.version = 0 }], [p]),
-            Case(.badExchangeType, [p.with { $0.exchange = 242 }, p.with { $0.exchange = 239 },
-                                    p.with { $0.exchange = 34 }], [p, r]),
+            Case(.badExchangeType, [p.with { $0.exchange = 243 }, p.with { $0.exchange = 239 },
+                                    c.with { $0.exchange = 243 }, p.with { $0.exchange = 34 }], [p, r, c]),
             Case(.nonZeroFlags, (0..<8).map { bit in p.with { $0.flags = 1 << bit } }, [p]),
             Case(.nonZeroMessageID, [p.with { $0.messageID = 1 }, p.with { $0.messageID = 0x8000_0000 }], [p]),
             Case(.zeroInitiatorCookie, [p.with { $0.initiatorCookie = 0 }, r.with { $0.initiatorCookie = 0 }],
                  [p.with { $0.initiatorCookie = 1 }, r.with { $0.initiatorCookie = 1 }]),
-            Case(.nonZeroResponderCookie, [p.with { $0.responderCookie = 1 }], [p]),
+            Case(.nonZeroResponderCookie, [p.with { $0.responderCookie = 1 }, c.with { $0.responderCookie = 1 }], [p, c]),
             Case(.zeroResponderCookie, [r.with { $0.responderCookie = 0 }], [r.with { $0.responderCookie = 1 }]),
             Case(.payloadTooShort, [p.with { $0.payloads.append((99, [])); $0.payloadLength = (3, 3) },
                                     p.with { $0.payloadLength = (0, 0) }],
@@ -143,6 +147,9 @@ import TEDModel
             Case(.missingIdentity, [p.with { $0.payloads.remove(at: 1) }, r.with { $0.payloads.remove(at: 1) }], [p, r]),
             Case(.missingSummary, [p.with { $0.payloads.removeLast() }], [p]),
             Case(.missingResponse, [r.with { $0.payloads.removeLast() }], [r]),
+            Case(.missingCookie, [c.with { $0.payloads.removeLast() }, c.with { $0.payloads[1].type = 99 }], [c]),
+            Case(.duplicateCookie, [echo.with { $0.payloads.append(cookie) }, c.with { $0.payloads.append(cookie) }],
+                 [echo, c, echo.with { $0.payloads.append((99, cookie.body)) }]),
             Case(.duplicateVendorID, [p.with { $0.payloads.append(vendorID) }, r.with { $0.payloads.append(vendorID) }],
                  [p.with { $0.payloads.append((13, Array(repeating: 7, count: 20))) },
                   p.with { $0.payloads.append((13, Array(hash.prefix(8)) + Array(repeating: 7, count: 12))) },
@@ -153,8 +160,10 @@ import TEDModel
             Case(.tooManyIDs, [p.with { $0.payloads += [proxyAddress, proxyAddress] }, r.with { $0.payloads.append(identity) }],
                  [p.with { $0.payloads.append(proxyAddress) }, r]),
             Case(.unexpectedPayload, [p.with { $0.payloads.append(response()) }, r.with { $0.payloads.append(summary()) },
-                                      r.with { $0.payloads.append((242, [])) }],
-                 [p, r]),
+                                      r.with { $0.payloads.append((242, [])) }, r.with { $0.payloads.append(cookie) },
+                                      c.with { $0.payloads.append(identity) }, c.with { $0.payloads.append(summary()) },
+                                      c.with { $0.payloads.append(response()) }, c.with { $0.payloads.append((242, [])) }],
+                 [p, r, c, echo]),
             Case(.badPayloadSize, [
                 p.with { $0.payloads[0].body.append(0) },                       // TED vendor ID of 21 bytes
                 p.with { $0.payloads[0].body.removeLast() },                    // and of 19
@@ -167,7 +176,14 @@ import TEDModel
                 r.with { $0.payloads[2] = response(extra: [0]) },               // an entry and a byte
                 r.with { $0.payloads[2] = response(entries: [entry(), entry()]) },  // count 1, two entries
                 r.with { $0.payloads[2] = (241, [3, 4, 1]) },                   // no room for the header
-            ], [p, r, p.with { $0.payloads.insert(proxyAddress, at: 2) }]),
+                c.with { $0.payloads[1].body = Array(repeating: 1, count: 7) }, // cookie of 7 bytes
+                c.with { $0.payloads[1].body = Array(repeating: 1, count: 33) }, // and of 33
+                p.with { $0.payloads.append((243, Array(repeating: 1, count: 7))) },
+                p.with { $0.payloads.append((243, [])) },
+            ], [p, r, p.with { $0.payloads.insert(proxyAddress, at: 2) },
+                c.with { $0.payloads[1].body = Array(repeating: 1, count: 8) },
+                c.with { $0.payloads[1].body = Array(repeating: 1, count: 32) },
+                p.with { $0.payloads.append((243, Array(repeating: 1, count: 8))) }]),
             Case(.badIDType, [p.with { $0.payloads[1].body[0] = 4 },
                               p.with { $0.payloads.insert((5, [1] + proxyAddress.body.dropFirst()), at: 2) }],
                  [p.with { $0.payloads.insert(proxyAddress, at: 2) }]),

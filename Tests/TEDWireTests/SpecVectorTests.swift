@@ -3,7 +3,7 @@ import Testing
 import TEDModel
 @testable import TEDWire
 
-/// The seven normative vectors of docs/WIRE-FORMAT.md, as values.
+/// The normative vectors of docs/WIRE-FORMAT.md, as values.
 struct Vector: CustomTestStringConvertible, Sendable {
     let name: String
     let hex: String
@@ -69,7 +69,18 @@ let specVectors: [Vector] = [
            message: .probe(Probe(initiatorCookie: cookieI, identity: Identity(address: ip("198.51.100.1"), port: 500),
                                  summary: Packet(proto: .tcp, source: ip("198.18.1.10"), destination: ip("198.18.2.20"),
                                                  sourcePort: 40000, destinationPort: 443)!, padding: 200))),
+    Vector(name: "challenge",
+           hex: "010203040506070800000000000000000d10f2000000000000000048f30000188320355d3c37c2d95badba15e73c79f500000003000000142122232425262728292a2b2c2d2e2f30",
+           message: .challenge(Challenge(initiatorCookie: cookieI, cookie: vectorCookie))),
+    Vector(name: "probe-v4-tcp-cookie",
+           hex: "010203040506070800000000000000000d10f0000000000000000078050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401f30000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214000000142122232425262728292a2b2c2d2e2f30",
+           message: .probe(Probe(initiatorCookie: cookieI, identity: Identity(address: ip("198.51.100.1"), port: 500),
+                                 summary: Packet(proto: .tcp, source: ip("198.18.1.10"), destination: ip("198.18.2.20"),
+                                                 sourcePort: 40000, destinationPort: 443)!, cookie: vectorCookie))),
 ]
+
+/// The cookie of vectors 8 and 9: the bytes 0x21 to 0x30.
+let vectorCookie = ReturnCookie(Array(0x21...0x30))!
 
 @Suite struct SpecVectorTests {
     @Test(arguments: specVectors)
@@ -108,6 +119,39 @@ let specVectors: [Vector] = [
         var bytes = Array(TEDCodec.encode(.probe(probe(padding: 8))).readableBytesView)
         for index in bytes.count - 8..<bytes.count { bytes[index] = 0xa5 }
         #expect(try TEDCodec.decode(ByteBuffer(bytes: bytes)) == .probe(probe(padding: 8)))
+    }
+}
+
+/// The challenge (exchange 242) and the Cookie payload (243) that carries its cookie.
+@Suite struct ChallengeTests {
+    let summary = Packet(proto: .udp, source: ip("198.18.1.10"), destination: ip("198.18.2.20"), sourcePort: 1, destinationPort: 53)!
+
+    @Test(arguments: [8, 16, 32])
+    func challengesAndEchoesRoundTrip(size: Int) throws {
+        let cookie = try #require(ReturnCookie(Array(repeating: 0xa5, count: size)))
+        let challenge = Message.challenge(Challenge(initiatorCookie: cookieI, cookie: cookie))
+        let bytes = TEDCodec.encode(challenge)
+        #expect(bytes.readableBytes == 56 + size && bytes.readableBytes == TEDCodec.challengeSize(cookieSize: size))
+        #expect(try TEDCodec.decode(bytes) == challenge)
+        for padding in [nil, 0, 40] {
+            let probe = Probe(initiatorCookie: cookieI, identity: Identity(address: ip("198.51.100.1"), port: 500),
+                              summary: summary, padding: padding, cookie: cookie)
+            #expect(try TEDCodec.decode(TEDCodec.encode(.probe(probe))) == .probe(probe))
+        }
+    }
+
+    @Test func cookiesHold8To32Bytes() {
+        #expect(ReturnCookie(Array(repeating: 0, count: 7)) == nil)
+        #expect(ReturnCookie(Array(repeating: 0, count: 8)) != nil)
+        #expect(ReturnCookie(Array(repeating: 0, count: 32)) != nil)
+        #expect(ReturnCookie(Array(repeating: 0, count: 33)) == nil)
+    }
+
+    /// The smallest probe (100 bytes) is larger than the largest challenge (88 bytes).
+    @Test func aChallengeIsNeverLargerThanAProbe() {
+        #expect(TEDCodec.challengeSize(cookieSize: ReturnCookie.sizes.upperBound) == 88)
+        #expect(TEDCodec.encode(.probe(Probe(initiatorCookie: 1, identity: Identity(address: ip("198.51.100.1"), port: 0),
+                                             summary: summary))).readableBytes == 100)
     }
 }
 

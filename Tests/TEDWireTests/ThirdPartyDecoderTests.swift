@@ -15,8 +15,11 @@ import TEDModel
         return nil
     }
 
+    /// The vectors before challenges (8 and 9 are not in ted.lua yet).
+    static let dissected = Array(specVectors.prefix(7))
+
     static func vectorsPcap() throws -> String {
-        let datagrams = specVectors.enumerated().map { index, vector -> Pcap.Datagram in
+        let datagrams = dissected.enumerated().map { index, vector -> Pcap.Datagram in
             let isProbe = index % 2 == 0 && index != 4 || index == 5
             return Pcap.Datagram(source: IPAddress(isProbe ? "198.51.100.1" : "198.51.100.2")!, sourcePort: 500,
                                  destination: IPAddress(isProbe ? "198.51.100.2" : "198.51.100.1")!, destinationPort: 500,
@@ -43,7 +46,7 @@ import TEDModel
     @Test func ourPcapReaderReadsWhatWeWrite() throws {
         let path = try Self.vectorsPcap()
         let datagrams = try Pcap.datagrams(in: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
-        #expect(datagrams.map(\.payload) == specVectors.map(\.bytes))
+        #expect(datagrams.map(\.payload) == Self.dissected.map(\.bytes))
     }
 
     @Test func tsharkDissectsTheHeaderVendorIDAndIdentity() throws {

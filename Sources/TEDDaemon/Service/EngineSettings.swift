@@ -31,7 +31,8 @@ extension Configuration {
         return PeerAddressCheck(own: local.addresses, broadcasts: local.broadcasts, allowLoopback: loopback)
     }
 
-    /// The responder's settings with a fresh random cookie secret.
+    /// The responder's settings with fresh random cookie secrets, challenging what the rate
+    /// limits refuse (issue 21: forged floods must not starve genuine initiators).
     public func responderSettings(using rng: inout some RandomNumberGenerator) -> ResponderSettings {
         ResponderSettings(
             enabled: responder.enabled, secret: .random(using: &rng),
@@ -39,6 +40,6 @@ extension Configuration {
             perTargetRate: RateLimit(perSecond: responder.targetRate, burst: responder.targetBurst),
             globalRate: RateLimit(perSecond: responder.globalRate, burst: responder.globalBurst),
             maxTrackedSources: responder.maxSources, peerCheck: peerCheck,
-            offerAdditionalEntries: responder.offerAll)
+            offerAdditionalEntries: responder.offerAll, challenges: true, challengeSecret: .random(using: &rng))
     }
 }
