@@ -1,0 +1,346 @@
+import NIOCore
+import Testing
+import TEDTestSupport
+import TEDModel
+import TEDWire
+@testable import TEDEngine
+
+/// Return-routability cookies (issue 21): a responder whose rate limits refuse a probe
+/// challenges it, and a probe that echoes a good cookie is served from its identity's own
+/// bucket, which forged floods cannot reach.
+@Suite struct ReturnCookieTests {
+    let responderPolicy = policy("permit tcp 10.2.0.0/16 10.1.0.0/16")
+    let initiatorPolicy = policy("permit tcp 10.1.0.0/16 10.2.0.0/16")
+    let genuine = packet("tcp 10.1.0.5:40000 10.2.0.7:443")
+    let challengeSecret = CookieSecret(k0: 0x1111_2222_3333_4444, k1: 0x5555_6666_7777_8888)
+
+    /// The daemon's default limits, with challenges on.
+    func defaultSettings(challenges: Bool = true) -> ResponderSettings {
+        ResponderSettings(secret: secret, challenges: challenges, challengeSecret: challengeSecret)
+    }
+
+    /// Limits that refuse every probe but the first of each source /24.
+    func tightSettings() -> ResponderSettings {
+        var settings = defaultSettings()
+        settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
+        return settings
+    }
+
+    func probe(_ summary: Packet? = nil, cookie: Cookie = 0x0102_0304_0506_0708, identity: Identity = initiatorIdentity,
+               echo: ReturnCookie? = nil, padding: Int? = nil) -> ByteBuffer {
+        TEDCodec.encode(.probe(Probe(initiatorCookie: cookie, identity: identity, summary: summary ?? genuine,
+                                     padding: padding, cookie: echo)))
+    }
+
+    func challenge(_ action: ResponderAction) -> Challenge? {
+        guard case .reply(let bytes, _, _) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
+        return challenge
+    }
+
+    func isResponse(_ action: ResponderAction) -> Bool {
+        guard case .reply(let bytes, _, _) = action, case .response = try? TEDCodec.decode(bytes) else { return false }
+        return true
+    }
+
+    /// A responder that has used up 10.1.0.0/24's only token, and the cookie it gives the genuine probe.
+    func challenged(at time: NIODeadline = t0) throws -> (Responder, ReturnCookie) {
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: tightSettings())
+        #expect(isResponse(responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: time)))
+        let action = responder.received(probe(), from: ip("10.1.0.5"), port: 40000, now: time)
+        guard case .reply(_, let to, let port) = action else { throw CookieTestError.noChallenge }
+        #expect(to == initiatorIdentity.address && port == initiatorIdentity.effectivePort)
+        let issued = try #require(challenge(action))
+        #expect(issued.initiatorCookie == 0x0102_0304_0506_0708)
+        return (responder, issued.cookie)
+    }
+
+    enum CookieTestError: Error { case noChallenge }
+
+    // MARK: - The responder
+
+    @Test func aRateLimitedProbeIsChallengedAndItsEchoAnswered() throws {
+        var (responder, cookie) = try challenged()
+        #expect(responder.counters.challenges == 1 && responder.counters.replies == 1)
+        #expect(responder.counters.drops.isEmpty)
+        // Without the cookie the limit still holds; with it the probe is answered.
+        #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 40000, now: t0)) != nil)
+        #expect(isResponse(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: t0)))
+        #expect(responder.counters.cookiesAccepted == 1 && responder.counters.replies == 2)
+    }
+
+    @Test func withChallengesOffARateLimitedProbeIsDropped() {
+        var settings = tightSettings()
+        settings.challenges = false
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        #expect(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0) == .drop(.rateLimitedSource))
+        #expect(responder.counters.challenges == 0)
+    }
+
+    /// The identity checks come first: a refused identity is never challenged, however
+    /// limited the responder is; an ordinary one beside it is.
+    @Test(arguments: HostileNetworkTests.refused)
+    func aRefusedIdentityIsNeverChallenged(address: String, reason: IdentityRefusal) {
+        var settings = tightSettings()
+        settings.peerCheck = PeerAddressCheck(own: [ip("198.51.100.2")], broadcasts: [ip("198.51.100.255")])
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        for attempt in 0..<3 {
+            #expect(responder.received(probe(identity: Identity(address: ip(address), port: 500)), from: ip("10.1.0.5"),
+                                       port: 1, now: at(Int64(attempt))) == .drop(.refusedIdentity(reason)))
+        }
+        #expect(responder.counters.challenges == 0)
+        #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0)) != nil)
+    }
+
+    /// A probe no permit covers passes on without a challenge: another gateway may answer it.
+    @Test func aProbeNoPermitCoversIsNotChallenged() {
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: tightSettings())
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        #expect(responder.received(probe(packet("udp 10.1.0.5:1 10.2.0.7:53")), from: ip("10.1.0.5"), port: 1, now: t0)
+            == .drop(.rateLimitedSource))
+        #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0)) != nil)
+    }
+
+    @Test func challengesHaveABudgetOfTheirOwn() {
+        var settings = tightSettings()
+        settings.challengeRate = RateLimit(perSecond: 1, burst: 2)
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        let actions = (1...3).map { responder.received(probe(cookie: UInt64($0)), from: ip("10.1.0.5"), port: 1, now: t0) }
+        #expect(actions.prefix(2).allSatisfy { challenge($0) != nil })
+        #expect(actions[2] == .drop(.rateLimitedSource))
+        #expect(challenge(responder.received(probe(cookie: 4), from: ip("10.1.0.5"), port: 1, now: at(1000))) != nil)
+        #expect(responder.counters.challenges == 3)
+    }
+
+    /// No amplification: a challenge is never larger than the probe it answers, whatever the probe.
+    @Test(arguments: [nil, 0, 200])
+    func aChallengeIsNeverLargerThanItsProbe(padding: Int?) throws {
+        let summaries = [genuine, packet("tcp [2001:db8:1::5]:1 [2001:db8:2::7]:443")]
+        for summary in summaries {
+            for identity in [initiatorIdentity, initiatorIdentity6] {
+                let lines = ["permit tcp 10.2.0.0/16 10.1.0.0/16", "permit tcp 2001:db8:2::/48 2001:db8:1::/48"]
+                var settings = tightSettings()
+                settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
+                var responder = Responder(policy: policy(lines: lines), identity: responderIdentity, settings: settings)
+                _ = responder.received(probe(summary, cookie: 99), from: summary.source, port: 1, now: t0)
+                let datagram = probe(summary, identity: identity, padding: padding)
+                let action = responder.received(datagram, from: summary.source, port: 1, now: t0)
+                let bytes = try #require(action.replyBytes)
+                #expect(challenge(action) != nil)
+                #expect(bytes.readableBytes <= datagram.readableBytes && bytes.readableBytes == 72)
+            }
+        }
+    }
+
+    @Test func aCookieIsGoodInItsSlotAndTheNextOnly() throws {
+        for (time, expected) in [(at(0), nil), (at(9_999), nil), (at(10_000), nil), (at(19_999), nil),
+                                 (at(20_000), CookieRefusal.stale), (at(100_000), .stale)] {
+            var (responder, cookie) = try challenged()
+            let action = responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: time)
+            if let expected {
+                #expect(action == .drop(.badCookie(expected)), "\(time)")
+                #expect(responder.counters.cookiesRefused == [expected: 1])
+            } else {
+                #expect(isResponse(action), "\(time)")
+                #expect(responder.counters.cookiesAccepted == 1)
+            }
+        }
+    }
+
+    /// Each slot has a key of its own: the same probe gets another MAC in the next slot,
+    /// and a MAC moved to another slot's number is a forgery.
+    @Test func secretsRotateWithTheSlot() throws {
+        let (_, first) = try challenged(at: t0)
+        let (_, next) = try challenged(at: at(10_000))
+        #expect(first.bytes.prefix(8) != next.bytes.prefix(8) && first.bytes.suffix(8) != next.bytes.suffix(8))
+        var (responder, _) = try challenged(at: at(10_000))
+        let moved = try #require(ReturnCookie(Array(next.bytes.prefix(8)) + Array(first.bytes.suffix(8))))
+        #expect(responder.received(probe(echo: moved), from: ip("10.1.0.5"), port: 40000, now: at(10_000))
+            == .drop(.badCookie(.forged)))
+        #expect(isResponse(responder.received(probe(echo: next), from: ip("10.1.0.5"), port: 40000, now: at(10_000))))
+    }
+
+    @Test func aCookieForAnotherProbeOrTamperedWithIsForged() throws {
+        let (base, cookie) = try challenged()
+        var tampered = cookie.bytes
+        tampered[15] ^= 1
+        var future = cookie.bytes
+        future[7] &+= 1
+        let cases: [(String, ByteBuffer, IPAddress)] = [
+            ("tampered MAC", probe(echo: ReturnCookie(tampered)), ip("10.1.0.5")),
+            ("future slot", probe(echo: ReturnCookie(future)), ip("10.1.0.5")),
+            ("another source", probe(echo: cookie), ip("10.1.0.6")),
+            ("another initiator cookie", probe(cookie: 7, echo: cookie), ip("10.1.0.5")),
+            ("another identity", probe(identity: Identity(address: ip("198.51.100.7"), port: 500), echo: cookie), ip("10.1.0.5")),
+            ("another identity port", probe(identity: Identity(address: initiatorIdentity.address, port: 4500), echo: cookie),
+             ip("10.1.0.5")),
+            ("another size", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(12)))), ip("10.1.0.5")),
+            ("another secret", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(8)) + Array(repeating: 0, count: 8))), ip("10.1.0.5")),
+        ]
+        for (name, datagram, source) in cases {
+            var responder = base
+            #expect(responder.received(datagram, from: source, port: 40000, now: t0) == .drop(.badCookie(.forged)), "\(name)")
+            #expect(responder.counters.cookiesRefused == [.forged: 1] && responder.counters.cookiesAccepted == 0, "\(name)")
+        }
+        // The twin: the cookie as given.
+        var responder = base
+        #expect(isResponse(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: t0)))
+    }
+
+    /// A cookie serves the probe and its retransmissions (4 uses), and no more.
+    @Test func aCookieIsTakenAtMostFourTimes() throws {
+        var (responder, cookie) = try challenged()
+        for use in 1...ReturnCookies.maxUses {
+            #expect(isResponse(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: at(Int64(use)))),
+                    "use \(use)")
+        }
+        #expect(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: at(9))
+            == .drop(.badCookie(.replayed)))
+        #expect(responder.counters.cookiesAccepted == 4 && responder.counters.cookiesRefused == [.replayed: 1])
+        #expect(DropReason.badCookie(.replayed).passesOn && DropReason.rateLimitedProven.passesOn)
+    }
+
+    /// Good cookies of one identity share that identity's bucket.
+    @Test func provenProbesHaveABucketPerIdentity() throws {
+        var settings = tightSettings()
+        settings.provenRate = RateLimit(perSecond: 0, burst: 2)
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        var actions: [ResponderAction] = []
+        for cookie in UInt64(1)...3 {
+            let issued = try #require(challenge(responder.received(probe(cookie: cookie), from: ip("10.1.0.5"), port: 1, now: t0)))
+            actions.append(responder.received(probe(cookie: cookie, echo: issued.cookie), from: ip("10.1.0.5"), port: 1, now: t0))
+        }
+        #expect(actions.prefix(2).allSatisfy(isResponse))
+        #expect(actions[2] == .drop(.rateLimitedProven))
+        // Another identity has its own bucket.
+        let other = Identity(address: ip("198.51.100.7"), port: 500)
+        let issued = try #require(challenge(responder.received(probe(identity: other), from: ip("10.1.0.5"), port: 1, now: t0)))
+        #expect(isResponse(responder.received(probe(identity: other, echo: issued.cookie), from: ip("10.1.0.5"), port: 1, now: t0)))
+    }
+
+    // MARK: - The initiator
+
+    @Test func theInitiatorEchoesAChallengeForItsDiscoveryAtOnce() throws {
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        var rng = SeededRNG(seed: 5)
+        let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).first?.sentProbe)
+        let cookie = try #require(ReturnCookie(Array(1...16)))
+        func challengeBytes(_ initiatorCookie: Cookie) -> ByteBuffer {
+            TEDCodec.encode(.challenge(Challenge(initiatorCookie: initiatorCookie, cookie: cookie)))
+        }
+        // A challenge for no discovery is ignored.
+        #expect(initiator.received(challengeBytes(first.cookie ^ 1), from: ip("192.0.2.9"), port: 500, now: t0)
+            == [.ignored(.unknownCookie)])
+        let echo = try #require(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(20))
+            .first?.sentProbe)
+        // The same probe, to the discovery's own destination (not the challenge's source), with the cookie.
+        #expect(echo.destination == first.destination && echo.destinationPort == first.destinationPort)
+        #expect(echo.source == first.source && echo.sourcePort == first.sourcePort && echo.cookie == first.cookie)
+        guard case .probe(let sent) = try TEDCodec.decode(first.bytes), case .probe(let echoed) = try TEDCodec.decode(echo.bytes)
+        else { throw CookieTestError.noChallenge }
+        #expect(echoed == sent.echoing(cookie) && sent.cookie == nil)
+        // Retransmissions carry it too.
+        let retransmit = try #require(initiator.tick(now: at(10_000)).first?.sentProbe)
+        #expect(retransmit.bytes == echo.bytes)
+        #expect(initiator.counters.challengesAnswered == 1)
+        // At most two challenges per discovery.
+        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(30)).first?.sentProbe != nil)
+        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(40))
+            == [.ignored(.tooManyChallenges)])
+    }
+
+    // MARK: - A flood
+
+    /// The issue's attack, in memory: an off-path spoofer sends valid probes naming the
+    /// victim's identity from forged sources in the victim's prefix, at ten times every
+    /// bucket (per source, per target, in all), some echoing made-up cookies; the victim's
+    /// genuine discovery, started in the middle of the flood, ends within two round trips
+    /// (the challenge, then the answer to the echo): one round trip more than unloaded, and
+    /// well before the first retransmission.
+    @Test func aForgedFloodDoesNotStarveAGenuineDiscovery() throws {
+        let outcome = try flood(challenges: true)
+        let discovery = try #require(outcome.discovery)
+        #expect(discovery.rtt <= .milliseconds(2 * Self.rtt) && discovery.attempts == 1)
+        #expect(outcome.responder.counters.cookiesAccepted == 1)
+        #expect(outcome.responder.counters.cookiesRefused[.forged, default: 0] > 0)
+        #expect(outcome.largestRatio <= 1)
+    }
+
+    /// Its twin: without challenges the same flood starves the victim.
+    @Test func withoutChallengesTheSameFloodStarvesTheVictim() throws {
+        let outcome = try flood(challenges: false)
+        #expect(outcome.discovery == nil)
+        #expect(outcome.failure?.reason == .timeout)
+    }
+
+    static let rtt: Int64 = 20
+
+    struct FloodOutcome {
+        var discovery: Discovery?
+        var failure: Failure?
+        var responder: Responder
+        /// Largest reply size over its probe's size, challenges and responses alike.
+        var largestRatio: Double
+    }
+
+    /// One millisecond at a time for 8 s: the attacker sends 10 probes a millisecond
+    /// without a cookie and 2 with a made-up one (10,000/s without, ten times the global 1,000/s and a thousand times the per-source and
+    /// per-target 10/s); at 1 s the victim's host sends a packet. Datagrams take RTT/2 each
+    /// way; the victim's initiator receives every challenge sent to its identity.
+    func flood(challenges: Bool) throws -> FloodOutcome {
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity,
+                                  settings: defaultSettings(challenges: challenges))
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        var rng = SeededRNG(seed: 2101)
+        var attacker = SeededRNG(seed: 666)
+        let start = at(1000)
+        var toResponder: [(due: NIODeadline, probe: OutgoingProbe)] = []
+        var toInitiator: [(due: NIODeadline, bytes: ByteBuffer)] = []
+        var outcome = FloodOutcome(responder: responder, largestRatio: 0)
+        func handle(_ actions: [InitiatorAction], now: NIODeadline) {
+            for action in actions {
+                switch action {
+                case .send(let probe): toResponder.append((now + .milliseconds(Self.rtt / 2), probe))
+                case .discovered(let discovery): outcome.discovery = discovery
+                case .failed(let failure): outcome.failure = failure
+                default: break
+                }
+            }
+        }
+        func serve(_ bytes: ByteBuffer, from source: IPAddress, port: UInt16, now: NIODeadline) {
+            let action = responder.received(bytes, from: source, port: port, now: now)
+            guard case .reply(let reply, let to, _) = action else { return }
+            outcome.largestRatio = max(outcome.largestRatio, Double(reply.readableBytes) / Double(bytes.readableBytes))
+            // Replies to probes naming the victim reach the victim's initiator; the
+            // victim's own replies are few, the forged ones' challenges many.
+            if to == initiatorIdentity.address { toInitiator.append((now + .milliseconds(Self.rtt / 2), reply)) }
+        }
+        for millisecond in Int64(0)..<8000 {
+            let now = at(millisecond)
+            if now == start { handle(initiator.packet(genuine, now: now, rng: &rng), now: now) }
+            for index in 0..<12 {
+                let source = IPAddress(v4: 0x0a01_0000 | UInt32.random(in: 0...255, using: &attacker))
+                let forged: ReturnCookie? = index >= 10
+                    ? ReturnCookie((0..<16).map { _ in UInt8.random(in: 0...255, using: &attacker) }) : nil
+                let summary = try #require(Packet(proto: .tcp, source: source, destination: ip("10.2.0.7"),
+                                                  sourcePort: UInt16.random(in: 1024...65535, using: &attacker),
+                                                  destinationPort: 443))
+                serve(probe(summary, cookie: UInt64.random(in: 1...UInt64.max, using: &attacker), echo: forged),
+                      from: source, port: 500, now: now)
+            }
+            let arriving = toResponder.filter { $0.due <= now }
+            toResponder.removeAll { $0.due <= now }
+            for datagram in arriving { serve(datagram.probe.bytes, from: datagram.probe.source, port: datagram.probe.sourcePort, now: now) }
+            let replies = toInitiator.filter { $0.due <= now }
+            toInitiator.removeAll { $0.due <= now }
+            for reply in replies { handle(initiator.received(reply.bytes, from: responderIdentity.address, port: 500, now: now), now: now) }
+            handle(initiator.tick(now: now), now: now)
+            if outcome.discovery != nil || outcome.failure != nil { break }
+        }
+        outcome.responder = responder
+        return outcome
+    }
+}
