@@ -111,20 +111,28 @@ final class DiscoveryCore: @unchecked Sendable {
         flush()
     }
 
-    /// A datagram on the TED socket: probes go to the responder, responses to the initiator.
+    /// A datagram on the TED socket: probes go to the responder, responses and challenges
+    /// (exchange 242) to the initiator.
     /// Returns true for a probe the responder drops for a reason that lets an intercepted
     /// probe go on (`DropReason.passesOn`).
     func datagram(_ data: ByteBuffer, from address: IPAddress, port: UInt16) -> Bool {
         guard isOpen else { return false }
         capture?.record(data, from: address, port: port, to: local.address, port: local.port)
         let exchange = data.getInteger(at: data.readerIndex + 18, as: UInt8.self)
-        if exchange == 241, hasInitiator {
+        if exchange == 241 || exchange == 242, hasInitiator {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
         } else if hasResponder {
             metrics.responderReceived.increment()
-            switch responder!.received(data, from: address, port: port, now: .now()) {
+            let challenges = responder!.counters.challenges, accepted = responder!.counters.cookiesAccepted
+            let action = responder!.received(data, from: address, port: port, now: .now())
+            if responder!.counters.cookiesAccepted != accepted { metrics.responderCookiesAccepted.increment() }
+            switch action {
             case .reply(let bytes, let to, let toPort):
-                metrics.responderReplies.increment()
+                if responder!.counters.challenges != challenges {
+                    metrics.responderChallenges.increment()
+                } else {
+                    metrics.responderReplies.increment()
+                }
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
                 metrics.dropped(reason)

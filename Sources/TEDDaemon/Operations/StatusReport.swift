@@ -60,6 +60,7 @@ public struct StatusReport: Sendable {
         if let r = responder {
             members.append(("responder", .object([
                 ("received", .int(r.received)), ("replies", .int(r.replies)),
+                ("challenges", .int(r.challenges)), ("cookies_accepted", .int(r.cookiesAccepted)),
                 ("drops", .object(r.drops.map { ($0.key.description, .int($0.value)) }.sorted { $0.0 < $1.0 })),
             ])))
         }
@@ -100,7 +101,9 @@ public struct StatusReport: Sendable {
         }
         if let r = responder {
             let drops = r.drops.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
-            lines.append("responder: \(r.received) received, \(r.replies) answered\(drops.isEmpty ? "" : "; dropped: \(drops)")")
+            let challenged = r.challenges == 0 && r.cookiesAccepted == 0
+                ? "" : ", \(r.challenges) challenged, \(r.cookiesAccepted) cookies taken"
+            lines.append("responder: \(r.received) received, \(r.replies) answered\(challenged)\(drops.isEmpty ? "" : "; dropped: \(drops)")")
         }
         lines.append("tunnels (\(tunnels.count)):")
         for t in tunnels { lines.append("  \(t.description)") }

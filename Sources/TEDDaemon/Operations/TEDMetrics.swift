@@ -15,6 +15,9 @@ final class TEDMetrics: Sendable {
     let discoveries: Counter
     let responderReceived: Counter
     let responderReplies: Counter
+    /// Challenges sent instead of rate-limited drops (refused cookies are drops: `cookie_*`).
+    let responderChallenges: Counter
+    let responderCookiesAccepted: Counter
     let cacheEntries: Meter
     let pendingDiscoveries: Meter
     let tunnelsUp: Meter
@@ -30,6 +33,8 @@ final class TEDMetrics: Sendable {
         discoveries = Counter(label: "ted_discoveries_total", factory: registry)
         responderReceived = Counter(label: "ted_responder_received_total", factory: registry)
         responderReplies = Counter(label: "ted_responder_replies_total", factory: registry)
+        responderChallenges = Counter(label: "ted_responder_challenges_total", factory: registry)
+        responderCookiesAccepted = Counter(label: "ted_responder_cookies_accepted_total", factory: registry)
         cacheEntries = Meter(label: "ted_cache_entries", factory: registry)
         pendingDiscoveries = Meter(label: "ted_pending_discoveries", factory: registry)
         tunnelsUp = Meter(label: "ted_tunnels", factory: registry)
