@@ -177,6 +177,39 @@ import TEDWire
         #expect(passedOn.withLockedValue { $0 } == 0)
     }
 
+    /// A responder whose source bucket is spent challenges the next probe (exchange 242,
+    /// which the node hands to its initiator); the initiator echoes the cookie at once and
+    /// the echo is answered from the proven identity's bucket.
+    @Test(.timeLimit(.minutes(1))) func aRateLimitedDiscoveryIsChallengedAndStillDiscovered() async throws {
+        let responderConfig = try Self.config(Self.responderYAML + "\nresponder: { rate: 1, burst: 1 }")
+        let responder = try await TEDNode.start(configuration: responderConfig, roles: .responder,
+                                                bind: Endpoint(address: responderConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        let initiatorConfig = try Self.config(Self.initiatorYAML)
+        // Both roles, as the daemon runs: the challenge must reach the initiator, not the responder.
+        let initiator = try await TEDNode.start(configuration: initiatorConfig, roles: .both,
+                                                bind: Endpoint(address: initiatorConfig.identity, port: 0),
+                                                advertiseBoundPort: true, logger: Self.logger)
+        defer { Task { await initiator.stop(); await responder.stop() } }
+        let target = (IPAddress("127.0.0.2")!, responder.port)
+        let packet = try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443")
+        guard case .discovered = await initiator.discover(packet, to: target) else {
+            Issue.record("the first discovery failed")
+            return
+        }
+        initiator.forget(peer: IPAddress("127.0.0.2")!)
+        let second = await initiator.discover(packet, to: target)
+        guard case .discovered(let discovery, false) = second else {
+            Issue.record("expected a fresh discovery, got \(second)")
+            return
+        }
+        #expect(discovery.attempts == 1)
+        #expect(responder.metrics.value("ted_responder_challenges_total") == 1)
+        #expect(responder.metrics.value("ted_responder_cookies_accepted_total") == 1)
+        #expect(responder.metrics.value("ted_responder_replies_total") == 2)
+        #expect(initiator.metrics.value("ted_probes_retransmitted_total") == 0)
+    }
+
     /// An intercepted probe the responder does not cover goes on (`unanswered`); one it
     /// covers is answered through the TED socket and stops here.
     @Test func injectedProbePassesOnOnlyWhenUnanswered() async throws {

@@ -93,13 +93,19 @@ import TEDWire
         #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0)) != nil)
     }
 
-    /// A probe no permit covers passes on without a challenge: another gateway may answer it.
+    /// A probe no permit covers (no match, or a deny first) passes on without a challenge:
+    /// another gateway may answer it.
     @Test func aProbeNoPermitCoversIsNotChallenged() {
-        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: tightSettings())
+        let withDeny = policy("deny tcp 10.2.9.0/24 10.1.0.0/16", "permit tcp 10.2.0.0/16 10.1.0.0/16")
+        var responder = Responder(policy: withDeny, identity: responderIdentity, settings: tightSettings())
         _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
-        #expect(responder.received(probe(packet("udp 10.1.0.5:1 10.2.0.7:53")), from: ip("10.1.0.5"), port: 1, now: t0)
-            == .drop(.rateLimitedSource))
-        #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0)) != nil)
+        for summary in ["udp 10.1.0.5:1 10.2.0.7:53", "tcp 10.1.0.5:1 10.2.9.7:443"] {
+            #expect(responder.received(probe(packet(summary)), from: ip("10.1.0.5"), port: 1, now: t0)
+                == .drop(.rateLimitedSource), "\(summary)")
+        }
+        #expect(challenge(responder.received(probe(packet("tcp 10.1.0.5:1 10.2.8.7:443")), from: ip("10.1.0.5"), port: 1,
+                                             now: t0)) != nil)
+        #expect(responder.counters.challenges == 1)
     }
 
     @Test func challengesHaveABudgetOfTheirOwn() {
