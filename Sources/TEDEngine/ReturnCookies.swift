@@ -40,6 +40,9 @@ struct ReturnCookies: Sendable {
     private let secret: CookieSecret
     private let slotNanoseconds: UInt64
     private var uses = BoundedLRU<UInt64, Int>(capacity: ReturnCookies.remembered)
+    /// The keys of the last two slots asked for: under a flood every cookie checked costs
+    /// one SipHash, not three.
+    private var keys: [(slot: UInt64, key: CookieSecret)] = []
 
     init(secret: CookieSecret, slot: TimeAmount) {
         self.secret = secret
@@ -50,7 +53,7 @@ struct ReturnCookies: Sendable {
 
     /// The cookie for a probe from `source` naming `identity` with `initiatorCookie`, at `now`.
     /// (Never nil: 16 bytes always make a `ReturnCookie`.)
-    func make(identity: Identity, source: IPAddress, initiatorCookie: Cookie, now: NIODeadline) -> ReturnCookie? {
+    mutating func make(identity: Identity, source: IPAddress, initiatorCookie: Cookie, now: NIODeadline) -> ReturnCookie? {
         let slot = slot(at: now)
         let mac = Self.mac(key: key(for: slot), identity: identity, source: source, initiatorCookie: initiatorCookie)
         var bytes: [UInt8] = []
@@ -79,7 +82,14 @@ struct ReturnCookies: Sendable {
     }
 
     /// The slot's own key: SipHash of the slot number under the secret, twice.
-    private func key(for slot: UInt64) -> CookieSecret {
+    private mutating func key(for slot: UInt64) -> CookieSecret {
+        if let known = keys.first(where: { $0.slot == slot }) { return known.key }
+        let key = Self.derive(secret, slot)
+        keys = (keys.suffix(1) + [(slot, key)])
+        return key
+    }
+
+    private static func derive(_ secret: CookieSecret, _ slot: UInt64) -> CookieSecret {
         func half(_ label: UInt8) -> UInt64 {
             var hash = SipHash24(k0: secret.k0, k1: secret.k1)
             hash.append(label)

@@ -166,6 +166,14 @@ import TEDWire
         #expect(responder.received(probe(echo: moved), from: ip("10.1.0.5"), port: 40000, now: at(10_000))
             == .drop(.badCookie(.forged)))
         #expect(isResponse(responder.received(probe(echo: next), from: ip("10.1.0.5"), port: 40000, now: at(10_000))))
+        // One responder across the turn of the slot: two keys, both cookies taken in the second slot.
+        var (one, before) = try challenged(at: t0)
+        let after = try #require(challenge(one.received(probe(), from: ip("10.1.0.5"), port: 40000, now: at(10_000)))?.cookie)
+        #expect(before.bytes.suffix(8) != after.bytes.suffix(8))
+        #expect(after == next)
+        for cookie in [before, after] {
+            #expect(isResponse(one.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: at(10_001))))
+        }
     }
 
     @Test func aCookieForAnotherProbeOrTamperedWithIsForged() throws {
