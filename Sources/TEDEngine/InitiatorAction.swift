@@ -38,6 +38,9 @@ public struct OutgoingProbe: Hashable, Sendable {
     public let destinationPort: UInt16
     /// 1 for the first transmission, then 2, 3, ...
     public let attempt: Int
+    /// This send answers a challenge (the probe again, echoing its cookie): neither a first
+    /// transmission nor a retransmission.
+    public internal(set) var answersChallenge = false
 }
 
 /// A successful discovery: whom to negotiate with and what to propose.

@@ -77,7 +77,9 @@ struct PendingDiscovery: Sendable {
         firstProbe = OutgoingProbe(bytes: bytes, cookie: firstProbe.cookie, source: firstProbe.source,
                                    sourcePort: firstProbe.sourcePort, destination: firstProbe.destination,
                                    destinationPort: firstProbe.destinationPort, attempt: sends)
-        return firstProbe
+        var echo = firstProbe
+        echo.answersChallenge = true
+        return echo
     }
 
     /// Advances to `now`: a retransmission (same bytes, same cookie), a timeout, or nothing yet.

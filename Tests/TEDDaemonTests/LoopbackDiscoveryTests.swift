@@ -208,6 +208,8 @@ import TEDWire
         #expect(responder.metrics.value("ted_responder_cookies_accepted_total") == 1)
         #expect(responder.metrics.value("ted_responder_replies_total") == 2)
         #expect(initiator.metrics.value("ted_probes_retransmitted_total") == 0)
+        #expect(initiator.metrics.value("ted_probes_sent_total") == 2)
+        #expect(initiator.metrics.value("ted_challenges_answered_total") == 1)
     }
 
     /// An intercepted probe the responder does not cover goes on (`unanswered`); one it

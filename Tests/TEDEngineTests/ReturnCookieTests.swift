@@ -253,12 +253,13 @@ import TEDWire
         // The same probe, to the discovery's own destination (not the challenge's source), with the cookie.
         #expect(echo.destination == first.destination && echo.destinationPort == first.destinationPort)
         #expect(echo.source == first.source && echo.sourcePort == first.sourcePort && echo.cookie == first.cookie)
+        #expect(echo.answersChallenge && !first.answersChallenge)
         guard case .probe(let sent) = try TEDCodec.decode(first.bytes), case .probe(let echoed) = try TEDCodec.decode(echo.bytes)
         else { throw CookieTestError.noChallenge }
         #expect(echoed == sent.echoing(cookie) && sent.cookie == nil)
         // Retransmissions carry it too.
         let retransmit = try #require(initiator.tick(now: at(10_000)).first?.sentProbe)
-        #expect(retransmit.bytes == echo.bytes)
+        #expect(retransmit.bytes == echo.bytes && !retransmit.answersChallenge && retransmit.attempt == 2)
         #expect(initiator.counters.challengesAnswered == 1)
         // At most two challenges per discovery.
         #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(30)).first?.sentProbe != nil)

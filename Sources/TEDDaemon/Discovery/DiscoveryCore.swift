@@ -233,7 +233,13 @@ final class DiscoveryCore: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let probe):
-                if probe.attempt == 1 { metrics.probesSent.increment() } else { metrics.probesRetransmitted.increment() }
+                if probe.answersChallenge {
+                    metrics.challengesAnswered.increment()
+                } else if probe.attempt == 1 {
+                    metrics.probesSent.increment()
+                } else {
+                    metrics.probesRetransmitted.increment()
+                }
                 if probeSender?(probe) != true {
                     write(probe.bytes, to: probe.destination, port: probe.destinationPort)
                 }

@@ -31,6 +31,7 @@ public struct StatusReport: Sendable {
             let c = i.counters
             members.append(("initiator", .object([
                 ("probes_sent", .int(c.probesSent)), ("retransmits", .int(c.retransmits)),
+                ("challenges_answered", .int(c.challengesAnswered)),
                 ("responses_accepted", .int(c.responsesAccepted)), ("discoveries", .int(c.discoveries)),
                 ("cache_hits", .int(c.cacheHits)), ("joins", .int(c.joins)),
                 ("failures", .object(c.failures.sorted { $0.key.rawValue < $1.key.rawValue }

@@ -11,6 +11,8 @@ final class TEDMetrics: Sendable {
     let registry: MetricsRegistry
     let probesSent: Counter
     let probesRetransmitted: Counter
+    /// Probes sent again at once with a challenge's cookie.
+    let challengesAnswered: Counter
     let responsesAccepted: Counter
     let discoveries: Counter
     let responderReceived: Counter
@@ -29,6 +31,7 @@ final class TEDMetrics: Sendable {
         self.registry = registry
         probesSent = Counter(label: "ted_probes_sent_total", factory: registry)
         probesRetransmitted = Counter(label: "ted_probes_retransmitted_total", factory: registry)
+        challengesAnswered = Counter(label: "ted_challenges_answered_total", factory: registry)
         responsesAccepted = Counter(label: "ted_responses_accepted_total", factory: registry)
         discoveries = Counter(label: "ted_discoveries_total", factory: registry)
         responderReceived = Counter(label: "ted_responder_received_total", factory: registry)
