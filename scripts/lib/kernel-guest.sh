@@ -249,6 +249,13 @@ ted_stop B
 ted_config B "permit ip 198.18.2.0/24 198.18.1.0/26" "permit udp 198.18.2.0/24 eq 7101 198.18.1.0/24" \
   "permit ip 198.18.2.0/24 198.18.0.0/15" "permit ip 2001:db8:2::/64 2001:db8:1::/64"
 ted_start B
+# gwA's tunnel of section 1 (198.18.1.0/24 === 198.18.2.0/25) would carry the flow: it goes,
+# so the flow is discovered anew against gwB's new policy.
+for ike in $(sas A | grep -o '^ted-198-51-100-2-[0-9a-f]*' | sort -u); do
+  swanctl --terminate --ike "$ike" --timeout 10 --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1
+done
+no_sa_to_b() { ! sas A | grep -q "198.51.100.2\["; }
+retry 30 no_sa_to_b
 in_ns hA ip addr add 198.18.1.100/24 dev eth0
 bg hB python3 -c "
 import socket, sys
@@ -264,10 +271,12 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.1.100', 0)
   sleep 1; grep -q '^198.18.1.100 narrowed' "$TOPO_DIR/hostB.7101"; }
 check "a flow from 198.18.1.100 to hostB udp/7101 arrives over a tunnel" retry 20 udp_7101_arrived
 capture_stop
-check "gwA's child for it is exactly 198.18.1.64/26[udp] === 198.18.2.0/24[udp/7101] (no address of gwA inside)" \
-  child_ts A 198.51.100.2 '198.18.1.64/26\[udp\]' '198.18.2.0/24\[udp/7101\]'
+check "gwA's child for it is exactly 198.18.1.64/26[udp] === 198.18.2.0/25[udp/7101] (no address of gwA inside; gwA's deny cut the rest)" \
+  child_ts A 198.51.100.2 '198.18.1.64/26\[udp\]' '198.18.2.0/25\[udp/7101\]'
 check "no udp/7101 in clear on the transit" test "$(captured narrowed 'udp port 7101')" -eq 0
 check "the transit saw the tunnel's ESP" test "$(captured narrowed esp)" -gt 0
+# Section 5 needs a live tunnel for hostA: discovered again (gwB's entry for 198.18.1.0/26).
+check "hostA reaches hostB again over a new tunnel" retry 20 ping_to 198.18.2.20
 
 # --- 4. IPv6 over kernel ESP ---------------------------------------------------------------
 section "4: IPv6"
