@@ -76,6 +76,6 @@ let package = Package(
         .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),
         .testTarget(name: "TEDViciTests", dependencies: ["TEDVici"]),
         .testTarget(name: "TEDLinuxTests", dependencies: ["TEDLinux", "TEDTestSupport"]),
-        .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon", "TEDEngine", "TEDVici"]),
+        .testTarget(name: "TEDDaemonTests", dependencies: ["TEDDaemon", "TEDEngine", "TEDVici", "TEDTestSupport"]),
     ]
 )

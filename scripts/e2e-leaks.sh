@@ -11,6 +11,7 @@ TED=${TED:-$PWD/.build/debug/ted}
 
 source scripts/lib/topology.sh
 source scripts/lib/checks.sh
+source scripts/lib/traffic.sh
 require e2e-leaks ip nft tcpdump ping python3
 trap topology_cleanup EXIT
 
@@ -48,12 +49,6 @@ in_ns gA ip route add 2001:db8:3::/64 via 2001:db8:100::3
   echo "control-socket: $TOPO_DIR/gA.sock"
 } > "$TOPO_DIR/gA.yaml"
 
-capture_start() {
-  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
-  local i; for i in $(seq 1 50); do grep -q "listening on" "$TOPO_DIR/$1.tcpdump.log" 2>/dev/null && return 0; sleep 0.1; done
-}
-capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
-captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
 # connect_from NS SOURCE PORT: one TCP connect() to 198.18.2.20:PORT, SOURCE bound (or "").
 connect_from() {
   in_ns "$1" python3 -c "

@@ -9,6 +9,7 @@ TED=${TED:-$PWD/.build/debug/ted}
 
 source scripts/lib/topology.sh
 source scripts/lib/checks.sh
+source scripts/lib/traffic.sh
 require e2e ip nft tcpdump nc ping /usr/lib/ipsec/charon swanctl
 trap topology_cleanup EXIT
 
@@ -37,18 +38,7 @@ ted_config() {
 }
 
 
-tcp_to() { in_ns hA nc -z -w 1 "$1" "$2"; }
-no_tcp_to() { ! tcp_to "$@"; }
 no_established_sa() { ! sas A | grep -q ESTABLISHED; }
-# ike_sa_with SITE PEER: an established IKE SA on gwSITE with PEER.
-ike_sa_with() { sas "$1" | grep -E "ESTABLISHED" -B1 -A1 | grep -q "$2"; }
-# child_ts SITE PEER LOCAL REMOTE: gwSITE's child SA towards PEER has exactly these selectors.
-# (Local and remote of one child together: swapped or mixed children do not pass.)
-child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index($0, peer) == 1 }
-    in_peer && $1 == "local" { local_ts = $2 } in_peer && $1 == "remote" && local_ts != "" { print local_ts " === " $2; local_ts = "" }' \
-    > "$TOPO_DIR/sas.txt"
-  grep -qE "^$3 === $4\$" "$TOPO_DIR/sas.txt"; }
-ping_to() { in_ns hA ping -c 1 -W 1 "$1"; }
 no_ted_objects() {
   local site=$1
   ! in_ns g$site ip xfrm policy | grep -q "priority 21275[0-9]\{5\}" && ! in_ns g$site nft list tables 2>/dev/null | grep -q "inet ted" \
@@ -60,41 +50,11 @@ cleartext_count() {
   tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
 }
 
-# capture_ready LOG: wait (at most 5 s) until tcpdump says it is capturing.
-capture_ready() { local i; for i in $(seq 1 50); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-capture_start() {
-  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
-  capture_ready "$TOPO_DIR/$1.tcpdump.log"
-}
-capture_stop() { sleep 0.3; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
-captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
 control() { in_ns g$1 python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b'\\n')
 print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" "$TOPO_DIR/g$1.sock" "$2"; }
 metric_of() { control "$1" metrics | awk -v name="$2" '$1 == name { print $2 }'; }
-# first_connect NAME HOST PORT: a TCP connect() from hostA, its SYNs captured on hostA's
-# link and on the transit; prints the milliseconds to connected (or "failed").
-first_connect() {
-  capture_start "$1"
-  bg hA tcpdump --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
-    >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
-  local hostA_capture=$!
-  capture_ready "$TOPO_DIR/$1.hostA.tcpdump.log"
-  in_ns hA /usr/bin/python3 -c "
-import socket, sys, time
-start = time.monotonic()
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
-    print(round((time.monotonic() - start) * 1000))
-except OSError:
-    print('failed')" "$2" "$3" > "$TOPO_DIR/$1.ms"
-  sleep 0.3; kill "$hostA_capture" 2>/dev/null; wait "$hostA_capture" 2>/dev/null
-  capture_stop
-}
-received() { awk '/packets transmitted/ { print $4 }' "$1"; }
-hostA_syns() { tcpdump -nn -r "$TOPO_DIR/$1.hostA.pcap" 2>/dev/null | wc -l; }
-connect_ms() { cat "$TOPO_DIR/$1.ms"; }
 
 echo "e2e: building the topology in namespaces $TOPO-* (work files in $TOPO_DIR)"
 topology_up
@@ -106,9 +66,13 @@ bg hC nc -lk 22
 sleep 0.5
 
 ted_config A "deny ip 198.18.1.0/24 198.18.3.128/25" "permit ip 198.18.1.0/24 198.18.0.0/15"
-ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
-  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24" \
-  "permit icmp 198.18.2.0/24 198.18.3.0/24"
+# gwB's policy, written again after 4d changes it.
+gwB_config() {
+  ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
+    "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24" \
+    "permit icmp 198.18.2.0/24 198.18.3.0/24"
+}
+gwB_config
 ted_config C "deny ip 198.18.3.0/24 198.18.1.128/25" "permit ip 198.18.3.0/24 198.18.0.0/15"
 for site in A B C; do ted_start $site || { fail "ted on g$site"; exit 1; }; done
 
@@ -352,9 +316,7 @@ check "gwA does not refute gwB for its own installation failure" \
 check "the uninstallable child's flow: no udp/7101 in clear on the transit" test "$(captured uninstallable 'udp port 7101')" -eq 0
 in_ns hA ip addr del 198.18.1.100/24 dev eth0
 ted_stop B
-ted_config B "permit tcp 198.18.2.0/24 eq 443 198.18.1.0/24" "permit icmp 198.18.2.0/24 198.18.1.0/24" \
-  "permit udp 198.18.2.0/24 eq 5353 198.18.1.0/24" "permit udp 198.18.2.0 0.0.0.135 198.18.1.0/24" \
-  "permit icmp 198.18.2.0/24 198.18.3.0/24"
+gwB_config
 ted_start B
 
 # 5. ted status shows the tunnels it made.

@@ -24,6 +24,8 @@ scripts/mutants.sh --sample 15
 scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"
 scripts/e2e.sh
 scripts/e2e-leaks.sh
+# A 10-site mesh, every host to every host: every pair answered, nothing in clear.
+Benchmarks/mesh.sh 10
 scripts/e2e-certs.sh
 # The Debian package (a static release build), installed into a clean Debian 12 root.
 scripts/package-deb.sh .build

@@ -138,6 +138,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(await handoff.tunnels().map(\.state) == ["connecting"])
         fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        #expect(node.metrics.value("ted_tunnels") == 1, "ted_tunnels counts the tunnels up")
         // Up: the deadline passes without failing it.
         try await Task.sleep(for: .milliseconds(400))
         #expect(!fake.calls.contains("unload-conn \(name)"))
@@ -351,6 +352,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         fake.vanish()
         try await until { await !handoff.isConnected }
         #expect(await handoff.tunnels().isEmpty, "a tunnel must not be shown up while charon is gone")
+        #expect(node.metrics.value("ted_tunnels") == 0)
 
         // Back, holding one live child SA of ted's and a stale connection of a killed ted.
         fake.set {

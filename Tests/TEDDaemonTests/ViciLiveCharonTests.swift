@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TEDTestSupport
 @testable import TEDDaemon
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Glibc
 /// network namespace of its own, reached through its UNIX socket: every command ted uses,
 /// the events stream, and charon going away and coming back. Needs root and charon;
 /// skipped without them, failed in CI.
-@Suite(.serialized) struct ViciLiveCharonTests {
+@Suite(.serialized, .enabled(if: RootTests.runnable, "needs root and charon")) struct ViciLiveCharonTests {
     static let charonPath = "/usr/lib/ipsec/charon"
 
     final class Charon: @unchecked Sendable {

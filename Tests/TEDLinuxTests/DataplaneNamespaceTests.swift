@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TEDModel
+import TEDTestSupport
 @testable import TEDLinux
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Glibc
 
 /// The Linux seams alone, each in a network namespace of its own: the XFRM policy table,
 /// the ACQUIRE listener, the nftables interception and inbound guard, transparent probes.
-@Suite(.serialized) struct DataplaneNamespaceTests {
+@Suite(.serialized, .enabled(if: RootTests.runnable, "needs root: network namespaces")) struct DataplaneNamespaceTests {
     static let setup = [
         ["ip", "link", "set", "lo", "up"],
         // This kernel has no dummy device: a veth pair with both ends inside.

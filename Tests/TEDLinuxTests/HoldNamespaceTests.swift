@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TEDModel
+import TEDTestSupport
 @testable import TEDLinux
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import Glibc
 /// permit entry covers waits in ted's netfilter queue (not forwarded), goes on when
 /// accepted and never when dropped; a tunnel's selector in the table's set lets its
 /// packets by; and with no reader the queue drops (fail closed).
-@Suite(.serialized) struct HoldNamespaceTests {
+@Suite(.serialized, .enabled(if: RootTests.runnable, "needs root: network namespaces")) struct HoldNamespaceTests {
     static let setup = DataplaneNamespaceTests.setup + [
         ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.peer.rp_filter=0"],
         // Forwarded packets leave through `inside` to a MAC nobody has: counted once, never looped.

@@ -85,3 +85,23 @@ import TEDTestSupport
                       sourcePort: UInt16(rng.next() % 16), destinationPort: UInt16(rng.next() % 16))!
     }
 }
+
+/// A range holds another exactly when both its ends do: the v2 verdict and proxy subsets
+/// rest on it (a merge whose ports pass a policy's upper bound is not inside it).
+@Suite struct PortRangeContainmentTests {
+    @Test func aRangeHoldsAnotherOnlyWithBothEnds() {
+        let policy = PortRange(1000, 2000)!
+        for (lower, upper, inside) in [(1000, 2000, true), (1200, 1300, true), (999, 1500, false), (1500, 2001, false),
+                                       (1000, 1000, true), (2000, 2000, true), (2001, 2001, false), (0, 65535, false)] {
+            #expect(policy.contains(PortRange(UInt16(lower), UInt16(upper))!) == inside, "\(lower)-\(upper)")
+        }
+        // Brute force on a small space: containment is containment of every port.
+        let small = (0...12).flatMap { a in (a...12).map { PortRange(UInt16(a), UInt16($0))! } }
+        for outer in small {
+            for inner in small {
+                let every = (inner.lower...inner.upper).allSatisfy { outer.contains($0) }
+                #expect(outer.contains(inner) == every, "\(outer) holds \(inner)")
+            }
+        }
+    }
+}

@@ -36,6 +36,8 @@ TOPO=tk
 TOPO_DIR=$(mktemp -d /tmp/ted-e2e-kernel.XXXXXX)
 source scripts/lib/topology.sh
 source scripts/lib/checks.sh
+WAIT_SCALE=3
+source scripts/lib/traffic.sh
 
 save_logs() {
   mkdir -p "$OUT/logs"
@@ -52,50 +54,9 @@ finish() {
 }
 trap finish EXIT
 
-# charon_start SITE: as topology.sh's, but charon's data plane is the kernel's (kernel-netlink
-# is loaded by default when kernel-libipsec is not).
-charon_start() {
-  local site=$1 conf="$TOPO_DIR/g$1.strongswan.conf"
-  cat > "$conf" <<CONF
-charon {
-  load_modular = yes
-  install_routes = yes
-  retransmit_tries = 3
-  plugins {
-    include /etc/strongswan.d/charon/*.conf
-    vici {
-      socket = unix://$TOPO_DIR/g$site.vici
-    }
-    stroke {
-      load = no
-    }
-    kernel-libipsec {
-      load = no
-    }
-  }
-  filelog {
-    charon {
-      path = $TOPO_DIR/g$site.charon.log
-      flush_line = yes
-      default = 1
-      ike = 2
-      cfg = 2
-      knl = 2
-      time_format = %T
-      time_precision = ms
-    }
-  }
-}
-CONF
-  rm -f "$TOPO_DIR/g$site.vici"
-  ip netns exec "$(ns g$site)" unshare -m sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$conf exec /usr/lib/ipsec/charon" \
-    > "$TOPO_DIR/g$site.charon.out" 2>&1 &
-  TOPO_PIDS+=($!); CHARON_PID[$site]=$!
-  local i
-  for i in $(seq 1 300); do [ -S "$TOPO_DIR/g$site.vici" ] && return 0; sleep 0.1; done
-  echo "charon on g$site did not open its VICI socket" >&2
-  return 1
-}
+# charon with the kernel's ESP (topology.sh's charon_start), given the guest's time.
+CHARON_ESP=kernel
+CHARON_WAIT=30
 
 # ted_start / ted_stop as checks.sh's, with the guest's slowness in their bounds (60 s).
 ted_launch() {
@@ -150,21 +111,6 @@ ted_config() {
 }
 
 # --- helpers (e2e.sh's, on this topology) -------------------------------------------------
-capture_ready() { local i; for i in $(seq 1 100); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-capture_start() {
-  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
-  capture_ready "$TOPO_DIR/$1.tcpdump.log"
-}
-capture_stop() { sleep 0.5; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
-captured() { tcpdump -nn -r "$TOPO_DIR/$1.pcap" "$2" 2>/dev/null | wc -l; }
-tcp_to() { in_ns hA nc -z -w 3 "$1" "$2"; }
-ping_to() { in_ns hA ping -c 1 -W 2 "$1"; }
-ike_sa_with() { sas "$1" | grep -E "ESTABLISHED" -B1 -A1 | grep -q "$2"; }
-child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index($0, peer) == 1 }
-    in_peer && $1 == "local" { local_ts = $2 } in_peer && $1 == "remote" && local_ts != "" { print local_ts " === " $2; local_ts = "" }' \
-    > "$TOPO_DIR/sas.txt"
-  grep -qE "^$3 === $4\$" "$TOPO_DIR/sas.txt"; }
-received() { awk '/packets transmitted/ { print $4 }' "$1"; }
 # esp_packets SITE in|out: packets counted by gwSITE's kernel ESP SAs of that direction.
 esp_packets() {
   local me="198.51.100.$(( $(printf '%d' "'$1") - 64 ))"
@@ -174,25 +120,6 @@ esp_packets() {
     END { print n + 0 }'
 }
 esp_states() { in_ns g$1 ip xfrm state | grep -c "proto esp"; }
-first_connect() {
-  capture_start "$1"
-  bg hA tcpdump --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
-    >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
-  local hostA_capture=$!
-  capture_ready "$TOPO_DIR/$1.hostA.tcpdump.log"
-  in_ns hA /usr/bin/python3 -c "
-import socket, sys, time
-start = time.monotonic()
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10).close()
-    print(round((time.monotonic() - start) * 1000))
-except OSError:
-    print('failed')" "$2" "$3" > "$TOPO_DIR/$1.ms"
-  sleep 0.5; kill "$hostA_capture" 2>/dev/null; wait "$hostA_capture" 2>/dev/null
-  capture_stop
-}
-hostA_syns() { tcpdump -nn -r "$TOPO_DIR/$1.hostA.pcap" 2>/dev/null | wc -l; }
-connect_ms() { cat "$TOPO_DIR/$1.ms"; }
 
 # --- topology -----------------------------------------------------------------------------
 # topology.sh's names and addresses (hostA - gwA - transit - gwB - hostB; no site C), built
@@ -311,6 +238,45 @@ check "gwB's child SA is the mirror: 198.18.2.0/25 === 198.18.1.0/24" \
   bash -c "swanctl --list-sas --uri unix://$TOPO_DIR/gB.vici | awk '\$1 == \"local\" { l = \$2 } \$1 == \"remote\" { print l \" === \" \$2 }' | grep -qx '198.18.2.0/25 === 198.18.1.0/24'"
 check "gwA's kernel has charon's outbound policy for exactly 198.18.1.0/24 -> 198.18.2.0/25" \
   bash -c "ip netns exec $(ns gA) ip xfrm policy | grep -A1 '^src 198.18.1.0/24 dst 198.18.2.0/25' | grep -q 'dir out'"
+
+# --- 3b. a narrowed child without an address of gwA in its local selector ---------------
+# The flow of issue #20: gwB gives 198.18.1.0/26 to an entry above its udp/7101 one, so a
+# flow from 198.18.1.100 gets the child 198.18.1.64/26[udp] === 198.18.2.0/24[udp/7101]
+# at gwA, which holds no address there. kernel-libipsec 5.9.8 cannot route it (e2e.sh 4d);
+# kernel ESP installs it and carries the flow.
+section "3b: narrowed child without a gateway address"
+ted_stop B
+ted_config B "permit ip 198.18.2.0/24 198.18.1.0/26" "permit udp 198.18.2.0/24 eq 7101 198.18.1.0/24" \
+  "permit ip 198.18.2.0/24 198.18.0.0/15" "permit ip 2001:db8:2::/64 2001:db8:1::/64"
+ted_start B
+# gwA's tunnel of section 1 (198.18.1.0/24 === 198.18.2.0/25) would carry the flow: it goes,
+# so the flow is discovered anew against gwB's new policy.
+for ike in $(sas A | grep -o '^ted-198-51-100-2-[0-9a-f]*' | sort -u); do
+  swanctl --terminate --ike "$ike" --timeout 10 --uri "unix://$TOPO_DIR/gA.vici" >/dev/null 2>&1
+done
+no_sa_to_b() { ! sas A | grep -q "198.51.100.2\["; }
+retry 30 no_sa_to_b
+in_ns hA ip addr add 198.18.1.100/24 dev eth0
+bg hB python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7101))
+with open(sys.argv[1], 'a') as f:
+    while True:
+        data, peer = s.recvfrom(64); f.write(peer[0] + ' ' + data.decode(errors='replace') + '\\n'); f.flush()" "$TOPO_DIR/hostB.7101"
+capture_start narrowed
+udp_7101_arrived() {
+  in_ns hA python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.1.100', 0)); s.sendto(b'narrowed', ('198.18.2.20', 7101))"
+  sleep 1; grep -q '^198.18.1.100 narrowed' "$TOPO_DIR/hostB.7101"; }
+check "a flow from 198.18.1.100 to hostB udp/7101 arrives over a tunnel" retry 20 udp_7101_arrived
+capture_stop
+check "gwA's child for it is exactly 198.18.1.64/26[udp] === 198.18.2.0/25[udp/7101] (no address of gwA inside; gwA's deny cut the rest)" \
+  child_ts A 198.51.100.2 '198.18.1.64/26\[udp\]' '198.18.2.0/25\[udp/7101\]'
+check "no udp/7101 in clear on the transit" test "$(captured narrowed 'udp port 7101')" -eq 0
+check "the transit saw the tunnel's ESP" test "$(captured narrowed esp)" -gt 0
+# Section 5 needs a live tunnel for hostA: discovered again (gwB's entry for 198.18.1.0/26).
+check "hostA reaches hostB again over a new tunnel" retry 20 ping_to 198.18.2.20
 
 # --- 4. IPv6 over kernel ESP ---------------------------------------------------------------
 section "4: IPv6"

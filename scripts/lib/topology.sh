@@ -63,10 +63,14 @@ topology_up() {
   done
 }
 
-# charon_start SITE: one charon per gateway with kernel-libipsec, its own /run and VICI socket.
-# $CHARON_PLUGINS, when set, is more plugin configuration (strongswan.conf syntax).
+# charon_start SITE: one charon per gateway, its own /run and VICI socket, with
+# kernel-libipsec (userspace ESP: this machine's kernel has none) or, with CHARON_ESP=kernel,
+# the kernel's ESP (kernel-netlink, loaded when libipsec is not). $CHARON_PLUGINS, when set,
+# is more plugin configuration (strongswan.conf syntax). Waits CHARON_WAIT seconds (10) for
+# its VICI socket.
 charon_start() {
-  local site=$1 conf="$TOPO_DIR/g$1.strongswan.conf"
+  local site=$1 conf="$TOPO_DIR/g$1.strongswan.conf" libipsec=yes
+  [ "${CHARON_ESP:-libipsec}" = kernel ] && libipsec=no
   cat > "$conf" <<CONF
 charon {
   load_modular = yes
@@ -81,7 +85,7 @@ charon {
       load = no
     }
     kernel-libipsec {
-      load = yes
+      load = $libipsec
     }
 ${CHARON_PLUGINS:-}
   }
@@ -92,6 +96,9 @@ ${CHARON_PLUGINS:-}
       default = 1
       ike = 2
       cfg = 2
+      knl = 2
+      time_format = %T
+      time_precision = ms
     }
   }
 }
@@ -101,7 +108,7 @@ CONF
     > "$TOPO_DIR/g$site.charon.out" 2>&1 &
   TOPO_PIDS+=($!); CHARON_PID[$site]=$!
   local i
-  for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.vici" ] && return 0; sleep 0.1; done
+  for i in $(seq 1 $(( ${CHARON_WAIT:-10} * 10 ))); do [ -S "$TOPO_DIR/g$site.vici" ] && return 0; sleep 0.1; done
   echo "charon on g$site did not open its VICI socket" >&2
   return 1
 }

@@ -206,6 +206,8 @@ final class DiscoveryCore: @unchecked Sendable {
     }
 
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
+    /// The hand-off's count of tunnels up (`ted_tunnels`).
+    func tunnelsUp(_ count: Int) { metrics.tunnelsUp.set(Double(count)) }
     func update(peerCheck: PeerAddressCheck) {
         initiator?.update(peerCheck: peerCheck)
         responder?.update(peerCheck: peerCheck)

@@ -183,6 +183,11 @@ public final class TEDNode: Sendable {
     }
 
     /// Forgets cached discoveries of a peer (its tunnel went down).
+    /// The hand-off tells how many of its tunnels are up (`ted_tunnels`).
+    public func tunnelsUp(_ count: Int) {
+        withCore { $0.tunnelsUp(count) }
+    }
+
     public func forget(peer: IPAddress) {
         withCore { $0.forget(peer: peer) }
     }

@@ -22,7 +22,14 @@ public actor IKEHandoff: DaemonPlugin {
     private let options: IKEOptions
     private let logger: Logger
     private var node: TEDNode?
-    private var records: [String: TunnelRecord] = [:]
+    private var records: [String: TunnelRecord] = [:] {
+        didSet {
+            let up = records.values.count { $0.state == "up" }
+            if up != tunnelsUp { tunnelsUp = up; node?.tunnelsUp(up) }
+        }
+    }
+    /// How many records are up, as `ted_tunnels` last showed.
+    private var tunnelsUp = 0
     /// The latest hand-offs refused by a cap, for `ted status` (at most `cappedShown`).
     private var capped: [TunnelRecord] = []
     /// The latest peers' child SAs this host could not install (responder connections),
