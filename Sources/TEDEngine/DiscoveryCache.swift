@@ -81,7 +81,7 @@ struct ServiceKey: Hashable, Sendable {
         self.source = packet.source
         self.destination = destination
         self.destinationPort = destinationPort
-        self.proto = packet.proto
+        self.proto = packet.proto.on(packet.family)
         self.servicePort = packet.destinationPort
         self.icmpType = packet.proto.isICMP ? packet.sourcePort : nil
     }

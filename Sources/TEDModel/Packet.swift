@@ -13,7 +13,7 @@ public struct Packet: Hashable, Sendable {
     public init?(proto: IPProtocol, source: IPAddress, destination: IPAddress,
                  sourcePort: UInt16? = nil, destinationPort: UInt16? = nil) {
         guard source.family == destination.family else { return nil }
-        self.proto = proto.on(source.family)
+        self.proto = proto
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort

@@ -79,7 +79,7 @@ public struct PolicyEntry: Hashable, Sendable {
 
     private func matches(_ packet: Packet, localAddress: IPAddress, remoteAddress: IPAddress,
                          localPort: UInt16?, remotePort: UInt16?) -> Bool {
-        (proto.isAny || proto.on(packet.family) == packet.proto)
+        (proto.isAny || proto.on(packet.family) == packet.proto.on(packet.family))
             && local.contains(localAddress) && remote.contains(remoteAddress)
             && localPort.map(localPorts.contains) ?? true
             && remotePort.map(remotePorts.contains) ?? true

@@ -53,7 +53,7 @@ public struct Proxy: Hashable, Sendable {
 
     /// Whether packet P, sent from the initiator side to the responder side, lies inside (block 218).
     public func contains(_ packet: Packet) -> Bool {
-        (proto.isAny || proto.on(family) == packet.proto)
+        (proto.isAny || proto.on(family) == packet.proto.on(family))
             && initiatorSide.pattern.contains(packet.source)
             && responderSide.pattern.contains(packet.destination)
             && packet.sourcePort.map(initiatorSide.ports.contains) ?? true

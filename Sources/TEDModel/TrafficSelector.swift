@@ -25,7 +25,7 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether an outbound packet (local source, remote destination) lies inside.
     public func contains(_ packet: Packet) -> Bool {
-        guard proto.isAny || proto == packet.proto, local.contains(packet.source), remote.contains(packet.destination)
+        guard proto.isAny || proto == packet.proto.on(packet.family), local.contains(packet.source), remote.contains(packet.destination)
         else { return false }
         guard hasPorts else { return true }
         return (packet.sourcePort.map(localPorts.contains) ?? localPorts.isAll)
@@ -88,12 +88,13 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
     /// keeps the most; nil when `packet` lies in `entry`.
     func cutting(_ entry: PolicyEntry, keeping packet: Packet) -> TrafficSelector? {
         var options: [TrafficSelector] = []
-        if proto.isAny, !entry.proto.isAny, entry.proto.on(packet.family) != packet.proto {
+        let packetProto = packet.proto.on(packet.family)
+        if proto.isAny, !entry.proto.isAny, entry.proto.on(packet.family) != packetProto {
             var option = self
-            option.proto = packet.proto
+            option.proto = packetProto
             options.append(option)
         }
-        let common = proto.isAny ? packet.proto : proto
+        let common = proto.isAny ? packetProto : proto
         if common.hasPorts, entry.proto.on(packet.family) == common || entry.proto.isAny {
             if let port = packet.sourcePort, let ports = Self.range(localPorts, without: entry.localPorts, keeping: port) {
                 var option = self

@@ -19,6 +19,24 @@ import TEDTestSupport
         #expect(canonicalForm(canonical) == canonical)
     }
 
+    /// A fuzz crasher: an IPv6 summary that says protocol 1 (`icmp`, as an ACL writes it)
+    /// must keep its byte; the model reads it as ICMPv6 only when it matches policy.
+    @Test func anIPv6SummaryOfProtocolOneKeepsItsByte() throws {
+        let hex = "010203040506070800000000000000000d10f00000000000000000b0050000188320355d3c37c2d95badba15e73c79f5"
+            + "0000000305000018051101f420010db8ffff00000000000000000001f00000280611000020010db8000100000000000000"
+            + "000000ffffffffffff000000000000000000000000003c8320355d3c37c2d95badba15e73c79f503060100140301e92035"
+            + "0db800010000000000000000001020010db8000200000000000000000020"
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes.append(try #require(UInt8(hex[index..<next], radix: 16)))
+            index = next
+        }
+        let canonical = try #require(canonicalForm(bytes))
+        #expect(Self.encoded(bytes) == canonical)
+    }
+
     @Test func everyAcceptedTwinOfTheRejectReasonsReencodesToItsCanonicalForm() throws {
         var checked = 0
         for test in RejectReasonTests.cases {

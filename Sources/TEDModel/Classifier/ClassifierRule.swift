@@ -93,7 +93,7 @@ struct ClassifierKey<Address: FixedWidthInteger & UnsignedInteger> {
     init(_ packet: Packet, as role: Role) {
         let source = packet.sourcePort.map(Int32.init) ?? -1
         let destination = packet.destinationPort.map(Int32.init) ?? -1
-        proto = packet.proto.number
+        proto = packet.proto.on(packet.family).number
         icmpType = source
         icmpCode = destination
         let (sourceBits, destinationBits) = (Address(truncatingIfNeeded: packet.source.bits),
