@@ -22,7 +22,8 @@ KVM_ROOT_CACHE=${KVM_ROOT_CACHE:-always}
 
 # The guest's /init: mount the host's root (virtiofs, read-only) under a tmpfs overlay,
 # the output share at /ted-out, and run /ted-out/run.sh there; then power off.
-# klibc tools only in the initramfs (no sed/awk/busybox).
+# klibc tools only in the initramfs (no sed/awk/busybox). /tmp stays the host's, seen through
+# the overlay (writes land in the tmpfs upper layer): a checkout there must be visible.
 kernel_vm_init_script() {
   cat <<'INIT'
 #!/bin/sh
@@ -42,7 +43,7 @@ exec run-init /newroot /bin/sh -c '
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
-mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
 hostname ted-guest
 /bin/sh /ted-out/run.sh > /dev/console 2>&1
 sync; echo o > /proc/sysrq-trigger; sleep 10'
