@@ -112,25 +112,31 @@ in_ns hA ping -c 3 -i 0.2 -W 1 198.18.3.200 >/dev/null 2>&1
 # Whatever a peer proposes, gwC's children hold only what its policy gives the permit: a
 # plain charon connection on gwA (not ted) proposing all of 198.18.1.0/24 === 198.18.3.0/24
 # is narrowed by gwC to the one child config it overlaps, without 198.18.1.128/25.
-cat > "$TOPO_DIR/wide.swanctl.conf" <<CONF
+# plain_child NAME FROM-SITE TO-SITE LOCAL-TS REMOTE-TS: a plain charon connection (not ted's)
+# on gwFROM to gwTO with one child, loaded and initiated; its output in NAME.initiate.
+plain_child() {
+  local from=$(( $(printf '%d' "'$2") - 64 )) to=$(( $(printf '%d' "'$3") - 64 ))
+  cat > "$TOPO_DIR/$1.swanctl.conf" <<CONF
 connections {
-  wide {
+  $1 {
     version = 2
-    local_addrs = 198.51.100.1
-    remote_addrs = 198.51.100.3
+    local_addrs = 198.51.100.$from
+    remote_addrs = 198.51.100.$to
     proposals = aes128-sha256-modp2048
     local { auth = psk
-      id = 198.51.100.1 }
+      id = 198.51.100.$from }
     remote { auth = psk
-      id = 198.51.100.3 }
-    children { wide { local_ts = 198.18.1.0/24
-        remote_ts = 198.18.3.0/24
+      id = 198.51.100.$to }
+    children { $1 { local_ts = $4
+        remote_ts = $5
         esp_proposals = aes128-sha256 } }
   }
 }
 CONF
-swanctl --load-conns --file "$TOPO_DIR/wide.swanctl.conf" --uri "unix://$TOPO_DIR/gA.vici" > "$TOPO_DIR/wide.load" 2>&1
-swanctl --initiate --child wide --timeout 5 --uri "unix://$TOPO_DIR/gA.vici" > "$TOPO_DIR/wide.initiate" 2>&1
+  swanctl --load-conns --file "$TOPO_DIR/$1.swanctl.conf" --uri "unix://$TOPO_DIR/g$2.vici" > "$TOPO_DIR/$1.load" 2>&1
+  swanctl --initiate --child "$1" --timeout 5 --uri "unix://$TOPO_DIR/g$2.vici" > "$TOPO_DIR/$1.initiate" 2>&1
+}
+plain_child wide A C 198.18.1.0/24 198.18.3.0/24
 wide_ts() { sas A | awk '/^  wide:/ { c = 1 } c && $1 == "local" { l = $2 } c && $1 == "remote" { print l " === " $2; exit }'; }
 # charon on gwC narrows with the child config it picks: its responder share, or a tunnel
 # gwC's own ted made towards gwA (then 198.18.3.0/25, gwA's deny cut); either leaves
@@ -418,29 +424,8 @@ text = [line for line in text if not line.startswith("peers:")] + [
 open(path, "w").write("\n".join(text) + "\n")
 PY
 ted_start A
-branch_child() {
-  cat > "$TOPO_DIR/$1.swanctl.conf" <<CONF
-connections {
-  $1 {
-    version = 2
-    local_addrs = 198.51.100.3
-    remote_addrs = 198.51.100.1
-    proposals = aes128-sha256-modp2048
-    local { auth = psk
-      id = 198.51.100.3 }
-    remote { auth = psk
-      id = 198.51.100.1 }
-    children { $1 { local_ts = $2
-        remote_ts = 198.18.1.0/24
-        esp_proposals = aes128-sha256 } }
-  }
-}
-CONF
-  swanctl --load-conns --file "$TOPO_DIR/$1.swanctl.conf" --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/$1.load" 2>&1
-  swanctl --initiate --child "$1" --timeout 5 --uri "unix://$TOPO_DIR/gC.vici" > "$TOPO_DIR/$1.initiate" 2>&1
-}
 child_towards_c_with() { sas A | awk '/198.51.100.3\[/ { c = 1 } /^[^ ]/ && !/198.51.100.3\[/ { c = 0 } c && $1 == "remote" { print $2 }' | grep -qx "$1"; }
-branch_child steal 198.18.2.0/24
+plain_child steal C A 198.18.2.0/24 198.18.1.0/24
 no_child_towards_c_with() { ! child_towards_c_with "$1"; }
 check "a branch proposing gwB's prefix to gwA gets no child: gwA holds none towards gwC for 198.18.2.0/24" \
   no_child_towards_c_with 198.18.2.0/24
@@ -448,7 +433,7 @@ check "a branch proposing gwB's prefix to gwA gets no child: gwA holds none towa
 # under libipsec anyway, without an address in 198.18.2.0/24).
 check "gwA refuses the branch's proposal for gwB's prefix: its IKE_AUTH answer is TS_UNACCEPTABLE, no selectors" \
   bash -c "grep -q 'received TS_UNACCEPTABLE notify' '$TOPO_DIR/steal.initiate' && ! grep -q 'IKE_AUTH response .*TSi TSr' '$TOPO_DIR/steal.initiate'"
-branch_child own 198.18.3.0/24
+plain_child own C A 198.18.3.0/24 198.18.1.0/24
 check "the branch's own prefix is accepted, less gwA's deny: gwA's child towards gwC is 198.18.3.0/25" retry 10 child_towards_c_with 198.18.3.0/25
 for conn in steal own; do
   swanctl --terminate --ike "$conn" --uri "unix://$TOPO_DIR/gC.vici" >/dev/null 2>&1
