@@ -67,9 +67,12 @@ final class ThreadControl: Sendable {
     var isRunning: Bool { running.load(ordering: .acquiring) }
     func threadFinished() { finished.add(1, ordering: .releasing) }
 
-    /// Asks the threads to end and waits up to a second for `threads` of them.
-    func stop(threads: Int) {
+    /// Asks the threads to end, then runs `wake` (which unblocks their reads), and waits up
+    /// to a second for `threads` of them. The order matters: a thread woken before it can
+    /// see the flag would take the wake-up for data and read on.
+    func stop(threads: Int, wake: () -> Void = {}) {
         running.store(false, ordering: .releasing)
+        wake()
         for _ in 0..<100 where finished.load(ordering: .acquiring) < threads { usleep(10_000) }
     }
 }

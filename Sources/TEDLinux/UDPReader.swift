@@ -57,7 +57,7 @@ public final class UDPReader: Sendable {
     /// Ends the thread and waits for it (at most a second): a read blocked in the kernel is
     /// woken by shutting the socket's receive side. The socket is not closed.
     public func stop() {
-        _ = shutdown(fd, Int32(SHUT_RD))
-        control.stop(threads: 1)
+        let fd = self.fd
+        control.stop(threads: 1) { _ = shutdown(fd, Int32(SHUT_RD)) }
     }
 }
