@@ -32,6 +32,14 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
             && (packet.destinationPort.map(remotePorts.contains) ?? remotePorts.isAll)
     }
 
+    /// Whether every packet inside `other` lies inside this one too (ports count only where
+    /// the protocol has them).
+    public func contains(_ other: TrafficSelector) -> Bool {
+        guard proto.isAny || proto == other.proto, local.contains(other.local), remote.contains(other.remote) else { return false }
+        guard hasPorts else { return true }
+        return localPorts.contains(other.localPorts) && remotePorts.contains(other.remotePorts)
+    }
+
     /// Whether some outbound packet lies both inside and in `entry` (exact: patterns
     /// intersect exactly when they share an address).
     public func overlaps(_ entry: PolicyEntry) -> Bool {

@@ -382,4 +382,88 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         await node.stop()
         #expect(!fake.calls.contains { $0.hasPrefix("unload-conn") || $0.hasPrefix("terminate") })
     }
+
+    // MARK: One IKE SA per pair (issue 24)
+
+    /// A hand-off whose gateway (198.51.100.9) has the higher address than the test's peer
+    /// (198.51.100.2), and, if `answered`, has just answered that peer's probe.
+    func higherGateway(_ fake: FakeIKEController, answered: Bool) async throws -> (IKEHandoff, TEDNode) {
+        let configuration = try ConfigurationLoader.parse(
+            Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "60").replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"),
+            path: "test.yaml")
+        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
+                                           logger: Self.logger)
+        if answered {
+            let probe = TEDCodec.encode(.probe(Probe(initiatorCookie: 7, identity: Identity(address: IPAddress("198.51.100.2")!, port: 500),
+                                                     summary: try Packet(parsing: "udp 198.18.2.20:53 198.18.1.10:1"), padding: 200)))
+            node.inject(probe, from: IPAddress("198.18.2.20")!, port: 53)
+            #expect(await node.snapshot().responder?.replies == 1)
+        }
+        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
+                                 logger: Self.logger)
+        try await handoff.start(node: node)
+        try await until { await handoff.isConnected }
+        return (handoff, node)
+    }
+
+    func peerChild(_ kind: IKEEvent.Kind = .childUp, id: String = "ted-r1-v4-5") -> IKEEvent {
+        IKEEvent(kind: kind, connection: "ted-r1-v4", remoteAddress: "198.51.100.2", child: id,
+                 localTS: ["198.18.1.0/24"], remoteTS: ["198.18.0.0/16"], ikeID: "3")
+    }
+
+    /// Both ends discovered each other: the higher address waits, and the peer's child
+    /// covering its own carries the tunnel; no second IKE SA. It goes down with that child.
+    @Test func theHigherAddressLeavesTheIKESAToAPeerStartingOne() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await higherGateway(fake, answered: true)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        try await until { await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"] }
+        fake.send(peerChild())
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        try await Task.sleep(for: .nanoseconds(InitiationOrder.wait.nanoseconds + 300_000_000))
+        #expect(!fake.calls.contains { $0.hasPrefix("initiate") || $0.hasPrefix("load-conn ted-198") })
+        #expect(node.metrics.value("ted_tunnels") == 1)
+        fake.send(peerChild(.childDown))
+        try await until { await handoff.tunnels().isEmpty }
+    }
+
+    /// The peer's IKE SA does not come: after `InitiationOrder.wait` the gateway starts its own.
+    @Test func aWaitWithoutThePeersChildEndsInOwnInitiation() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await higherGateway(fake, answered: true)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        try await until { await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"] }
+        #expect(!fake.calls.contains("initiate \(name)"))
+        try await until { fake.calls.contains("initiate \(name)") }
+        #expect(await handoff.tunnels().map(\.state) == ["connecting"])
+    }
+
+    /// Without a probe of the peer's answered lately, the higher address starts at once.
+    @Test func aGatewayThatAnsweredNoProbeDoesNotWait() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await higherGateway(fake, answered: false)
+        defer { Task { await node.stop() } }
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        try await until { fake.calls.contains("initiate \(name)") }
+    }
+
+    /// A child to that peer already up and covering the proposal (the peer's IKE SA came
+    /// while the discovery was out) carries the tunnel at once, whatever the addresses.
+    @Test func aCoveringChildAlreadyUpCarriesTheTunnel() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        fake.send(peerChild())
+        try await Task.sleep(for: .milliseconds(100))
+        handoff.discovered(discovery())
+        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        #expect(!fake.calls.contains { $0.hasPrefix("initiate") })
+        // A child of another peer, or one too narrow, carries nothing.
+        handoff.discovered(discovery(peer: "198.51.100.3"))
+        try await until { fake.calls.contains { $0.hasPrefix("initiate ted-198-51-100-3") } }
+    }
 }

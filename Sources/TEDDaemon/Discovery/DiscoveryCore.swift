@@ -33,6 +33,8 @@ final class DiscoveryCore: @unchecked Sendable {
     /// Which engines there are, fixed at start: testing the optionals above would copy them.
     private let hasInitiator: Bool
     private let hasResponder: Bool
+    /// Whom the responder answered lately: who is starting IKE towards this gateway now.
+    private var initiationOrder = InitiationOrder()
     private let metrics: TEDMetrics
     private let logger: Logger
     private let events: DiscoveryEvents
@@ -132,6 +134,7 @@ final class DiscoveryCore: @unchecked Sendable {
                     metrics.responderChallenges.increment()
                 } else {
                     metrics.responderReplies.increment()
+                    initiationOrder.answered(to, now: .now())
                 }
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
@@ -145,6 +148,12 @@ final class DiscoveryCore: @unchecked Sendable {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
         }
         return false
+    }
+
+    /// Whether the IKE SA with `peer` is better left to the peer for now (`InitiationOrder`).
+    func shouldWaitForIKE(from peer: IPAddress, own: IPAddress, probedAgo: TimeAmount) -> Bool {
+        let now = NIODeadline.now()
+        return initiationOrder.shouldWait(for: peer, own: own, probed: now - probedAgo, now: now)
     }
 
     /// Sends what was written since the last flush.

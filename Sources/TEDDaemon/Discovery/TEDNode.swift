@@ -182,12 +182,19 @@ public final class TEDNode: Sendable {
         if passesOn { unanswered?() }
     }
 
-    /// Forgets cached discoveries of a peer (its tunnel went down).
     /// The hand-off tells how many of its tunnels are up (`ted_tunnels`).
     public func tunnelsUp(_ count: Int) {
         withCore { $0.tunnelsUp(count) }
     }
 
+    /// Whether the hand-off should leave the IKE SA with `peer` to the peer for now: this
+    /// gateway answered the peer's probe lately (`InitiationOrder`); its own discovery of
+    /// the peer sent its first probe `probedAgo`.
+    public func shouldWaitForIKE(from peer: IPAddress, own: IPAddress, probedAgo: TimeAmount) -> Bool {
+        withCore { $0.shouldWaitForIKE(from: peer, own: own, probedAgo: probedAgo) }
+    }
+
+    /// Forgets cached discoveries of a peer (its tunnel went down).
     public func forget(peer: IPAddress) {
         withCore { $0.forget(peer: peer) }
     }

@@ -43,12 +43,27 @@ public actor IKEHandoff: DaemonPlugin {
     /// What ted's connections authenticate with, as loaded into charon by `connect`; nil
     /// while not connected.
     private var authentication: IKEAuthentication?
-    /// Child SAs of ted's connections that are up, by unique child name, with their connection.
-    private var children: [String: IKESA] = [:]
-    /// The IKE SA a child SA lives under: its connection and charon's unique id.
-    private struct IKESA: Hashable {
+    /// Child SAs of ted's connections that are up, by unique child name.
+    private var children: [String: LiveChild] = [:]
+    /// A child SA that is up: the IKE SA it lives under (its connection and charon's unique
+    /// id), that IKE SA's peer, and the child's selectors.
+    private struct LiveChild: Hashable {
         let connection: String
         let id: String?
+        let peer: IPAddress?
+        let selectors: [TrafficSelector]
+
+        init(_ event: IKEEvent) {
+            connection = event.connection
+            id = event.ikeID
+            peer = event.remoteAddress.flatMap(IPAddress.init)
+            selectors = TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS)
+        }
+
+        /// Whether it carries everything `child` would, to the same peer.
+        func covers(_ child: TrafficSelector, peer: IPAddress) -> Bool {
+            self.peer == peer && selectors.contains { $0.contains(child) }
+        }
 
         /// Whether an IKE SA going down is this one (by id when both have one: a connection
         /// such as `ted-responder` holds the IKE SAs of many peers).
@@ -62,6 +77,16 @@ public actor IKEHandoff: DaemonPlugin {
     /// earlier attempt under the same name must not fail a later one.
     private var attempts: [String: UInt64] = [:]
     private var lastAttempt: UInt64 = 0
+    /// Records waiting for their peer's IKE SA (`InitiationOrder`), by connection name: the
+    /// connection to start if none comes, and the selectors a peer's child must cover.
+    private var waiting: [String: WaitingChild] = [:]
+    private struct WaitingChild {
+        let connection: IKEConnection
+        let selectors: TrafficSelector
+    }
+    /// Records carried by a peer's child SA, by that child's unique name.
+    private var borrowed: [String: [String]] = [:]
+    private static let waitingForPeer = "waiting for the peer's IKE SA"
     /// The responder connections loaded at the last (re)connection.
     private var responderConnections: Set<String> = []
 
@@ -108,6 +133,8 @@ public actor IKEHandoff: DaemonPlugin {
         supervisor?.cancel()
         records = [:]
         attempts = [:]
+        waiting = [:]
+        borrowed = [:]
         await controller.close()
     }
 
@@ -191,8 +218,9 @@ public actor IKEHandoff: DaemonPlugin {
         let live = try await controller.childSAs().filter { $0.owner.hasPrefix("ted-") }
         for event in live {
             guard let child = event.child else { continue }
-            children[child] = IKESA(connection: event.connection, id: event.ikeID)
-            hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
+            let live = LiveChild(event)
+            children[child] = live
+            hooks?.up(child, live.selectors)
             if !event.owner.hasPrefix("ted-r"), records[event.owner] == nil,
                let peer = event.remoteAddress.flatMap(IPAddress.init) {
                 records[event.owner] = TunnelRecord(name: event.owner, peer: peer, intersection: nil,
@@ -219,6 +247,8 @@ public actor IKEHandoff: DaemonPlugin {
         for record in records.values { forgetDiscovery(record) }
         records = [:]
         attempts = [:]
+        waiting = [:]
+        borrowed = [:]
     }
 
     // MARK: Hand-off
@@ -255,13 +285,39 @@ public actor IKEHandoff: DaemonPlugin {
             proposals: options.proposals, espProposals: options.espProposals,
             localID: "\(configuration.identity)", remoteID: "\(discovery.peer.address)",
             children: [IKEChild(name: name, localTS: [selectors.local], remoteTS: [selectors.remote])])
-        records[name] = TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
-                                     localTS: [selectors.local], remoteTS: [selectors.remote], state: "connecting")
         lastAttempt += 1
         let attempt = lastAttempt
         attempts[name] = attempt
-        let metadata: Logger.Metadata = ["ted.conn": "\(name)", "ted.peer": "\(discovery.peer.address)",
-                                         "ted.local_ts": "\(selectors.local)", "ted.remote_ts": "\(selectors.remote)"]
+        let waits = node?.shouldWaitForIKE(from: discovery.peer.address, own: configuration.identity,
+                                           probedAgo: discovery.rtt) == true
+        records[name] = TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
+                                     localTS: [selectors.local], remoteTS: [selectors.remote],
+                                     state: waits ? Self.waitingForPeer : "connecting")
+        // A child already up to that peer (its IKE SA came while this discovery was out)
+        // carries the packet: no second IKE SA.
+        if let carrier = children.first(where: { $0.value.covers(child, peer: discovery.peer.address) })?.key {
+            return borrow(carrier, for: name)
+        }
+        guard waits else { return await initiate(connection, attempt: attempt) }
+        // The peer is starting IKE towards this gateway now (`InitiationOrder`): its child
+        // may cover this one, and one IKE SA per pair is enough.
+        waiting[name] = WaitingChild(connection: connection, selectors: child)
+        logger.info("waiting for the peer's IKE SA", metadata: ["ted.conn": "\(name)", "ted.peer": "\(discovery.peer.address)"])
+        Task {
+            try? await Task.sleep(for: .nanoseconds(InitiationOrder.wait.nanoseconds))
+            await self.stopWaiting(name, attempt: attempt)
+        }
+    }
+
+    /// Loads the connection of a record and starts it; `initiate-timeout` later, a record
+    /// still connecting fails.
+    private func initiate(_ connection: IKEConnection, attempt: UInt64) async {
+        let name = connection.name
+        records[name]?.state = "connecting"
+        let child = connection.children[0]
+        let metadata: Logger.Metadata = ["ted.conn": "\(name)", "ted.peer": "\(connection.remoteAddress)",
+                                         "ted.local_ts": "\(child.localTS.joined(separator: ","))",
+                                         "ted.remote_ts": "\(child.remoteTS.joined(separator: ","))"]
         guard let authentication else {
             await fail(name, metadata.merging(["ted.error": "not connected to the IKE daemon"]) { $1 })
             return
@@ -277,6 +333,43 @@ public actor IKEHandoff: DaemonPlugin {
             }
         } catch {
             await fail(name, metadata.merging(["ted.error": "\(error)"]) { $1 })
+        }
+    }
+
+    /// The wait for the peer's IKE SA is over and no child of its covered this record's:
+    /// this gateway starts its own.
+    private func stopWaiting(_ name: String, attempt: UInt64) async {
+        guard attempts[name] == attempt, let pending = waiting.removeValue(forKey: name),
+              records[name]?.state == Self.waitingForPeer else { return }
+        await initiate(pending.connection, attempt: attempt)
+    }
+
+    /// A child SA came up under one of ted's connections: a record waiting for its peer
+    /// whose selectors it covers is up with it, and goes down with it.
+    private func coverWaiting(by child: String, _ live: LiveChild) {
+        for (name, pending) in waiting {
+            guard let peer = records[name]?.peer, live.covers(pending.selectors, peer: peer) else { continue }
+            waiting[name] = nil
+            borrow(child, for: name)
+        }
+    }
+
+    /// The record `name` is carried by the live child SA `child` (of the peer's IKE SA, or
+    /// another of ted's): no IKE SA of its own.
+    private func borrow(_ child: String, for name: String) {
+        records[name]?.state = "up"
+        borrowed[child, default: []].append(name)
+        logger.info("tunnel up under an IKE SA already there", metadata: ["ted.conn": "\(name)", "ted.child": "\(child)"])
+    }
+
+    /// The records a peer's child carried went down with it: their discoveries are
+    /// forgotten (the peer proved its claim: no refutation), so the next packet rediscovers.
+    private func borrowedChildDown(_ child: String) {
+        for name in borrowed.removeValue(forKey: child) ?? [] {
+            guard let record = records.removeValue(forKey: name) else { continue }
+            attempts[name] = nil
+            forgetDiscovery(record)
+            logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(name)"])
         }
     }
 
@@ -314,20 +407,27 @@ public actor IKEHandoff: DaemonPlugin {
             switch event.kind {
             case .childUp:
                 if let child = event.child {
-                    children[child] = IKESA(connection: event.connection, id: event.ikeID)
-                    hooks?.up(child, TrafficSelectors.selectors(local: event.localTS, remote: event.remoteTS))
+                    let live = LiveChild(event)
+                    children[child] = live
+                    hooks?.up(child, live.selectors)
+                    coverWaiting(by: child, live)
                 }
             case .childDown:
                 if let child = event.child, children.removeValue(forKey: child) != nil { hooks?.down(child) }
+                if let child = event.child { borrowedChildDown(child) }
             case .ikeDown:
                 for (child, sa) in children where sa.isGone(event) {
                     children[child] = nil
                     hooks?.down(child)
+                    borrowedChildDown(child)
                 }
             case .childRekey:
                 if let new = event.child, let old = event.previousChild, let sa = children.removeValue(forKey: old) {
                     children[new] = sa
                     hooks?.rekeyed(old, new)
+                }
+                if let new = event.child, let old = event.previousChild, let names = borrowed.removeValue(forKey: old) {
+                    borrowed[new] = names
                 }
             case .ikeUp:
                 if let id = event.ikeID, let peer = event.remoteAddress.flatMap(IPAddress.init) {
