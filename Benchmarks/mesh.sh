@@ -122,23 +122,31 @@ read -r p50 p99 max <<< "$(awk '$3 != "never" { print $3 }' "$TOPO_DIR/pairs.txt
   { v[NR] = $1 } END { if (NR == 0) { print "- - -"; exit }
   i50 = int(NR * 0.50 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
   print v[i50], v[i99], v[NR] }')"
-sum_metric() {
-  local total=0 i v
-  for i in $(seq 1 "$SITES"); do
-    v=$(python3 -c "
+# The gateways' metrics summed: counters, and where a new tunnel's time went (means of
+# ted_discovery_seconds and ted_tunnel_setup_seconds by how).
+read -r probes retransmits discoveries replies discovery_mean initiated_mean initiated carried_mean carried <<< "$(
+  python3 - "$TOPO_DIR" "$SITES" <<'PY'
 import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'metrics\n')
-text = b''.join(iter(lambda: s.recv(65536), b'')).decode()
-print(sum(float(l.split()[-1]) for l in text.splitlines() if l.split() and l.split()[0].split('{')[0] == sys.argv[2]))" \
-      "$TOPO_DIR/g$i.sock" "$1" 2>/dev/null | cut -d. -f1)
-    total=$(( total + ${v:-0} ))
-  done
-  echo $total
-}
-probes=$(sum_metric ted_probes_sent_total)
-retransmits=$(sum_metric ted_probes_retransmitted_total)
-discoveries=$(sum_metric ted_discoveries_total)
-replies=$(sum_metric ted_responder_replies_total)
+from collections import defaultdict
+total = defaultdict(float)
+for i in range(1, int(sys.argv[2]) + 1):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(f"{sys.argv[1]}/g{i}.sock"); s.sendall(b"metrics\n")
+        text = b"".join(iter(lambda: s.recv(65536), b"")).decode()
+    except OSError:
+        continue
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            total[key] += float(value)
+def mean(name, labels=""):
+    count = total[f"{name}_count{labels}"]
+    return (f"{total[f'{name}_sum{labels}'] / count:.3f}" if count else "-"), int(count)
+initiated, carried = mean("ted_tunnel_setup_seconds", '{how="initiated"}'), mean("ted_tunnel_setup_seconds", '{how="carried"}')
+print(int(total["ted_probes_sent_total"]), int(total["ted_probes_retransmitted_total"]), int(total["ted_discoveries_total"]),
+      int(total["ted_responder_replies_total"]), mean("ted_discovery_seconds")[0], *initiated, *carried)
+PY
+)"
 ike_sas=0; child_sas=0
 for i in $(seq 1 "$SITES"); do
   ike_sas=$(( ike_sas + $(sas $i | grep -c "ESTABLISHED") ))
@@ -155,6 +163,10 @@ echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---
 printf "| %d | %d | %d | %s s | %s s | %s s | %.1f s | %d (%d) | %d | %d | %d | %d | %d KiB | %d KiB | %.0f s |\n" \
   "$SITES" "$pairs" "$answered" "$p50" "$p99" "$max" "$complete_s" "$probes" "$retransmits" "$discoveries" "$replies" \
   "$ike_sas" "$child_sas" "${ted_rss:-0}" "${charon_rss:-0}" "$setup_s"
+echo
+echo "Where a new tunnel's time went (means over all gateways): discovery (first probe to answer) $discovery_mean s;" \
+  "hand-off to child SA up: $initiated_mean s for $initiated tunnels this gateway initiated," \
+  "$carried_mean s for $carried carried by a child already there or the peer's."
 awk '$3 == "never" { print "never answered: 198.18." $1 ".10 -> 198.18." $2 ".10" }' "$TOPO_DIR/pairs.txt" | head -20
 echo
 check "every ordered pair answered ($answered of $pairs)" test "$answered" -eq "$pairs"

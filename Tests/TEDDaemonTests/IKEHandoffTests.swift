@@ -139,6 +139,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
         #expect(node.metrics.value("ted_tunnels") == 1, "ted_tunnels counts the tunnels up")
+        #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "initiated")]) == 1)
         // Up: the deadline passes without failing it.
         try await Task.sleep(for: .milliseconds(400))
         #expect(!fake.calls.contains("unload-conn \(name)"))
@@ -424,6 +425,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         try await Task.sleep(for: .nanoseconds(InitiationOrder.wait.nanoseconds + 300_000_000))
         #expect(!fake.calls.contains { $0.hasPrefix("initiate") || $0.hasPrefix("load-conn ted-198") })
         #expect(node.metrics.value("ted_tunnels") == 1)
+        #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "carried")]) == 1)
+        #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "initiated")]) == 0)
         fake.send(peerChild(.childDown))
         try await until { await handoff.tunnels().isEmpty }
     }

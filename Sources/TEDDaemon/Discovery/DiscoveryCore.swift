@@ -217,6 +217,10 @@ final class DiscoveryCore: @unchecked Sendable {
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
     /// The hand-off's count of tunnels up (`ted_tunnels`).
     func tunnelsUp(_ count: Int) { metrics.tunnelsUp.set(Double(count)) }
+    func tunnelSetUp(after duration: Duration, carried: Bool) {
+        let (seconds, attoseconds) = duration.components
+        (carried ? metrics.setupCarried : metrics.setupInitiated).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
     func update(peerCheck: PeerAddressCheck) {
         initiator?.update(peerCheck: peerCheck)
         responder?.update(peerCheck: peerCheck)
@@ -260,6 +264,7 @@ final class DiscoveryCore: @unchecked Sendable {
             case .discovered(let discovery):
                 metrics.responsesAccepted.increment()
                 metrics.discoveries.increment()
+                metrics.discoverySeconds.recordNanoseconds(discovery.rtt.nanoseconds)
                 logger.info("discovered", metadata: [
                     "ted.packet": "\(discovery.packet)", "ted.peer": "\(discovery.peer)",
                     "ted.intersection": "\(discovery.intersection)",

@@ -187,6 +187,12 @@ public final class TEDNode: Sendable {
         withCore { $0.tunnelsUp(count) }
     }
 
+    /// The hand-off tells how long a tunnel took from its hand-off to up
+    /// (`ted_tunnel_setup_seconds`), and whether a child already there carried it.
+    public func tunnelSetUp(after duration: Duration, carried: Bool) {
+        withCore { $0.tunnelSetUp(after: duration, carried: carried) }
+    }
+
     /// Whether the hand-off should leave the IKE SA with `peer` to the peer for now: this
     /// gateway answered the peer's probe lately (`InitiationOrder`); its own discovery of
     /// the peer sent its first probe `probedAgo`.

@@ -75,7 +75,12 @@ public actor IKEHandoff: DaemonPlugin {
     }
     /// Which hand-off of a connection name is the current one: a deadline set for an
     /// earlier attempt under the same name must not fail a later one.
-    private var attempts: [String: UInt64] = [:]
+    private var attempts: [String: Attempt] = [:]
+    private struct Attempt {
+        let id: UInt64
+        /// When the discovery was handed off: the start of `ted_tunnel_setup_seconds`.
+        let began = ContinuousClock.now
+    }
     private var lastAttempt: UInt64 = 0
     /// Records waiting for their peer's IKE SA (`InitiationOrder`), by connection name: the
     /// connection to start if none comes, and the selectors a peer's child must cover.
@@ -287,7 +292,7 @@ public actor IKEHandoff: DaemonPlugin {
             children: [IKEChild(name: name, localTS: [selectors.local], remoteTS: [selectors.remote])])
         lastAttempt += 1
         let attempt = lastAttempt
-        attempts[name] = attempt
+        attempts[name] = Attempt(id: attempt)
         let waits = node?.shouldWaitForIKE(from: discovery.peer.address, own: configuration.identity,
                                            probedAgo: discovery.rtt) == true
         records[name] = TunnelRecord(name: name, peer: discovery.peer.address, intersection: discovery.intersection,
@@ -339,7 +344,7 @@ public actor IKEHandoff: DaemonPlugin {
     /// The wait for the peer's IKE SA is over and no child of its covered this record's:
     /// this gateway starts its own.
     private func stopWaiting(_ name: String, attempt: UInt64) async {
-        guard attempts[name] == attempt, let pending = waiting.removeValue(forKey: name),
+        guard attempts[name]?.id == attempt, let pending = waiting.removeValue(forKey: name),
               records[name]?.state == Self.waitingForPeer else { return }
         await initiate(pending.connection, attempt: attempt)
     }
@@ -358,8 +363,15 @@ public actor IKEHandoff: DaemonPlugin {
     /// another of ted's): no IKE SA of its own.
     private func borrow(_ child: String, for name: String) {
         records[name]?.state = "up"
+        setupDone(name, carried: true)
         borrowed[child, default: []].append(name)
         logger.info("tunnel up under an IKE SA already there", metadata: ["ted.conn": "\(name)", "ted.child": "\(child)"])
+    }
+
+    /// How long a record took from its hand-off to up, for `ted_tunnel_setup_seconds`.
+    private func setupDone(_ name: String, carried: Bool) {
+        guard let began = attempts[name]?.began else { return }
+        node?.tunnelSetUp(after: ContinuousClock.now - began, carried: carried)
     }
 
     /// The records a peer's child carried went down with it: their discoveries are
@@ -379,7 +391,7 @@ public actor IKEHandoff: DaemonPlugin {
     /// out, or no answer): it is refuted for that intersection, so the next discovery does
     /// not take it again but waits for another responder.
     private func expireIfNotUp(_ name: String, attempt: UInt64) async {
-        guard attempts[name] == attempt, records[name]?.state == "connecting" else { return }
+        guard attempts[name]?.id == attempt, records[name]?.state == "connecting" else { return }
         await fail(name, ["ted.conn": "\(name)", "ted.error": "no child SA within initiate-timeout"], refute: true)
     }
 
@@ -456,6 +468,7 @@ public actor IKEHandoff: DaemonPlugin {
             logger.info("tunnel down: discovery forgotten", metadata: ["ted.conn": "\(name)"])
         case .childUp:
             records[name]?.state = "up"
+            setupDone(name, carried: false)
             logger.info("tunnel up", metadata: ["ted.conn": "\(name)", "ted.peer": "\(record.peer)"])
         case .ikeUp, .childRekey, .childInstallFailed:
             break
@@ -489,7 +502,7 @@ public actor IKEHandoff: DaemonPlugin {
         logger.warning("child SA could not be installed on this gateway; its peer is not refuted", metadata: [
             "ted.conn": "\(name)", "ted.peer": "\(record.peer)", "ted.local_ts": "\(record.localTS.joined(separator: ","))",
             "ted.remote_ts": "\(record.remoteTS.joined(separator: ","))", "ted.charon": "\(event.reason ?? "")"])
-        let attempt = attempts[name], delay = options.initiateTimeout
+        let attempt = attempts[name]?.id, delay = options.initiateTimeout
         Task {
             try? await Task.sleep(for: .seconds(delay))
             await self.clearInstallFailure(name, attempt: attempt)
@@ -519,7 +532,7 @@ public actor IKEHandoff: DaemonPlugin {
     }
 
     private func clearInstallFailure(_ name: String, attempt: UInt64?) async {
-        guard attempts[name] == attempt, let record = records[name], record.state.hasPrefix("install failed") else { return }
+        guard attempts[name]?.id == attempt, let record = records[name], record.state.hasPrefix("install failed") else { return }
         records[name] = nil
         attempts[name] = nil
         forgetDiscovery(record)

@@ -25,6 +25,12 @@ final class TEDMetrics: Sendable {
     let tunnelsUp: Meter
     /// Datagrams that could not be sent (IPv6 destination on an IPv4-only socket).
     let unsendable: Counter
+    /// Where a new tunnel's time goes: the first probe to the accepted response, then the
+    /// hand-off to the child SA up (`how`: `initiated` by this gateway, or `carried` by a
+    /// child already there or the peer's, `InitiationOrder`).
+    let discoverySeconds: Timer
+    let setupInitiated: Timer
+    let setupCarried: Timer
     private let labelled = NIOLockedValueBox([String: Counter]())
 
     init(registry: MetricsRegistry) {
@@ -42,6 +48,9 @@ final class TEDMetrics: Sendable {
         pendingDiscoveries = Meter(label: "ted_pending_discoveries", factory: registry)
         tunnelsUp = Meter(label: "ted_tunnels", factory: registry)
         unsendable = Counter(label: "ted_unsendable_total", factory: registry)
+        discoverySeconds = Timer(label: "ted_discovery_seconds", factory: registry)
+        setupInitiated = Timer(label: "ted_tunnel_setup_seconds", dimensions: [("how", "initiated")], factory: registry)
+        setupCarried = Timer(label: "ted_tunnel_setup_seconds", dimensions: [("how", "carried")], factory: registry)
     }
 
     private func counter(_ label: String, _ key: String, _ value: String) -> Counter {
