@@ -387,24 +387,26 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     // MARK: One IKE SA per pair (issue 24)
 
     /// A hand-off whose gateway (198.51.100.9) has the higher address than the test's peer
-    /// (198.51.100.2), and, if `answered`, has just answered that peer's probe.
-    func higherGateway(_ fake: FakeIKEController, answered: Bool) async throws -> (IKEHandoff, TEDNode) {
+    /// (198.51.100.2).
+    func higherGateway(_ fake: FakeIKEController) async throws -> (IKEHandoff, TEDNode) {
         let configuration = try ConfigurationLoader.parse(
             Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "60").replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"),
             path: "test.yaml")
         let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
                                            logger: Self.logger)
-        if answered {
-            let probe = TEDCodec.encode(.probe(Probe(initiatorCookie: 7, identity: Identity(address: IPAddress("198.51.100.2")!, port: 500),
-                                                     summary: try Packet(parsing: "udp 198.18.2.20:53 198.18.1.10:1"), padding: 200)))
-            node.inject(probe, from: IPAddress("198.18.2.20")!, port: 53)
-            #expect(await node.snapshot().responder?.replies == 1)
-        }
         let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
                                  logger: Self.logger)
         try await handoff.start(node: node)
         try await until { await handoff.isConnected }
         return (handoff, node)
+    }
+
+    /// The node answers a probe of the peer's: the peer is starting IKE towards it now.
+    func answerPeersProbe(_ node: TEDNode) async throws {
+        let probe = TEDCodec.encode(.probe(Probe(initiatorCookie: 7, identity: Identity(address: IPAddress("198.51.100.2")!, port: 500),
+                                                 summary: try Packet(parsing: "udp 198.18.2.20:53 198.18.1.10:1"), padding: 200)))
+        node.inject(probe, from: IPAddress("198.18.2.20")!, port: 53)
+        #expect(await node.snapshot().responder?.replies == 1)
     }
 
     func peerChild(_ kind: IKEEvent.Kind = .childUp, id: String = "ted-r1-v4-5") -> IKEEvent {
@@ -416,8 +418,9 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     /// covering its own carries the tunnel; no second IKE SA. It goes down with that child.
     @Test func theHigherAddressLeavesTheIKESAToAPeerStartingOne() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await higherGateway(fake, answered: true)
+        let (handoff, node) = try await higherGateway(fake)
         defer { Task { await node.stop() } }
+        try await answerPeersProbe(node)
         handoff.discovered(discovery())
         try await until { await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"] }
         fake.send(peerChild())
@@ -434,8 +437,9 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     /// The peer's IKE SA does not come: after `InitiationOrder.wait` the gateway starts its own.
     @Test func aWaitWithoutThePeersChildEndsInOwnInitiation() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await higherGateway(fake, answered: true)
+        let (handoff, node) = try await higherGateway(fake)
         defer { Task { await node.stop() } }
+        try await answerPeersProbe(node)
         handoff.discovered(discovery())
         let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
         try await until { await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"] }
@@ -447,7 +451,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     /// Without a probe of the peer's answered lately, the higher address starts at once.
     @Test func aGatewayThatAnsweredNoProbeDoesNotWait() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await higherGateway(fake, answered: false)
+        let (handoff, node) = try await higherGateway(fake)
         defer { Task { await node.stop() } }
         handoff.discovered(discovery())
         let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)

@@ -64,6 +64,10 @@ final class DiscoveryCore: @unchecked Sendable {
     /// A received datagram's bytes, copied into storage kept from one datagram to the next.
     private var received = ByteBufferAllocator().buffer(capacity: UDPSocket.ReceiveBatch.slotSize)
     private let sendErrorLog = LogLimiter()
+    /// What happened to datagrams at the socket (the engines count the rest).
+    private var socketCounters = SocketCounters()
+    /// Tunnels up, as the hand-off last told.
+    private var tunnels = 0
 
     init(socket: (fd: Int32, family: IPAddress.Family), local: (address: IPAddress, port: UInt16),
          initiator: Initiator?, responder: Responder?,
@@ -124,21 +128,13 @@ final class DiscoveryCore: @unchecked Sendable {
         if exchange == 241 || exchange == 242, hasInitiator {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
         } else if hasResponder {
-            metrics.responderReceived.increment()
-            let challenges = responder!.counters.challenges, accepted = responder!.counters.cookiesAccepted
+            let challenges = responder!.counters.challenges
             let action = responder!.received(data, from: address, port: port, now: .now())
-            if responder!.counters.cookiesAccepted != accepted { metrics.responderCookiesAccepted.increment() }
             switch action {
             case .reply(let bytes, let to, let toPort):
-                if responder!.counters.challenges != challenges {
-                    metrics.responderChallenges.increment()
-                } else {
-                    metrics.responderReplies.increment()
-                    initiationOrder.answered(to, now: .now())
-                }
+                if responder!.counters.challenges == challenges { initiationOrder.answered(to, now: .now()) }
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
-                metrics.dropped(reason)
                 if case .rejected(let why) = reason {
                     logger.debug("rejected datagram", metadata: ["ted.source": "\(address)", "ted.reason": "\(why.rawValue)"])
                 }
@@ -165,7 +161,7 @@ final class DiscoveryCore: @unchecked Sendable {
     /// A read on the TED socket failed; the socket stays open.
     func receiveFailed(_ code: Int32) {
         let name = UDPSocket.errnoName(code)
-        metrics.receiveError(name)
+        socketCounters.receiveErrors[name, default: 0] += 1
         if sendErrorLog.allow("receive-\(name)") {
             logger.warning("receive failed; the socket stays open", metadata: ["ted.errno": "\(name)"])
         }
@@ -174,7 +170,7 @@ final class DiscoveryCore: @unchecked Sendable {
     /// Counted per errno; logged at most once a second per errno.
     private func sendFailed(_ code: Int32, to address: IPAddress) {
         let name = UDPSocket.errnoName(code)
-        metrics.sendError(name)
+        socketCounters.sendErrors[name, default: 0] += 1
         if sendErrorLog.allow(name) {
             logger.warning("send failed; the socket stays open", metadata: ["ted.errno": "\(name)", "ted.destination": "\(address)"])
         }
@@ -216,7 +212,14 @@ final class DiscoveryCore: @unchecked Sendable {
 
     func forget(peer: IPAddress) { _ = initiator?.forget(peer: peer) }
     /// The hand-off's count of tunnels up (`ted_tunnels`).
-    func tunnelsUp(_ count: Int) { metrics.tunnelsUp.set(Double(count)) }
+    func tunnelsUp(_ count: Int) { tunnels = count }
+
+    /// Every count `ted status` and the metrics show, taken together under the lock.
+    var counts: DiscoveryCounts {
+        DiscoveryCounts(initiator: initiator?.counters, cacheEntries: initiator?.cacheCount ?? 0,
+                        pending: initiator?.pendingCount ?? 0, responder: responder?.counters, socket: socketCounters,
+                        tunnels: tunnels)
+    }
     func tunnelSetUp(after duration: Duration, carried: Bool) {
         let (seconds, attoseconds) = duration.components
         (carried ? metrics.setupCarried : metrics.setupInitiated).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
@@ -248,13 +251,6 @@ final class DiscoveryCore: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let probe):
-                if probe.answersChallenge {
-                    metrics.challengesAnswered.increment()
-                } else if probe.attempt == 1 {
-                    metrics.probesSent.increment()
-                } else {
-                    metrics.probesRetransmitted.increment()
-                }
                 if probeSender?(probe) != true {
                     write(probe.bytes, to: probe.destination, port: probe.destinationPort)
                 }
@@ -262,8 +258,6 @@ final class DiscoveryCore: @unchecked Sendable {
                     "ted.flow": "\(probe.source) -> \(probe.destination)", "ted.attempt": "\(probe.attempt)",
                 ])
             case .discovered(let discovery):
-                metrics.responsesAccepted.increment()
-                metrics.discoveries.increment()
                 metrics.discoverySeconds.recordNanoseconds(discovery.rtt.nanoseconds)
                 logger.info("discovered", metadata: [
                     "ted.packet": "\(discovery.packet)", "ted.peer": "\(discovery.peer)",
@@ -274,8 +268,6 @@ final class DiscoveryCore: @unchecked Sendable {
                 let discovered = events.discovered
                 pendingEvents.append { discovered(discovery) }
             case .failed(let failure):
-                if failure.peer != nil { metrics.responsesAccepted.increment() }
-                metrics.failed(failure.reason)
                 logger.info("discovery failed", metadata: [
                     "ted.packet": "\(failure.packet)", "ted.reason": "\(failure.reason)",
                     "ted.destination": "\(failure.destination)", "ted.attempts": "\(failure.attempts)",
@@ -283,10 +275,8 @@ final class DiscoveryCore: @unchecked Sendable {
                 finish(failure.packet, .failed(failure, cached: false))
                 let failed = events.failed
                 pendingEvents.append { failed(failure) }
-            case .rejected(let reason):
-                if case .undecodable(let why) = reason { metrics.rejected(why) }
-            case .ignored(let reason):
-                metrics.ignored(reason)
+            case .rejected, .ignored:
+                break
             case .cached(let discovery):
                 // A packet of a known intersection: the hand-off finds its child up, or (a
                 // non-contiguous intersection's other part) builds the one that holds it.
@@ -297,7 +287,6 @@ final class DiscoveryCore: @unchecked Sendable {
             }
         }
         flush()
-        updateGauges()
         // A response ignored or rejected changed no deadline: a flood of forged responses
         // costs a decode and a cookie lookup each, not a scan of every table for the next one.
         if actions.contains(where: \.changesDeadlines) { rescheduleTimer() }
@@ -316,7 +305,7 @@ final class DiscoveryCore: @unchecked Sendable {
     private func write(_ bytes: ByteBuffer, to address: IPAddress, port: UInt16) {
         guard isOpen else { return }
         if socket.family == .v4, address.family == .v6 {
-            metrics.unsendable.increment()
+            socketCounters.unsendable += 1
             if sendErrorLog.allow("v6-on-v4") {
                 logger.warning("cannot send to an IPv6 address from an IPv4 socket; listen on [::] for both",
                                metadata: ["ted.destination": "\(address)"])
@@ -326,12 +315,6 @@ final class DiscoveryCore: @unchecked Sendable {
         capture?.record(bytes, from: local.address, port: local.port, to: address, port: port)
         bytes.withUnsafeReadableBytes { outgoing.append($0, to: address, port: port) }
         if outgoing.count >= flushEvery { flush() }
-    }
-
-    private func updateGauges() {
-        guard hasInitiator else { return }
-        metrics.cacheEntries.set(initiator!.cacheCount)
-        metrics.pendingDiscoveries.set(initiator!.pendingCount)
     }
 
     private func rescheduleTimer() {

@@ -80,6 +80,7 @@ public final class TEDNode: Sendable {
             capture: capture)
         let node = TEDNode(fd: fd, port: boundPort, classifier: lookup, core: core, loop: group.next(), metrics: metrics,
                            capture: capture)
+        metrics.addSource { [weak node] in node?.counts().prometheusText ?? "" }
         node.startReading()
         node.watchOwnAddresses(configuration)
         return node
@@ -216,8 +217,13 @@ public final class TEDNode: Sendable {
     }
 
     /// The engines' state for `ted status`.
-    public func snapshot() async -> (initiator: InitiatorSnapshot?, responder: ResponderCounters?) {
-        withCore { ($0.initiatorSnapshot, $0.responderCounters) }
+    public func snapshot() async -> (initiator: InitiatorSnapshot?, responder: ResponderCounters?, socket: SocketCounters) {
+        withCore { ($0.initiatorSnapshot, $0.responderCounters, $0.counts.socket) }
+    }
+
+    /// Every count, as the metrics show them (`DiscoveryCounts`).
+    public func counts() -> DiscoveryCounts {
+        withCore { $0.counts }
     }
 
     /// Stops reading and closes the socket; waiting requests end as `.cancelled`; the

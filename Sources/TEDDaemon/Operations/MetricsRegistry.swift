@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// ted's metrics: a swift-metrics factory backed by swift-prometheus, which renders the
 /// Prometheus text exposition format.
@@ -35,8 +36,18 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
     public func destroyRecorder(_ handler: RecorderHandler) { factory.destroyRecorder(handler) }
     public func destroyTimer(_ handler: TimerHandler) { factory.destroyTimer(handler) }
 
+    /// Text rendered at scrape time after the registry's own metrics (`DiscoveryCounts`).
+    private let sources = Mutex<[@Sendable () -> String]>([])
+
+    /// Adds text rendered at every scrape, after what the registry holds.
+    public func addSource(_ render: @escaping @Sendable () -> String) {
+        sources.withLock { $0.append(render) }
+    }
+
     /// Prometheus text exposition format.
-    public func prometheusText() -> String { registry.emitToString() }
+    public func prometheusText() -> String {
+        registry.emitToString() + sources.withLock { $0 }.map { $0() }.joined()
+    }
 
     /// The value of one metric as the exposition shows it (0 when absent), for status and tests.
     public func value(_ label: String, _ dimensions: [(String, String)] = []) -> Double {

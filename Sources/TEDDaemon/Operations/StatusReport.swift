@@ -8,15 +8,18 @@ public struct StatusReport: Sendable {
     public var identity: Identity
     public var initiator: InitiatorSnapshot?
     public var responder: ResponderCounters?
+    /// What died at the socket: sends refused by errno, failed reads, unsendable datagrams.
+    public var socket: SocketCounters
     public var tunnels: [TunnelRecord]
     public var held: HeldStatus?
     public var now: NIODeadline
 
-    public init(identity: Identity, initiator: InitiatorSnapshot?, responder: ResponderCounters?, tunnels: [TunnelRecord],
-                held: HeldStatus? = nil, now: NIODeadline) {
+    public init(identity: Identity, initiator: InitiatorSnapshot?, responder: ResponderCounters?,
+                socket: SocketCounters = SocketCounters(), tunnels: [TunnelRecord], held: HeldStatus? = nil, now: NIODeadline) {
         self.identity = identity
         self.initiator = initiator
         self.responder = responder
+        self.socket = socket
         self.tunnels = tunnels
         self.held = held
         self.now = now
@@ -65,6 +68,11 @@ public struct StatusReport: Sendable {
                 ("drops", .object(r.drops.map { ($0.key.description, .int($0.value)) }.sorted { $0.0 < $1.0 })),
             ])))
         }
+        func byErrno(_ counts: [String: Int]) -> JSON { .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }) }
+        members.append(("socket", .object([
+            ("send_errors", byErrno(socket.sendErrors)), ("receive_errors", byErrno(socket.receiveErrors)),
+            ("unsendable", .int(socket.unsendable)),
+        ])))
         members.append(("tunnels", .array(tunnels.map(\.json))))
         if let held {
             members.append(("held", .object([
@@ -81,6 +89,10 @@ public struct StatusReport: Sendable {
             let c = i.counters
             lines.append("initiator: \(c.probesSent) probes (\(c.retransmits) retransmitted), \(c.discoveries) discovered, "
                 + "\(c.failures.values.reduce(0, +)) failed, \(c.cacheHits) cache hits, \(c.joins) joined")
+            if !c.responsesIgnored.isEmpty || !c.rejects.isEmpty {
+                let aside = c.responsesIgnored.map { "\($0.key.rawValue) \($0.value)" } + c.rejects.map { "\($0.key) \($0.value)" }
+                lines.append("answers set aside: \(aside.sorted().joined(separator: ", "))")
+            }
             lines.append("pending (\(i.pending.count)):")
             for p in i.pending { lines.append("  \(p.packet) -> \(p.destination) attempt \(p.attempts)") }
             lines.append("cache (\(i.cache.count)):")
@@ -105,6 +117,14 @@ public struct StatusReport: Sendable {
             let challenged = r.challenges == 0 && r.cookiesAccepted == 0
                 ? "" : ", \(r.challenges) challenged, \(r.cookiesAccepted) cookies taken"
             lines.append("responder: \(r.received) received, \(r.replies) answered\(challenged)\(drops.isEmpty ? "" : "; dropped: \(drops)")")
+        }
+        if socket != SocketCounters() {
+            func byErrno(_ counts: [String: Int]) -> String { counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+            var parts: [String] = []
+            if !socket.sendErrors.isEmpty { parts.append("sends refused: \(byErrno(socket.sendErrors))") }
+            if !socket.receiveErrors.isEmpty { parts.append("reads failed: \(byErrno(socket.receiveErrors))") }
+            if socket.unsendable > 0 { parts.append("\(socket.unsendable) unsendable") }
+            lines.append("socket: \(parts.joined(separator: "; "))")
         }
         lines.append("tunnels (\(tunnels.count)):")
         for t in tunnels { lines.append("  \(t.description)") }

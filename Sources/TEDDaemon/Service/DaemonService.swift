@@ -152,10 +152,10 @@ enum ControlProtocol {
     static func answer(_ request: String, node: TEDNode, identity: Identity, plugins: [any DaemonPlugin]) async -> String {
         let line = request.trimmingWhitespace()
         if line == "status" || line == "status text" {
-            let (initiator, responder) = await node.snapshot()
+            let (initiator, responder, socket) = await node.snapshot()
             var tunnels: [TunnelRecord] = []
             for plugin in plugins { tunnels += await plugin.tunnels() }
-            let report = StatusReport(identity: identity, initiator: initiator, responder: responder,
+            let report = StatusReport(identity: identity, initiator: initiator, responder: responder, socket: socket,
                                       tunnels: tunnels, held: plugins.lazy.compactMap { $0.held() }.first, now: .now())
             return line == "status" ? report.json.rendered + "\n" : report.lines.joined(separator: "\n") + "\n"
         }
