@@ -124,7 +124,7 @@ read -r p50 p99 max <<< "$(awk '$3 != "never" { print $3 }' "$TOPO_DIR/pairs.txt
   print v[i50], v[i99], v[NR] }')"
 # The gateways' metrics summed: counters, and where a new tunnel's time went (means of
 # ted_discovery_seconds and ted_tunnel_setup_seconds by how).
-read -r probes retransmits discoveries replies discovery_mean initiated_mean initiated carried_mean carried <<< "$(
+read -r probes retransmits discoveries replies discovery_mean initiated_mean initiated carried_mean carried held released held_dropped <<< "$(
   python3 - "$TOPO_DIR" "$SITES" <<'PY'
 import socket, sys
 from collections import defaultdict
@@ -142,9 +142,13 @@ for i in range(1, int(sys.argv[2]) + 1):
 def mean(name, labels=""):
     count = total[f"{name}_count{labels}"]
     return (f"{total[f'{name}_sum{labels}'] / count:.3f}" if count else "-"), int(count)
+prefix = 'ted_held_dropped_total{reason="'
+held_dropped = ",".join(f"{k[len(prefix):-2]}:{int(v)}" for k, v in sorted(total.items()) if k.startswith(prefix) and v)
 initiated, carried = mean("ted_tunnel_setup_seconds", '{how="initiated"}'), mean("ted_tunnel_setup_seconds", '{how="carried"}')
 print(int(total["ted_probes_sent_total"]), int(total["ted_probes_retransmitted_total"]), int(total["ted_discoveries_total"]),
-      int(total["ted_responder_replies_total"]), mean("ted_discovery_seconds")[0], *initiated, *carried)
+      int(total["ted_responder_replies_total"]), mean("ted_discovery_seconds")[0], *initiated, *carried,
+      int(total["ted_held_packets_total"]), int(total["ted_held_released_total"]),
+      held_dropped or "none")
 PY
 )"
 ike_sas=0; child_sas=0
@@ -166,7 +170,8 @@ printf "| %d | %d | %d | %s s | %s s | %s s | %.1f s | %d (%d) | %d | %d | %d | 
 echo
 echo "Where a new tunnel's time went (means over all gateways): discovery (first probe to answer) $discovery_mean s;" \
   "hand-off to child SA up: $initiated_mean s for $initiated tunnels this gateway initiated," \
-  "$carried_mean s for $carried carried by a child already there or the peer's."
+  "$carried_mean s for $carried carried by a child already there or the peer's." \
+  "First packets: $held held, $released released into their tunnel, dropped by reason: $held_dropped."
 awk '$3 == "never" { print "never answered: 198.18." $1 ".10 -> 198.18." $2 ".10" }' "$TOPO_DIR/pairs.txt" | head -20
 echo
 check "every ordered pair answered ($answered of $pairs)" test "$answered" -eq "$pairs"
