@@ -42,11 +42,11 @@ public struct Initiator: Sendable {
     /// new probe to that address and port instead of P's destination (a path known
     /// out of band, e.g. `ted demo` on loopback); the caches are consulted as usual.
     public mutating func packet(_ p: Packet, to target: (address: IPAddress, port: UInt16)? = nil, now: NIODeadline,
-                                rng: inout some RandomNumberGenerator) -> [InitiatorAction] {
-        guard let (rule, localProxy) = localRule(for: p) else { return [.notProtected(p)] }
+                                rng: inout some RandomNumberGenerator) -> InitiatorAction {
+        guard let (rule, localProxy) = localRule(for: p) else { return .notProtected(p) }
         if let discovery = cache.lookup(p, ruleIndex: rule.index, now: now) {
             counters.cacheHits += 1
-            return [.cached(discovery.answering(p))]
+            return .cached(discovery.answering(p))
         }
         let key = FlowKey(ruleIndex: rule.index, destination: target?.address ?? p.destination,
                           destinationPort: target?.port ?? settings.probePort)
@@ -69,8 +69,8 @@ public struct Initiator: Sendable {
     ///
     /// Skips both caches but still joins a discovery in flight to the same destination.
     public mutating func probe(_ p: Packet, to target: (address: IPAddress, port: UInt16)? = nil,
-                               now: NIODeadline, rng: inout some RandomNumberGenerator) -> [InitiatorAction] {
-        guard let (rule, localProxy) = localRule(for: p) else { return [.notProtected(p)] }
+                               now: NIODeadline, rng: inout some RandomNumberGenerator) -> InitiatorAction {
+        guard let (rule, localProxy) = localRule(for: p) else { return .notProtected(p) }
         let key = FlowKey(ruleIndex: rule.index, destination: target?.address ?? p.destination,
                           destinationPort: target?.port ?? settings.probePort)
         return start(p, key: key, rule: rule, localProxy: localProxy, consultFailures: false, now: now, rng: &rng)
@@ -81,7 +81,7 @@ public struct Initiator: Sendable {
     /// Answers `.discovered`, `.failed`, `.ignored` or `.rejected`, or `.send` (the probe
     /// again, echoing a challenge's cookie): always exactly one action.
     public mutating func received(_ datagram: ByteBuffer, from source: IPAddress, port: UInt16,
-                                  now: NIODeadline) -> [InitiatorAction] {
+                                  now: NIODeadline) -> InitiatorAction {
         let message: Message
         do {
             message = try TEDCodec.decode(datagram)
@@ -105,7 +105,7 @@ public struct Initiator: Sendable {
         guard !refutations.refutes(response.identity.address, discovery.packet, now: now) else { return ignore(.refutedClaim) }
         end(discovery)
         counters.responsesAccepted += 1
-        return [evaluate(response, for: discovery, source: source, sourcePort: port, now: now)]
+        return evaluate(response, for: discovery, source: source, sourcePort: port, now: now)
     }
 
     /// Retransmissions and timeouts due at `now`, oldest first; expires cache entries.
@@ -209,24 +209,24 @@ public struct Initiator: Sendable {
 
     private mutating func start(_ p: Packet, key: FlowKey, rule: PolicyRule, localProxy: Proxy,
                                 consultFailures: Bool, now: NIODeadline,
-                                rng: inout some RandomNumberGenerator) -> [InitiatorAction] {
+                                rng: inout some RandomNumberGenerator) -> InitiatorAction {
         let service = ServiceKey(ruleIndex: rule.index, packet: p, destination: key.destination,
                                  destinationPort: key.destinationPort)
         if consultFailures, let entry = failureCache.lookup(service, now: now) {
             counters.negativeCacheHits += 1
-            return [.failedCached(packet: p, failure: entry.failure, until: entry.expires)]
+            return .failedCached(packet: p, failure: entry.failure, until: entry.expires)
         }
         if var discovery = pending[key] {
             discovery.join()
             pending[key] = discovery
             counters.joins += 1
-            return [.joined(packet: p, cookie: discovery.cookie, discovering: discovery.packet)]
+            return .joined(packet: p, cookie: discovery.cookie, discovering: discovery.packet)
         }
         guard pending.count < settings.effectiveMaxPending, let cookie = drawCookie(using: &rng) else {
             let failure = Failure(reason: .resourceLimit, packet: p, localRule: rule, destination: key.destination,
                                   peer: nil, entries: [], attempts: 0)
             counters.failures[.resourceLimit, default: 0] += 1
-            return [.failed(failure)]
+            return .failed(failure)
         }
         let proxyAddress = settings.sendProxyAddress
             ? ProxyAddress(pattern: localProxy.initiatorSide.pattern, proto: localProxy.proto) : nil
@@ -243,7 +243,7 @@ public struct Initiator: Sendable {
                                         probe: probe, message: message, waits: settings.drawWaits(using: &rng), now: now)
         pendingByCookie[cookie] = key
         counters.probesSent += 1
-        return [.send(probe)]
+        return .send(probe)
     }
 
     /// A challenge (exchange 242) for a discovery in flight: its probe goes again at once,
@@ -251,14 +251,14 @@ public struct Initiator: Sendable {
     /// Only the initiator cookie ties a challenge to a discovery, and only those on the
     /// probe's path have seen it; even they get at most `PendingDiscovery.maxEchoes`
     /// resends out of one discovery, so challenges cannot turn it into a stream.
-    private mutating func answer(_ challenge: Challenge) -> [InitiatorAction] {
+    private mutating func answer(_ challenge: Challenge) -> InitiatorAction {
         guard let key = pendingByCookie[challenge.initiatorCookie], var discovery = pending[key] else {
             return ignore(finished.peek(challenge.initiatorCookie) != nil ? .duplicate : .unknownCookie)
         }
         guard let probe = discovery.echo(challenge.cookie) else { return ignore(.tooManyChallenges) }
         pending[key] = discovery
         counters.challengesAnswered += 1
-        return [.send(probe)]
+        return .send(probe)
     }
 
     /// A fresh non-zero cookie that no live or recently ended discovery uses.
@@ -318,13 +318,13 @@ public struct Initiator: Sendable {
         finished.insert(true, for: discovery.cookie)
     }
 
-    private mutating func reject(_ reason: RejectReason) -> [InitiatorAction] {
+    private mutating func reject(_ reason: RejectReason) -> InitiatorAction {
         counters.rejects[reason, default: 0] += 1
-        return [.rejected(reason)]
+        return .rejected(reason)
     }
 
-    private mutating func ignore(_ reason: IgnoreReason) -> [InitiatorAction] {
+    private mutating func ignore(_ reason: IgnoreReason) -> InitiatorAction {
         counters.responsesIgnored[reason, default: 0] += 1
-        return [.ignored(reason)]
+        return .ignored(reason)
     }
 }

@@ -15,7 +15,7 @@ import TEDWire
         var now = t0
         for index in 0..<6000 {
             let p = packet("udp 10.1.\(index % 200).\(index / 200 % 250):\(index % 60000 + 1) 10.\(index % 7 + 2).\(index / 7 % 250).\(index % 251):53")
-            for action in initiator.packet(p, now: now, rng: &rng) {
+            for action in [initiator.packet(p, now: now, rng: &rng)] {
                 // Answer one probe in three with a host-to-host entry, so every success is its own
                 // cache entry; the rest time out into the failure cache.
                 guard let probe = action.sentProbe, index % 3 == 0,
@@ -24,7 +24,7 @@ import TEDWire
                 let reply = TEDCodec.encode(.response(Response(initiatorCookie: probe.cookie, responderCookie: 1,
                                                                identity: responderIdentity, entries: [entry])))
                 #expect(initiator.received(reply, from: responderIdentity.address, port: 500, now: now)
-                    .first?.discovery != nil)
+                    .discovery != nil)
             }
             if index % 50 == 0 {
                 now = now + .milliseconds(700)

@@ -19,16 +19,16 @@ import TEDWire
     static func discovered(_ initiator: inout Initiator, _ p: Packet = p) throws -> Discovery {
         var rng = SeededRNG(seed: 3)
         var responder = responder()
-        let probe = try #require(initiator.packet(p, now: at(0), rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(p, now: at(0), rng: &rng).sentProbe)
         let reply = try #require(responder.received(probe.bytes, from: probe.source, port: probe.sourcePort,
                                                     now: at(0)).replyBytes)
         return try #require(initiator.received(reply, from: responderIdentity.address, port: 500, now: at(10))
-            .first?.discovery)
+            .discovery)
     }
 
     static func firstAction(_ initiator: inout Initiator, _ p: Packet = p, at time: NIODeadline) -> InitiatorAction? {
         var rng = SeededRNG(seed: 4)
-        return initiator.packet(p, now: time, rng: &rng).first
+        return initiator.packet(p, now: time, rng: &rng)
     }
 
     @Test func aDiscoveryAnswersUntilJustBeforeItsTTLEnds() throws {

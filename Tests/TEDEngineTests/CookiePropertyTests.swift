@@ -27,19 +27,17 @@ import TEDWire
     }
 
     static func received(_ initiator: inout Initiator, _ bytes: ByteBuffer, at time: NIODeadline) -> InitiatorAction? {
-        let actions = initiator.received(bytes, from: responderIdentity.address, port: 500, now: time)
-        #expect(actions.count == 1)
-        return actions.first
+        initiator.received(bytes, from: responderIdentity.address, port: 500, now: time)
     }
 
     @Test func anEndedDiscoverysCookieNeverAnswersALaterDiscoveryOfTheSameFlow() throws {
         var initiator = Self.initiator()
         var rng = SeededRNG(seed: 7)
-        let first = try #require(initiator.packet(Self.p, now: t0, rng: &rng).first?.sentProbe)
+        let first = try #require(initiator.packet(Self.p, now: t0, rng: &rng).sentProbe)
         let firstAnswer = try Self.answer(first)
         #expect(Self.received(&initiator, firstAnswer, at: at(10))?.discovery != nil)
         // An explicit probe skips the cache: a new discovery under the same flow key.
-        let second = try #require(initiator.probe(Self.p, now: at(20), rng: &rng).first?.sentProbe)
+        let second = try #require(initiator.probe(Self.p, now: at(20), rng: &rng).sentProbe)
         #expect(second.cookie != first.cookie)
         #expect(Self.received(&initiator, firstAnswer, at: at(30)) == .ignored(.duplicate))
         #expect(initiator.pendingCount == 1)
@@ -50,7 +48,7 @@ import TEDWire
     @Test func aCookieAnswersOnceThenIsADuplicate() throws {
         var initiator = Self.initiator()
         var rng = SeededRNG(seed: 8)
-        let probe = try #require(initiator.packet(Self.p, now: t0, rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(Self.p, now: t0, rng: &rng).sentProbe)
         let answer = try Self.answer(probe)
         #expect(Self.received(&initiator, answer, at: at(10))?.discovery != nil)
         #expect(Self.received(&initiator, answer, at: at(11)) == .ignored(.duplicate))
@@ -61,11 +59,11 @@ import TEDWire
     @Test func aTimedOutDiscoverysCookieAnswersNothing() throws {
         var initiator = Self.initiator(DiscoverySettings(retries: 0, retransmitSchedule: [.milliseconds(100)], jitter: 0))
         var rng = SeededRNG(seed: 9)
-        let probe = try #require(initiator.packet(Self.p, now: t0, rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(Self.p, now: t0, rng: &rng).sentProbe)
         let answer = try Self.answer(probe)
         #expect(initiator.tick(now: at(100)).first?.failure?.reason == .timeout)
         #expect(Self.received(&initiator, answer, at: at(110)) == .ignored(.duplicate))
-        let later = try #require(initiator.probe(Self.p, now: at(120), rng: &rng).first?.sentProbe)
+        let later = try #require(initiator.probe(Self.p, now: at(120), rng: &rng).sentProbe)
         #expect(Self.received(&initiator, answer, at: at(130)) == .ignored(.duplicate))
         #expect(initiator.pendingCount == 1)
         #expect(Self.received(&initiator, try Self.answer(later), at: at(140))?.discovery != nil)
@@ -74,9 +72,9 @@ import TEDWire
     @Test func aCookieNeverAnswersAnotherFlowsDiscovery() throws {
         var initiator = Self.initiator()
         var rng = SeededRNG(seed: 10)
-        let one = try #require(initiator.packet(Self.p, now: t0, rng: &rng).first?.sentProbe)
+        let one = try #require(initiator.packet(Self.p, now: t0, rng: &rng).sentProbe)
         let other = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.9.9:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(one.cookie != other.cookie)
         let forged = TEDCodec.encode(.response(Response(initiatorCookie: one.cookie ^ other.cookie, responderCookie: 1,
                                                         identity: responderIdentity,
@@ -90,29 +88,29 @@ import TEDWire
     @Test func drawnCookiesAreFreshAndNonZero() throws {
         var initiator = Self.initiator()
         var script = ScriptedRNG([0, 0xaa])
-        let first = try #require(initiator.packet(Self.p, now: t0, rng: &script).first?.sentProbe)
+        let first = try #require(initiator.packet(Self.p, now: t0, rng: &script).sentProbe)
         #expect(first.cookie == 0xaa)  // zero skipped
         // A second flow while the first is live: 0xaa is taken.
         var taken = ScriptedRNG([0xaa, 0xbb])
         let second = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.9.9:443"), now: t0, rng: &taken)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(second.cookie == 0xbb)
         // The first ends; its cookie stays unusable for a while.
         #expect(Self.received(&initiator, try Self.answer(first), at: at(10))?.discovery != nil)
         var again = ScriptedRNG([0xaa, 0xcc])
-        let third = try #require(initiator.probe(Self.p, now: at(20), rng: &again).first?.sentProbe)
+        let third = try #require(initiator.probe(Self.p, now: at(20), rng: &again).sentProbe)
         #expect(third.cookie == 0xcc)
     }
 
     @Test func theEighthDrawMayFindACookieNoNinthIsTried() throws {
         var initiator = Self.initiator()
         var script = ScriptedRNG([0x77])
-        _ = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.9.9:443"), now: t0, rng: &script).first?.sentProbe)
+        _ = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.9.9:443"), now: t0, rng: &script).sentProbe)
         var seventhBad = ScriptedRNG(Array(repeating: 0x77, count: 4) + Array(repeating: 0, count: 3) + [0x78])
-        #expect(initiator.packet(Self.p, now: t0, rng: &seventhBad).first?.sentProbe?.cookie == 0x78)
+        #expect(initiator.packet(Self.p, now: t0, rng: &seventhBad).sentProbe?.cookie == 0x78)
         var eightBad = ScriptedRNG(Array(repeating: 0x77, count: 8) + [0x79])
         #expect(initiator.probe(packet("tcp 10.1.0.5:40000 10.2.8.8:443"), now: t0, rng: &eightBad)
-            .first?.failure?.reason == .resourceLimit)
+            .failure?.reason == .resourceLimit)
     }
 
     // MARK: - The responder's cookie

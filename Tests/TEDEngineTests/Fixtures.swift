@@ -91,8 +91,8 @@ extension ResponderAction {
 /// Feeds P to the initiator and, when it probes, the probe to the responder and the answer back.
 func exchange(_ initiator: inout Initiator, _ responder: inout Responder, _ p: Packet,
               now: NIODeadline, rng: inout SeededRNG) -> InitiatorAction? {
-    guard let probe = initiator.packet(p, now: now, rng: &rng).first?.sentProbe else { return nil }
+    guard let probe = initiator.packet(p, now: now, rng: &rng).sentProbe else { return nil }
     guard let bytes = responder.received(probe.bytes, from: probe.source, port: probe.sourcePort,
                                          now: now).replyBytes else { return nil }
-    return initiator.received(bytes, from: responder.identity.address, port: 500, now: now + .milliseconds(20)).first
+    return initiator.received(bytes, from: responder.identity.address, port: 500, now: now + .milliseconds(20))
 }

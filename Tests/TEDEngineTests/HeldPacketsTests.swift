@@ -177,7 +177,7 @@ import TEDTestSupport
             let decision = held.arrive(id: UInt32(step), packet: p, length: 60,
                                        knownFailing: initiator.knownFailure(of: p, now: now) != nil, now: now)
             decisions.append(decision)
-            if decision.startsDiscovery { answers += initiator.packet(p, now: now, rng: &rng) }
+            if decision.startsDiscovery { answers.append(initiator.packet(p, now: now, rng: &rng)) }
             if step % 20 == 0 {
                 let q = from("198.18.9.\(step / 20 + 1)", port: 40000)
                 others.append(held.arrive(id: UInt32(1000 + step), packet: q, length: 60, now: now))

@@ -28,7 +28,7 @@ import TEDWire
         var rng = SeededRNG(seed: 1)
         for text in ["tcp 10.9.0.1:1000 10.2.0.1:80", "tcp 10.1.0.1:1000 10.2.9.1:80", "udp 10.1.0.1:1 10.2.0.1:2"] {
             let p = packet(text)
-            #expect(initiator.packet(p, now: t0, rng: &rng) == [.notProtected(p)])
+            #expect(initiator.packet(p, now: t0, rng: &rng) == .notProtected(p))
         }
         #expect(initiator.counters.probesSent == 0)
         #expect(initiator.nextDeadline == nil)
@@ -38,12 +38,12 @@ import TEDWire
         var initiator = makeInitiator(DiscoverySettings(probePort: 4500))
         var rng = SeededRNG(seed: 2)
         let tcp = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(tcp.source == ip("10.1.0.5") && tcp.sourcePort == 40000)
         #expect(tcp.destination == ip("10.2.0.7") && tcp.destinationPort == 4500)
         #expect(tcp.cookie != 0 && tcp.attempt == 1)
         let icmp = try #require(initiator.packet(packet("icmp 10.1.0.5:8 10.2.0.8:0"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(icmp.sourcePort == 500)
         guard case .probe(let decoded) = try TEDCodec.decode(tcp.bytes) else {
             Issue.record("the initiator sent something other than a probe")
@@ -59,7 +59,7 @@ import TEDWire
         var initiator = makeInitiator(DiscoverySettings(sendProxyAddress: true))
         var rng = SeededRNG(seed: 3)
         let probe = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         guard case .probe(let decoded) = try TEDCodec.decode(probe.bytes) else {
             Issue.record("not a probe")
             return
@@ -74,7 +74,7 @@ import TEDWire
         var engine = Initiator(policy: initiator, identity: initiatorIdentity)
         var rng = ScriptedRNG([0x0102_0304_0506_0708])
         let probe = try #require(engine.packet(packet("tcp 198.18.1.10:40000 198.18.2.20:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         let hex = probe.bytes.readableBytesView.map { String($0, radix: 16).leftPadded(2) }.joined()
         #expect(hex == "010203040506070800000000000000000d10f0000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401000000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214")
     }
@@ -83,18 +83,18 @@ import TEDWire
         var initiator = makeInitiator()
         var rng = SeededRNG(seed: 4)
         let first = try #require(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         for (offset, text) in ["tcp 10.1.0.5:40001 10.2.0.7:443", "tcp 10.1.0.6:1 10.2.0.7:22",
                                "tcp 10.1.0.5:40000 10.2.0.7:443"].enumerated() {
             let p = packet(text)
             #expect(initiator.packet(p, now: at(Int64(offset) * 10), rng: &rng)
-                == [.joined(packet: p, cookie: first.cookie, discovering: packet("tcp 10.1.0.5:40000 10.2.0.7:443"))])
+                == .joined(packet: p, cookie: first.cookie, discovering: packet("tcp 10.1.0.5:40000 10.2.0.7:443")))
         }
         #expect(initiator.counters.probesSent == 1 && initiator.counters.joins == 3)
         #expect(initiator.snapshot.pending.map(\.joined) == [3])
         // Another destination, or another rule, is another discovery.
-        #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.0.8:443"), now: t0, rng: &rng).first?.sentProbe != nil)
-        #expect(initiator.packet(packet("icmp 10.1.0.5:8 10.2.0.7:0"), now: t0, rng: &rng).first?.sentProbe != nil)
+        #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.0.8:443"), now: t0, rng: &rng).sentProbe != nil)
+        #expect(initiator.packet(packet("icmp 10.1.0.5:8 10.2.0.7:0"), now: t0, rng: &rng).sentProbe != nil)
     }
 
     @Test(arguments: 0...5)
@@ -102,7 +102,7 @@ import TEDWire
         var initiator = makeInitiator(DiscoverySettings(retries: retries))
         var rng = SeededRNG(seed: UInt64(retries))
         let p = packet("tcp 10.1.0.5:40000 10.2.0.7:443")
-        let first = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
+        let first = try #require(initiator.packet(p, now: t0, rng: &rng).sentProbe)
         var sends = [(t0, first)]
         var failure: Failure?
         var now = t0
@@ -163,19 +163,19 @@ import TEDWire
         // Same service from another source port: suppressed, no probe.
         let again = packet("tcp 10.1.0.5:40007 10.2.0.7:443")
         guard case .failedCached(let suppressed, let failure, let until) = initiator.packet(again, now: at(3000),
-                                                                                         rng: &rng).first else {
+                                                                                         rng: &rng) else {
             Issue.record("expected a cached failure")
             return
         }
         #expect(suppressed == again && failure.reason == .timeout && until == at(2000) + .seconds(30))
         // Another destination port is another service.
         #expect(initiator.packet(packet("tcp 10.1.0.5:40000 10.2.0.7:22"), now: at(3000), rng: &rng)
-            .first?.sentProbe != nil)
+            .sentProbe != nil)
         // The entry expires with the TTL; tick purges it.
         #expect(initiator.snapshot.failures.count == 1)
         _ = initiator.tick(now: at(32_000))
         #expect(initiator.snapshot.failures.count == 1) // the second discovery's failure
-        #expect(initiator.packet(again, now: at(32_000), rng: &rng).first?.sentProbe != nil)
+        #expect(initiator.packet(again, now: at(32_000), rng: &rng).sentProbe != nil)
         #expect(initiator.counters.negativeCacheHits == 1 && initiator.counters.expirations >= 1)
     }
 
@@ -198,7 +198,7 @@ import TEDWire
                              (packet("tcp 10.9.0.5:40000 10.2.0.7:443"), false)] {
             #expect((initiator.knownFailure(of: q, now: at(3000)) == failed) == failing, "\(q)")
             var asked = initiator
-            let answer = asked.packet(q, now: at(3000), rng: &rng).first
+            let answer = asked.packet(q, now: at(3000), rng: &rng)
             if case .failedCached = answer { #expect(failing, "\(q)") } else { #expect(!failing, "\(q)") }
         }
         #expect(initiator.counters == counters, "asking counts nothing")
@@ -208,11 +208,11 @@ import TEDWire
         #expect(initiator.knownFailure(of: otherPort, now: expires) == nil)
         // A discovery of another source that covers P answers P from the cache: not failing.
         let probe = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: at(4000),
-                                                  rng: &rng).first?.sentProbe)
+                                                  rng: &rng).sentProbe)
         #expect(initiator.received(response(to: probe, entries: [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]),
-                                   from: responderIdentity.address, port: 500, now: at(4001)).first?.discovery != nil)
+                                   from: responderIdentity.address, port: 500, now: at(4001)).discovery != nil)
         #expect(initiator.knownFailure(of: otherPort, now: at(4002)) == nil)
-        guard case .cached = initiator.packet(otherPort, now: at(4002), rng: &rng).first else {
+        guard case .cached = initiator.packet(otherPort, now: at(4002), rng: &rng) else {
             Issue.record("expected the cached discovery")
             return
         }
@@ -225,10 +225,10 @@ import TEDWire
         _ = initiator.packet(p, now: t0, rng: &rng)
         _ = initiator.tick(now: at(600))
         let target = (address: ip("192.0.2.9"), port: UInt16(7500))
-        let probe = try #require(initiator.probe(p, to: target, now: at(700), rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.probe(p, to: target, now: at(700), rng: &rng).sentProbe)
         #expect(probe.destination == target.address && probe.destinationPort == 7500 && probe.source == p.source)
-        #expect(initiator.probe(p, to: target, now: at(710), rng: &rng) == [.joined(packet: p, cookie: probe.cookie, discovering: p)])
-        #expect(initiator.probe(p, now: at(720), rng: &rng).first?.sentProbe != nil)
+        #expect(initiator.probe(p, to: target, now: at(710), rng: &rng) == .joined(packet: p, cookie: probe.cookie, discovering: p))
+        #expect(initiator.probe(p, now: at(720), rng: &rng).sentProbe != nil)
     }
 
     @Test func pendingTableIsBounded() {
@@ -237,7 +237,7 @@ import TEDWire
         var failures = 0
         for host in 1...50 {
             let actions = initiator.packet(packet("tcp 10.1.0.5:1000 10.2.1.\(host):443"), now: t0, rng: &rng)
-            if actions.first?.failure?.reason == .resourceLimit { failures += 1 }
+            if actions.failure?.reason == .resourceLimit { failures += 1 }
             #expect(initiator.snapshot.pending.count <= 3)
         }
         #expect(failures == 47 && initiator.counters.failures[.resourceLimit] == 47)
@@ -245,28 +245,28 @@ import TEDWire
         while let due = initiator.nextDeadline, due <= at(60_000) { _ = initiator.tick(now: due) }
         #expect(initiator.snapshot.pending.isEmpty)
         #expect(initiator.packet(packet("tcp 10.1.0.5:1000 10.2.1.50:443"), now: at(60_000), rng: &rng)
-            .first?.sentProbe != nil)
+            .sentProbe != nil)
     }
 
     @Test func cookiesAreNonZeroAndNeverReused() throws {
         var initiator = makeInitiator()
         var zeroFirst = ScriptedRNG([0, 0, 7])
         let probe = try #require(initiator.packet(packet("tcp 10.1.0.5:1 10.2.0.1:443"), now: t0, rng: &zeroFirst)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(probe.cookie == 7)
         var onlyZero = ScriptedRNG(Array(repeating: 0, count: 8))
         #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.0.2:443"), now: t0, rng: &onlyZero)
-            .first?.failure?.reason == .resourceLimit)
+            .failure?.reason == .resourceLimit)
         var onlySeven = ScriptedRNG(Array(repeating: 7, count: 8))
         #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.0.3:443"), now: t0, rng: &onlySeven)
-            .first?.failure?.reason == .resourceLimit)
+            .failure?.reason == .resourceLimit)
     }
 
     @Test func firstEntryWhoseIntersectionHoldsThePacketIsChosen() throws {
         var initiator = makeInitiator()
         var rng = SeededRNG(seed: 8)
         let p = packet("tcp 10.1.3.5:40000 10.2.0.7:443")
-        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).sentProbe)
         let entries = [
             proxy("udp 10.1.0.0/16 10.2.0.0/16"),                 // protocol disjoint
             proxy("tcp 10.1.7.0/24 10.2.0.0/16"),                 // intersects, P outside
@@ -275,7 +275,7 @@ import TEDWire
         ]
         let actions = initiator.received(response(to: probe, entries: entries), from: responderIdentity.address,
                                          port: 500, now: at(40))
-        let discovery = try #require(actions.first?.discovery)
+        let discovery = try #require(actions.discovery)
         #expect(discovery.chosenEntry == 2 && discovery.entries == entries)
         #expect(discovery.intersection.initiatorSide.pattern == pattern("10.1.0.5/255.255.0.255"))
         #expect(discovery.intersection.responderSide == HalfProxy(pattern: pattern("10.2.0.0/24"), ports: .single(443)))
@@ -294,30 +294,30 @@ import TEDWire
         var initiator = makeInitiator()
         var rng = SeededRNG(seed: 9)
         let p = packet("tcp 10.1.3.5:40000 10.2.0.7:443")
-        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).sentProbe)
         let failure = try #require(initiator.received(response(to: probe, entries: entries.map { proxy($0) }),
                                                       from: responderIdentity.address, port: 500, now: at(5))
-            .first?.failure)
+            .failure)
         #expect(failure.reason == reason && failure.peer == responderIdentity && failure.entries.count == 2)
         #expect(initiator.snapshot.pending.isEmpty && initiator.snapshot.failures.count == 1)
         #expect(initiator.received(response(to: probe, entries: entries.map { proxy($0) }),
-                                   from: responderIdentity.address, port: 500, now: at(6)) == [.ignored(.duplicate)])
+                                   from: responderIdentity.address, port: 500, now: at(6)) == .ignored(.duplicate))
     }
 
     @Test func responsesMustCarryAPendingCookieAndAnAllowedIdentity() throws {
         var initiator = makeInitiator(DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.0/30"))]))
         var rng = SeededRNG(seed: 10)
         let p = packet("tcp 10.1.3.5:40000 10.2.0.7:443")
-        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).first?.sentProbe)
+        let probe = try #require(initiator.packet(p, now: t0, rng: &rng).sentProbe)
         let entries = [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]
         #expect(initiator.received(response(to: probe, cookie: probe.cookie ^ 1, entries: entries),
-                                   from: responderIdentity.address, port: 500, now: at(1)) == [.ignored(.unknownCookie)])
+                                   from: responderIdentity.address, port: 500, now: at(1)) == .ignored(.unknownCookie))
         let rogue = Identity(address: ip("203.0.113.66"), port: 500)
         #expect(initiator.received(response(to: probe, identity: rogue, entries: entries),
-                                   from: rogue.address, port: 500, now: at(2)) == [.ignored(.peerNotAllowed)])
+                                   from: rogue.address, port: 500, now: at(2)) == .ignored(.peerNotAllowed))
         #expect(initiator.snapshot.pending.count == 1)
         #expect(initiator.received(response(to: probe, entries: entries), from: responderIdentity.address,
-                                   port: 500, now: at(3)).first?.discovery != nil)
+                                   port: 500, now: at(3)).discovery != nil)
         #expect(initiator.counters.responsesIgnored == [.unknownCookie: 1, .peerNotAllowed: 1])
     }
 
@@ -329,19 +329,19 @@ import TEDWire
         ]))
         var rng = SeededRNG(seed: 12)
         let probe = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         // Claims the whole IPv4 space as its responder side: far beyond 10.2.0.0/16.
         let greedy = [proxy("tcp 10.1.0.0/16 0.0.0.0/0")]
         #expect(initiator.received(response(to: probe, entries: greedy), from: responderIdentity.address, port: 500,
-                                   now: at(1)) == [.ignored(.claimNotAllowed)])
+                                   now: at(1)) == .ignored(.claimNotAllowed))
         // One honest entry beside a dishonest one is still a lie.
         let mixed = [proxy("tcp 10.1.0.0/16 10.2.0.0/24"), proxy("tcp 10.1.0.0/16 10.3.0.0/16")]
         #expect(initiator.received(response(to: probe, entries: mixed), from: responderIdentity.address, port: 500,
-                                   now: at(2)) == [.ignored(.claimNotAllowed)])
+                                   now: at(2)) == .ignored(.claimNotAllowed))
         #expect(initiator.pendingCount == 1 && initiator.cacheCount == 0)
         let honest = [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]
         #expect(initiator.received(response(to: probe, entries: honest), from: responderIdentity.address, port: 500,
-                                   now: at(3)).first?.discovery != nil)
+                                   now: at(3)).discovery != nil)
         // Exactly the protected prefix is allowed; one bit wider is not.
         let settings = DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.2/32"), protects: [pattern("10.2.0.0/16")])])
         #expect(settings.allows(peer: ip("198.51.100.2"), claiming: [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]))
@@ -373,36 +373,36 @@ import TEDWire
         let rogue = Identity(address: ip("198.51.100.3"), port: 500)
         let claim = [proxy("tcp 10.1.0.0/16 10.2.0.0/16")]
         let first = try #require(initiator.packet(packet("tcp 10.1.3.5:40000 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         let taken = try #require(initiator.received(response(to: first, identity: rogue, entries: claim), from: rogue.address,
-                                                    port: 500, now: at(1)).first?.discovery)
+                                                    port: 500, now: at(1)).discovery)
         #expect(initiator.cacheCount == 1)
         #expect(initiator.refute(peer: rogue.address, intersection: taken.intersection, now: at(100)) == 1)
         #expect(initiator.cacheCount == 0 && initiator.refutationCount == 1)
 
         let again = try #require(initiator.packet(packet("tcp 10.1.3.5:40001 10.2.0.7:443"), now: at(200), rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(initiator.received(response(to: again, identity: rogue, entries: claim), from: rogue.address, port: 500,
-                                   now: at(201)) == [.ignored(.refutedClaim)])
+                                   now: at(201)) == .ignored(.refutedClaim))
         #expect(initiator.pendingCount == 1)
         let genuine = try #require(initiator.received(response(to: again, entries: claim), from: responderIdentity.address,
-                                                      port: 500, now: at(250)).first?.discovery)
+                                                      port: 500, now: at(250)).discovery)
         #expect(genuine.peer == responderIdentity)
         #expect(initiator.counters.responsesIgnored == [.refutedClaim: 1])
 
         // Outside the refuted intersection the same peer is heard.
         let icmp = try #require(initiator.packet(packet("icmp 10.1.3.5:8 10.2.0.7:0"), now: at(300), rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(initiator.received(response(to: icmp, identity: rogue, entries: [proxy("icmp 10.1.0.0/16 10.2.0.0/16")]),
-                                   from: rogue.address, port: 500, now: at(301)).first?.discovery != nil)
+                                   from: rogue.address, port: 500, now: at(301)).discovery != nil)
 
         // Just before the TTL it is still set aside; once it passes, heard again.
         let late = try #require(initiator.probe(packet("tcp 10.1.3.5:40002 10.2.0.8:443"), now: at(29_000), rng: &rng)
-            .first?.sentProbe)
+            .sentProbe)
         #expect(initiator.received(response(to: late, identity: rogue, entries: claim), from: rogue.address, port: 500,
-                                   now: at(30_099)) == [.ignored(.refutedClaim)])
+                                   now: at(30_099)) == .ignored(.refutedClaim))
         #expect(initiator.received(response(to: late, identity: rogue, entries: claim), from: rogue.address, port: 500,
-                                   now: at(30_100)).first?.discovery != nil)
+                                   now: at(30_100)).discovery != nil)
     }
 
     /// With `negativeTTL` 0 nothing is remembered, refutations included.
@@ -416,10 +416,10 @@ import TEDWire
         var initiator = makeInitiator()
         var rng = SeededRNG(seed: 11)
         let probe = try #require(initiator.packet(packet("tcp 10.1.3.5:1 10.2.0.7:443"), now: t0, rng: &rng)
-            .first?.sentProbe)
-        #expect(initiator.received(probe.bytes, from: probe.source, port: 500, now: t0) == [.rejected(.unexpectedProbe)])
+            .sentProbe)
+        #expect(initiator.received(probe.bytes, from: probe.source, port: 500, now: t0) == .rejected(.unexpectedProbe))
         let garbage = initiator.received(ByteBuffer(bytes: [1, 2, 3]), from: probe.source, port: 500, now: t0)
-        guard case .rejected(.undecodable) = garbage.first else {
+        guard case .rejected(.undecodable) = garbage else {
             Issue.record("garbage was not rejected as undecodable: \(garbage)")
             return
         }
@@ -436,8 +436,8 @@ import TEDWire
         let discovery = try #require(exchange(&initiator, &responder, p, now: t0, rng: &rng)?.discovery)
         let later = packet("tcp 10.1.9.9:5 10.2.4.4:80")
         // The cached discovery answers the later packet: the hand-off proposes its child.
-        #expect(initiator.packet(later, now: at(1000), rng: &rng) == [.cached(discovery.answering(later))])
-        if case .cached(let answer) = initiator.packet(later, now: at(1001), rng: &rng).first {
+        #expect(initiator.packet(later, now: at(1000), rng: &rng) == .cached(discovery.answering(later)))
+        if case .cached(let answer) = initiator.packet(later, now: at(1001), rng: &rng) {
             #expect(answer.packet == later && answer.intersection == discovery.intersection && answer.peer == discovery.peer)
         } else {
             Issue.record("no cache hit")
@@ -450,11 +450,11 @@ import TEDWire
         let second = try #require(exchange(&initiator, &responder, p, now: at(400_000), rng: &rng)?.discovery)
         #expect(initiator.forget(peer: ip("198.51.100.77")) == 0)
         #expect(initiator.forget(peer: responderIdentity.address) == 1)
-        #expect(initiator.packet(p, now: at(400_100), rng: &rng).first?.sentProbe != nil)
+        #expect(initiator.packet(p, now: at(400_100), rng: &rng).sentProbe != nil)
         var fresh = makeInitiator()
         _ = try #require(exchange(&fresh, &responder, p, now: t0, rng: &rng)?.discovery)
         #expect(fresh.forget(intersection: proxy("tcp 10.1.3.0/24 10.2.0.7/32 eq 443")) == 1)
-        #expect(fresh.packet(p, now: at(100), rng: &rng).first?.sentProbe != nil)
+        #expect(fresh.packet(p, now: at(100), rng: &rng).sentProbe != nil)
         #expect(second.intersection == discovery.intersection)
     }
 
@@ -472,12 +472,12 @@ import TEDWire
         // The newest four remain; the oldest probes again.
         for host in 17...20 {
             guard case .cached = initiator.packet(packet("tcp 10.1.0.5:1 10.2.\(host).1:443"), now: at(2000),
-                                                  rng: &rng).first else {
+                                                  rng: &rng) else {
                 Issue.record("10.2.\(host).0/24 should still be cached")
                 return
             }
         }
-        #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.11.1:443"), now: at(2000), rng: &rng).first?.sentProbe != nil)
+        #expect(initiator.packet(packet("tcp 10.1.0.5:1 10.2.11.1:443"), now: at(2000), rng: &rng).sentProbe != nil)
     }
 }
 

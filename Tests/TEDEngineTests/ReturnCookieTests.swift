@@ -240,16 +240,16 @@ import TEDWire
     @Test func theInitiatorEchoesAChallengeForItsDiscoveryAtOnce() throws {
         var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
         var rng = SeededRNG(seed: 5)
-        let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).first?.sentProbe)
+        let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).sentProbe)
         let cookie = try #require(ReturnCookie(Array(1...16)))
         func challengeBytes(_ initiatorCookie: Cookie) -> ByteBuffer {
             TEDCodec.encode(.challenge(Challenge(initiatorCookie: initiatorCookie, cookie: cookie)))
         }
         // A challenge for no discovery is ignored.
         #expect(initiator.received(challengeBytes(first.cookie ^ 1), from: ip("192.0.2.9"), port: 500, now: t0)
-            == [.ignored(.unknownCookie)])
+            == .ignored(.unknownCookie))
         let echo = try #require(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(20))
-            .first?.sentProbe)
+            .sentProbe)
         // The same probe, to the discovery's own destination (not the challenge's source), with the cookie.
         #expect(echo.destination == first.destination && echo.destinationPort == first.destinationPort)
         #expect(echo.source == first.source && echo.sourcePort == first.sourcePort && echo.cookie == first.cookie)
@@ -262,9 +262,9 @@ import TEDWire
         #expect(retransmit.bytes == echo.bytes && !retransmit.answersChallenge && retransmit.attempt == 2)
         #expect(initiator.counters.challengesAnswered == 1)
         // At most two challenges per discovery.
-        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(30)).first?.sentProbe != nil)
+        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(30)).sentProbe != nil)
         #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(40))
-            == [.ignored(.tooManyChallenges)])
+            == .ignored(.tooManyChallenges))
     }
 
     // MARK: - A flood
@@ -335,7 +335,7 @@ import TEDWire
         }
         for millisecond in Int64(0)..<8000 {
             let now = at(millisecond)
-            if now == start { handle(initiator.packet(genuine, now: now, rng: &rng), now: now) }
+            if now == start { handle([initiator.packet(genuine, now: now, rng: &rng)], now: now) }
             for index in 0..<12 {
                 let source = IPAddress(v4: 0x0a01_0000 | UInt32.random(in: 0...255, using: &attacker))
                 let forged: ReturnCookie? = index >= 10
@@ -351,7 +351,7 @@ import TEDWire
             for datagram in arriving { serve(datagram.probe.bytes, from: datagram.probe.source, port: datagram.probe.sourcePort, now: now) }
             let replies = toInitiator.filter { $0.due <= now }
             toInitiator.removeAll { $0.due <= now }
-            for reply in replies { handle(initiator.received(reply.bytes, from: responderIdentity.address, port: 500, now: now), now: now) }
+            for reply in replies { handle([initiator.received(reply.bytes, from: responderIdentity.address, port: 500, now: now)], now: now) }
             handle(initiator.tick(now: now), now: now)
             if outcome.discovery != nil || outcome.failure != nil { break }
         }

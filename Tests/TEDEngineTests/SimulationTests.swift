@@ -122,12 +122,11 @@ import TEDWire
                 let arrival = arrivals[nextArrival]
                 nextArrival += 1
                 let actions = initiator.packet(arrival.packet, now: now, rng: &rng)
-                #expect(actions.count == 1)
                 if outcomes[arrival.flow].firstSends > 0 {
                     // Never a second probe for a flow already probed.
-                    #expect(actions.first?.sentProbe == nil, "second probe for \(arrival.packet)")
+                    #expect(actions.sentProbe == nil, "second probe for \(arrival.packet)")
                 }
-                handle(actions, flow: arrival.flow, now: now)
+                handle([actions], flow: arrival.flow, now: now)
             }
             for datagram in network.deliver(until: now) {
                 if datagram.destination == initiatorIdentity.address {
@@ -138,7 +137,7 @@ import TEDWire
                        let owner = flowOfCookie[response.initiatorCookie], outcomes[owner].endedAt == nil {
                         outcomes[owner].responsesWhilePending += 1
                     }
-                    handle(actions, flow: nil, now: now)
+                    handle([actions], flow: nil, now: now)
                 } else if let site = siteIndex(for: datagram.destination) {
                     let action = responders[site].received(datagram.bytes, from: datagram.source,
                                                            port: datagram.sourcePort, now: now)

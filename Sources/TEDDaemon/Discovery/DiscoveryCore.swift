@@ -184,10 +184,10 @@ final class DiscoveryCore: @unchecked Sendable {
             return
         }
         let now = NIODeadline.now()
-        let actions = explicit ? initiator!.probe(packet, to: target, now: now, rng: &rng)
-                               : initiator!.packet(packet, to: target, now: now, rng: &rng)
+        let action = explicit ? initiator!.probe(packet, to: target, now: now, rng: &rng)
+                              : initiator!.packet(packet, to: target, now: now, rng: &rng)
         if let promise {
-            switch actions.first {
+            switch action {
             case .send:
                 waiters[packet, default: []].append(promise)
             case .joined(_, _, let discovering):
@@ -196,10 +196,12 @@ final class DiscoveryCore: @unchecked Sendable {
             case .failedCached(_, let failure, _): answer(promise, .failed(failure, cached: true))
             case .failed(let failure): answer(promise, .failed(failure, cached: false))
             case .notProtected(let p): answer(promise, .notProtected(p))
-            default: answer(promise, .cancelled)
+            case .discovered, .rejected, .ignored:
+                // Answers to a datagram, never to a packet.
+                answer(promise, .cancelled)
             }
         }
-        apply(actions)
+        apply(action)
     }
 
     /// Which of `packets` the initiator would answer from its failure cache
@@ -247,49 +249,59 @@ final class DiscoveryCore: @unchecked Sendable {
 
     // MARK: Actions
 
-    private func apply(_ actions: [InitiatorAction]) {
-        for action in actions {
-            switch action {
-            case .send(let probe):
-                if probeSender?(probe) != true {
-                    write(probe.bytes, to: probe.destination, port: probe.destinationPort)
-                }
-                logger.debug("probe sent", metadata: [
-                    "ted.flow": "\(probe.source) -> \(probe.destination)", "ted.attempt": "\(probe.attempt)",
-                ])
-            case .discovered(let discovery):
-                metrics.discoverySeconds.recordNanoseconds(discovery.rtt.nanoseconds)
-                logger.info("discovered", metadata: [
-                    "ted.packet": "\(discovery.packet)", "ted.peer": "\(discovery.peer)",
-                    "ted.intersection": "\(discovery.intersection)",
-                    "ted.rtt_ms": "\(Double(discovery.rtt.nanoseconds) / 1e6)",
-                ])
-                finish(discovery.packet, .discovered(discovery, cached: false))
-                let discovered = events.discovered
-                pendingEvents.append { discovered(discovery) }
-            case .failed(let failure):
-                logger.info("discovery failed", metadata: [
-                    "ted.packet": "\(failure.packet)", "ted.reason": "\(failure.reason)",
-                    "ted.destination": "\(failure.destination)", "ted.attempts": "\(failure.attempts)",
-                ])
-                finish(failure.packet, .failed(failure, cached: false))
-                let failed = events.failed
-                pendingEvents.append { failed(failure) }
-            case .rejected, .ignored:
-                break
-            case .cached(let discovery):
-                // A packet of a known intersection: the hand-off finds its child up, or (a
-                // non-contiguous intersection's other part) builds the one that holds it.
-                let discovered = events.discovered
-                pendingEvents.append { discovered(discovery) }
-            case .failedCached, .joined, .notProtected:
-                break
-            }
-        }
+    /// The one action of a packet or a datagram.
+    private func apply(_ action: InitiatorAction) {
+        perform(action)
         flush()
         // A response ignored or rejected changed no deadline: a flood of forged responses
         // costs a decode and a cookie lookup each, not a scan of every table for the next one.
-        if actions.contains(where: \.changesDeadlines) { rescheduleTimer() }
+        if action.changesDeadlines { rescheduleTimer() }
+    }
+
+    /// The actions of a tick.
+    private func apply(_ actions: [InitiatorAction]) {
+        actions.forEach(perform)
+        flush()
+        rescheduleTimer()
+    }
+
+    private func perform(_ action: InitiatorAction) {
+        switch action {
+        case .send(let probe):
+            if probeSender?(probe) != true {
+                write(probe.bytes, to: probe.destination, port: probe.destinationPort)
+            }
+            logger.debug("probe sent", metadata: [
+                "ted.flow": "\(probe.source) -> \(probe.destination)", "ted.attempt": "\(probe.attempt)",
+            ])
+        case .discovered(let discovery):
+            metrics.discoverySeconds.recordNanoseconds(discovery.rtt.nanoseconds)
+            logger.info("discovered", metadata: [
+                "ted.packet": "\(discovery.packet)", "ted.peer": "\(discovery.peer)",
+                "ted.intersection": "\(discovery.intersection)",
+                "ted.rtt_ms": "\(Double(discovery.rtt.nanoseconds) / 1e6)",
+            ])
+            finish(discovery.packet, .discovered(discovery, cached: false))
+            let discovered = events.discovered
+            pendingEvents.append { discovered(discovery) }
+        case .failed(let failure):
+            logger.info("discovery failed", metadata: [
+                "ted.packet": "\(failure.packet)", "ted.reason": "\(failure.reason)",
+                "ted.destination": "\(failure.destination)", "ted.attempts": "\(failure.attempts)",
+            ])
+            finish(failure.packet, .failed(failure, cached: false))
+            let failed = events.failed
+            pendingEvents.append { failed(failure) }
+        case .rejected, .ignored:
+            break
+        case .cached(let discovery):
+            // A packet of a known intersection: the hand-off finds its child up, or (a
+            // non-contiguous intersection's other part) builds the one that holds it.
+            let discovered = events.discovered
+            pendingEvents.append { discovered(discovery) }
+        case .failedCached, .joined, .notProtected:
+            break
+        }
     }
 
     /// A waiting request's answer, given once the lock is released like the events: a
