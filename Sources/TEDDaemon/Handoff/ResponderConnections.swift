@@ -13,6 +13,8 @@ import TEDModel
 /// over IKE only what its own authorisation lets it protect, whichever key it used.
 enum ResponderConnections {
     static let namePrefix = "ted-responder"
+    /// How the responder connections' child configs begin (`ted-r<entry>-v4...`).
+    static let childPrefix = "ted-r"
 
     struct Plan {
         var connections: [IKEConnection] = []
@@ -75,7 +77,7 @@ enum ResponderConnections {
         for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
             let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
             for family in families {
-                let name = "ted-r\(rule.index)-\(family == .v4 ? "v4" : "v6")"
+                let name = "\(childPrefix)\(rule.index)-\(family == .v4 ? "v4" : "v6")"
                 switch lookup.share(ofPosition: position, in: policy, family: family) {
                 case .whole: shares.append(Share(name: name, entry: rule.entry, family: family))
                 case .pieces(let own):
