@@ -17,6 +17,9 @@ import TEDWire
 /// credentials and responder connection, subscribes to events, and reconciles with what
 /// charon holds (child SAs that are up are adopted, stale `ted-*` connections unloaded).
 /// When charon goes away, every tunnel record goes with it; when it is back, the same again.
+///
+/// What to do is `HandoffMachine`'s (pure, tested with a clock); this actor is the I/O
+/// around it: VICI calls, the node, the data plane's hooks, the log, and one timer.
 public actor IKEHandoff: DaemonPlugin {
     private let controller: any IKEController
     private let configuration: Configuration
