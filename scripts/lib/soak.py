@@ -5,9 +5,11 @@
 forged sources from many prefixes), captures every response that leaves the responder, and
 prints one JSON object of what it measured. `soak.py legit TARGET ADDRESS STOP-FILE` is the
 legitimate initiator, run beside it in its own process: a probe every 10 ms.
-`soak.py flood TARGET VICTIM SITE SECONDS RATE` is the forged flood of issue 21, from a host
-off every probe's path: valid probes naming VICTIM (an identity address, TED port 500), from
-IP sources forged inside SITE (a /24), fresh initiator cookies, RATE a second for SECONDS.
+`soak.py flood TARGET[:PORT] VICTIM[:PORT] SITE SECONDS RATE` is the forged flood of issue 21,
+from a host off every probe's path: valid probes naming VICTIM (an identity address and TED
+port, 500 by default), from IP sources forged inside SITE (a /24), fresh initiator cookies,
+RATE a second for SECONDS, sent to TARGET (port 500 by default), or with TARGET `path` to
+each probe's own packet destination (inside 198.18.2.0/24), port 500, as probes travel.
 """
 import json, os, random, socket, struct, sys, threading, time
 
@@ -86,23 +88,31 @@ def legit_main():
 def flood_main():
     """Forged valid probes for one victim identity, paced, bounded in count and time; prints
     what it sent (IP bytes, as the responder's counters count them)."""
-    target, victim, site = sys.argv[2], sys.argv[3], sys.argv[4].rsplit(".", 1)[0]
+    def endpoint(text):
+        address, _, port = text.partition(":")
+        return address, int(port or 500)
+    (target, target_port), (victim, victim_port) = endpoint(sys.argv[2]), endpoint(sys.argv[3])
+    site = sys.argv[4].rsplit(".", 1)[0]
     seconds, rate = float(sys.argv[5]), float(sys.argv[6])
     rng = random.Random(21)
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     sent, sent_bytes, total = 0, 0, int(seconds * rate)
+    # Paced every half millisecond: a bucket's token that appears between two bursts must
+    # not wait long for the flood to take it.
+    batch = max(1, int(rate / 2000))
     started = time.monotonic()
     while sent < total and time.monotonic() < started + seconds + 5:
         src = "%s.%d" % (site, 2 + rng.randrange(250))
         sport = 1024 + rng.randrange(60000)
-        payload = probe(rng.randrange(1, 1 << 62), victim, 500, src=src,
-                        dst="198.18.2.%d" % (2 + rng.randrange(250)), sport=sport, dport=443)
-        datagram = ipv4_udp(src, target, sport, 500, payload)
-        raw.sendto(datagram, (target, 0))
+        dst = "198.18.2.%d" % (2 + rng.randrange(250))
+        payload = probe(rng.randrange(1, 1 << 62), victim, victim_port, src=src, dst=dst, sport=sport, dport=443)
+        to = dst if target == "path" else target
+        datagram = ipv4_udp(src, to, sport, target_port, payload)
+        raw.sendto(datagram, (to, 0))
         sent += 1
         sent_bytes += len(datagram)
-        if sent % 64 == 0:
+        if sent % batch == 0:
             ahead = started + sent / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
