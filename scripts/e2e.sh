@@ -183,7 +183,7 @@ ted_start A
 transit_host fl 198.51.100.9 "$FLOOD_MAC"; flood_rate=3000
 challenged_before=$(metric_of B ted_responder_challenges_total); answered_before=$(metric_of A ted_challenges_answered_total)
 in_ns fl ip route add 198.18.0.0/15 via 198.51.100.2
-bg fl python3 scripts/lib/soak.py flood path 198.51.100.1:1500 198.18.1.0 6 $flood_rate > "$TOPO_DIR/flood.json"
+bg fl python3 scripts/lib/soak.py flood path 198.51.100.1:1500 198.18.1.0/24 6 $flood_rate > "$TOPO_DIR/flood.json"
 flood_pid=$!
 sleep 1   # gwB's buckets spent
 first_connect flood 198.18.2.20 443 "$NOT_FLOOD"

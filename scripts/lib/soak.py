@@ -5,9 +5,10 @@
 forged sources from many prefixes), captures every response that leaves the responder, and
 prints one JSON object of what it measured. `soak.py legit TARGET ADDRESS STOP-FILE` is the
 legitimate initiator, run beside it in its own process: a probe every 10 ms.
-`soak.py flood TARGET[:PORT] VICTIM[:PORT] SITE SECONDS RATE` is the forged flood of issue 21,
+`soak.py flood TARGET[:PORT] VICTIM[:PORT] SITES SECONDS RATE` is the forged flood of issue 21,
 from a host off every probe's path: valid probes naming VICTIM (an identity address and TED
-port, 500 by default), from IP sources forged inside SITE (a /24), fresh initiator cookies,
+port, 500 by default), from IP sources forged inside the victim's site (SITES: IPv4 prefixes,
+comma-separated, taken in turn; a source in any host of one), fresh initiator cookies,
 RATE a second for SECONDS, sent to TARGET (port 500 by default), or with TARGET `path` to
 each probe's own packet destination (inside 198.18.2.0/24), port 500, as probes travel.
 """
@@ -92,7 +93,11 @@ def flood_main():
         address, _, port = text.partition(":")
         return address, int(port or 500)
     (target, target_port), (victim, victim_port) = endpoint(sys.argv[2]), endpoint(sys.argv[3])
-    site = sys.argv[4].rsplit(".", 1)[0]
+    sites = []
+    for prefix in sys.argv[4].split(","):
+        address, length = prefix.split("/")
+        base = struct.unpack("!I", socket.inet_aton(address))[0] & (0xffffffff << (32 - int(length))) & 0xffffffff
+        sites.append((base, 1 << (32 - int(length))))
     seconds, rate = float(sys.argv[5]), float(sys.argv[6])
     rng = random.Random(21)
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -103,7 +108,8 @@ def flood_main():
     batch = max(1, int(rate / 2000))
     started = time.monotonic()
     while sent < total and time.monotonic() < started + seconds + 5:
-        src = "%s.%d" % (site, 2 + rng.randrange(250))
+        base, size = sites[sent % len(sites)]
+        src = socket.inet_ntoa(struct.pack("!I", base + 2 + rng.randrange(size - 4)))
         sport = 1024 + rng.randrange(60000)
         dst = "198.18.2.%d" % (2 + rng.randrange(250))
         payload = probe(rng.randrange(1, 1 << 62), victim, victim_port, src=src, dst=dst, sport=sport, dport=443)
