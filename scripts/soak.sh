@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Soak: a ted responder in a network namespace under N hostile datagrams (default 100000)
-# while a legitimate initiator probes it every 10 ms. Prints what it measured and
-# "N passed, N failed" last; exits 1 on any failure. Root; Debian 12.
+# while a legitimate initiator probes it every 10 ms; then the forged flood of issue 21
+# (valid probes naming the initiator's identity from its own site, sent by a third host off
+# every probe's path, at 10x every default bucket) while a real ted initiator discovers
+# through it. Prints what it measured and "N passed, N failed" last; exits 1 on any
+# failure. Root; Debian 12. SOAK_FLOOD_SECONDS (8) and SOAK_FLOOD_RATE (10000/s) size the flood.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -13,21 +16,21 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x "$TED" ]; then
 fi
 
 tag=tedsoak$$
-R=$tag-r; A=$tag-a
+R=$tag-r; A=$tag-a; F=$tag-f
 dir=$(mktemp -d /tmp/ted-soak.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   sleep 0.3
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  ip netns del "$R" 2>/dev/null; ip netns del "$A" 2>/dev/null
+  ip netns del "$R" 2>/dev/null; ip netns del "$A" 2>/dev/null; ip netns del "$F" 2>/dev/null
 }
 trap cleanup EXIT
 passed=0; failed=0
 check() { local what=$1; shift; if "$@"; then echo "PASS: $what"; passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi; }
 
-ip netns add "$R"; ip netns add "$A"
-for ns in "$R" "$A"; do
+ip netns add "$R"; ip netns add "$A"; ip netns add "$F"
+for ns in "$R" "$A" "$F"; do
   ip netns exec "$ns" ip link set lo up
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 done
@@ -37,13 +40,21 @@ ip netns exec "$R" ip addr add 198.51.100.1/24 dev "${tag}r"; ip netns exec "$R"
 ip netns exec "$A" ip addr add 198.51.100.2/24 dev "${tag}a"; ip netns exec "$A" ip link set "${tag}a" up
 ip netns exec "$R" ip route add default via 198.51.100.2
 ip netns exec "$R" ip addr add 198.18.96.1/24 dev "${tag}r"    # on-link, but nobody answers ARP there
+# The flooder: a link of its own to the responder, so it sees nothing sent towards A.
+ip link add "${tag}g" type veth peer name "${tag}f"
+ip link set "${tag}g" netns "$R"; ip link set "${tag}f" netns "$F"
+ip netns exec "$R" ip addr add 203.0.113.1/30 dev "${tag}g"; ip netns exec "$R" ip link set "${tag}g" up
+ip netns exec "$F" ip addr add 203.0.113.2/30 dev "${tag}f"; ip netns exec "$F" ip link set "${tag}f" up
+ip netns exec "$F" ip route add default via 203.0.113.1
 # Destinations whose sends fail, one errno class each.
 ip netns exec "$R" ip route add unreachable 198.18.99.0/24      # EHOSTUNREACH
 ip netns exec "$R" ip route add prohibit 198.18.98.0/24         # EACCES
 ip netns exec "$R" nft -f - <<NFT
 table inet soak {
+  counter to_victim {}
   chain out {
     type filter hook output priority 0; policy accept;
+    ip daddr 198.51.100.2 udp sport 500 counter name to_victim
     ip daddr 198.18.97.0/24 drop
   }
 }
@@ -149,8 +160,67 @@ sent=$(field legit_sent); answered=$(field legit_answered)
 check "legitimate probes answered: $answered of $sent" test "$answered" -ge $((sent - 2))
 check "legitimate p99 under 5 ms ($(field legit_p99_ms) ms)" python3 -c "import sys; sys.exit(not float('$(field legit_p99_ms)') < 5)"
 check "no response larger than 3x its probe (largest ratio $(field largest_ratio))" python3 -c "import sys; sys.exit(not 0 < float('$(field largest_ratio)') <= 3)"
+check "challenges seen ($(field challenges_seen)), none larger than its probe (largest ratio $(field largest_challenge_ratio))" \
+  python3 -c "import sys; sys.exit(not ($(field challenges_seen) > 0 and 0 < float('$(field largest_challenge_ratio)') <= 1))"
 check "no identity got more than its target burst + rate in one second ($(field max_per_identity_per_second))" \
   test "$(field max_per_identity_per_second)" -le 300
-if [ $failed -gt 0 ]; then tail -20 "$dir/ted.log"; fi
+
+# Issue 21: forged probes naming A's identity, from sources forged in A's site (198.18.0.0/16:
+# half from its /24 198.18.1.0, half from the rest), fresh cookies, from F (off every path)
+# at 10x every default bucket (10,000/s: the global one is 1000/s; 5,000/s at 198.18.1.0/24's
+# source bucket, 10,000/s at A's target bucket, both 100/s; sources in one /24 alone would
+# spend the target bucket no faster than their own source bucket lets them), while a real
+# ted initiator on A discovers through the responder: each of its
+# discoveries is challenged, echoes the cookie and must be answered within 1 s; what the
+# responder sends towards A (responses and challenges, counted by nft as it leaves) must
+# not exceed the flood's bytes.
+flood_seconds=${SOAK_FLOOD_SECONDS:-8}; flood_rate=${SOAK_FLOOD_RATE:-10000}; phase_started=$SECONDS
+cat > "$dir/victim.yaml" <<YAML
+identity: 198.51.100.2
+policy:
+  - permit ip 198.18.0.0/16 198.18.2.0/24
+YAML
+challenges_before=$(metric ted_responder_challenges_total); cookies_before=$(metric ted_responder_cookies_accepted_total)
+ip netns exec "$R" nft reset counter inet soak to_victim > /dev/null
+ip netns exec "$F" python3 scripts/lib/soak.py flood 198.51.100.1 198.51.100.2 198.18.1.0/24,198.18.0.0/16 "$flood_seconds" "$flood_rate" \
+  > "$dir/flood.json" &
+flood_pid=$!; pids+=($flood_pid)
+sleep 1   # every bucket spent
+: > "$dir/discoveries.json"
+for _ in $(seq 1 12); do
+  kill -0 "$flood_pid" 2>/dev/null || break
+  run=$(ip netns exec "$A" timeout 5 "$TED" probe --config "$dir/victim.yaml" --packet "tcp 198.18.1.10:40000 198.18.2.20:443" \
+    --to 198.51.100.1 --timeout 3 --json 2>> "$dir/probe.log")
+  [ -n "$run" ] || run='{"discovered": false, "reason": "no output"}'
+  echo "$run" | tr -d '\n' >> "$dir/discoveries.json"; echo >> "$dir/discoveries.json"
+  sleep 0.2
+done
+flood_ended=$(kill -0 "$flood_pid" 2>/dev/null && echo no || echo yes)
+wait "$flood_pid"
+sleep 0.5
+to_victim=$(ip netns exec "$R" nft list counter inet soak to_victim | awk '/bytes/ { for (i = 1; i < NF; i++) if ($i == "bytes") print $(i + 1) }')
+challenges=$(( $(metric ted_responder_challenges_total | cut -d. -f1) - ${challenges_before%.*} ))
+cookies=$(( $(metric ted_responder_cookies_accepted_total | cut -d. -f1) - ${cookies_before%.*} ))
+flood_field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/flood.json" "$1"; }
+read -r tries answered worst < <(python3 -c "
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ok = [r for r in runs if r.get('discovered')]
+print(len(runs), len(ok), max((r['rtt_ms'] for r in ok), default=-1))" "$dir/discoveries.json")
+cat "$dir/flood.json"
+echo "flood: to_victim_bytes=$to_victim challenges=$challenges cookies_accepted=$cookies discoveries=$answered/$tries" \
+  "slowest_ms=$worst phase_seconds=$((SECONDS - phase_started))"
+check "forged flood at 10x the global bucket: $(flood_field flood_sent) probes, $(flood_field flood_rate)/s" \
+  test "$flood_rate" -ge 10000 -a "$(flood_field flood_rate)" -ge $((flood_rate * 9 / 10))
+check "the legitimate discoveries ran under the flood ($tries, the flood still on after them: $([ "$flood_ended" = no ] && echo yes || echo no))" \
+  test "$tries" -ge 5 -a "$flood_ended" = no
+check "the responder challenged the flood ($challenges) and took the initiator's cookies ($cookies)" \
+  test "$challenges" -gt 0 -a "$cookies" -gt 0
+check "legitimate discoveries under the flood all answered: $answered of $tries" test "$answered" -eq "$tries"
+check "each within 1 s (slowest $worst ms)" python3 -c "import sys; sys.exit(not 0 <= float('$worst') < 1000)"
+check "bytes towards the victim at most the flood's ($to_victim of $(flood_field flood_bytes))" \
+  test "${to_victim:-0}" -gt 0 -a "${to_victim:-0}" -le "$(flood_field flood_bytes)"
+check "ted is alive after the flood" kill -0 "$ted_pid"
+if [ $failed -gt 0 ]; then tail -20 "$dir/ted.log"; tail -5 "$dir/probe.log" 2>/dev/null; fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

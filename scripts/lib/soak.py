@@ -5,6 +5,12 @@
 forged sources from many prefixes), captures every response that leaves the responder, and
 prints one JSON object of what it measured. `soak.py legit TARGET ADDRESS STOP-FILE` is the
 legitimate initiator, run beside it in its own process: a probe every 10 ms.
+`soak.py flood TARGET[:PORT] VICTIM[:PORT] SITES SECONDS RATE` is the forged flood of issue 21,
+from a host off every probe's path: valid probes naming VICTIM (an identity address and TED
+port, 500 by default), from IP sources forged inside the victim's site (SITES: IPv4 prefixes,
+comma-separated, taken in turn; a source in any host of one), fresh initiator cookies,
+RATE a second for SECONDS, sent to TARGET (port 500 by default), or with TARGET `path` to
+each probe's own packet destination (inside 198.18.2.0/24), port 500, as probes travel.
 """
 import json, os, random, socket, struct, sys, threading, time
 
@@ -62,14 +68,15 @@ def legit_main():
             except socket.timeout:
                 break
             c = struct.unpack("!Q", data[:8])[0]
-            if c in outstanding:
+            if c in outstanding and data[18] == 241:
                 rtts.append(time.monotonic() - outstanding.pop(c))
         time.sleep(max(0, start + 0.01 - time.monotonic()))
     legit.settimeout(0.2)
     try:
         while outstanding:
-            c = struct.unpack("!Q", legit.recv(4096)[:8])[0]
-            if c in outstanding:
+            data = legit.recv(4096)
+            c = struct.unpack("!Q", data[:8])[0]
+            if c in outstanding and data[18] == 241:
                 rtts.append(time.monotonic() - outstanding.pop(c))
     except socket.timeout:
         pass
@@ -79,9 +86,52 @@ def legit_main():
                       "legit_p99_ms": None if p99 is None else round(p99, 3)}))
 
 
+def flood_main():
+    """Forged valid probes for one victim identity, paced, bounded in count and time; prints
+    what it sent (IP bytes, as the responder's counters count them)."""
+    def endpoint(text):
+        address, _, port = text.partition(":")
+        return address, int(port or 500)
+    (target, target_port), (victim, victim_port) = endpoint(sys.argv[2]), endpoint(sys.argv[3])
+    sites = []
+    for prefix in sys.argv[4].split(","):
+        address, length = prefix.split("/")
+        base = struct.unpack("!I", socket.inet_aton(address))[0] & (0xffffffff << (32 - int(length))) & 0xffffffff
+        sites.append((base, 1 << (32 - int(length))))
+    seconds, rate = float(sys.argv[5]), float(sys.argv[6])
+    rng = random.Random(21)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sent, sent_bytes, total = 0, 0, int(seconds * rate)
+    # Paced every half millisecond: a bucket's token that appears between two bursts must
+    # not wait long for the flood to take it.
+    batch = max(1, int(rate / 2000))
+    started = time.monotonic()
+    while sent < total and time.monotonic() < started + seconds + 5:
+        base, size = sites[sent % len(sites)]
+        src = socket.inet_ntoa(struct.pack("!I", base + 2 + rng.randrange(size - 4)))
+        sport = 1024 + rng.randrange(60000)
+        dst = "198.18.2.%d" % (2 + rng.randrange(250))
+        payload = probe(rng.randrange(1, 1 << 62), victim, victim_port, src=src, dst=dst, sport=sport, dport=443)
+        to = dst if target == "path" else target
+        datagram = ipv4_udp(src, to, sport, target_port, payload)
+        raw.sendto(datagram, (to, 0))
+        sent += 1
+        sent_bytes += len(datagram)
+        if sent % batch == 0:
+            ahead = started + sent / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    elapsed = time.monotonic() - started
+    print(json.dumps({"flood_sent": sent, "flood_bytes": sent_bytes, "flood_seconds": round(elapsed, 2),
+                      "flood_rate": round(sent / elapsed)}))
+
+
 def main():
     if sys.argv[1] == "legit":
         return legit_main()
+    if sys.argv[1] == "flood":
+        return flood_main()
     target, n, bad_identities = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
     legit_iface = sys.argv[5]
     rng = random.Random(7)
@@ -93,7 +143,7 @@ def main():
     capture = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
     capture.bind((legit_iface, 0x0800))
     capture.settimeout(0.2)
-    responses = []  # (time, destination, size, cookie)
+    responses = []  # (time, destination, size, cookie, exchange): 241 responses, 242 challenges
     stop = threading.Event()
 
     def sniff():
@@ -107,9 +157,9 @@ def main():
             ihl = (packet[0] & 15) * 4
             sport = struct.unpack("!H", packet[ihl:ihl + 2])[0]
             payload = packet[ihl + 8:]
-            if sport == 500 and len(payload) >= 28 and payload[18] == 241:
+            if sport == 500 and len(payload) >= 28 and payload[18] in (241, 242):
                 responses.append((time.monotonic(), socket.inet_ntoa(packet[16:20]), len(payload),
-                                  struct.unpack("!Q", payload[:8])[0]))
+                                  struct.unpack("!Q", payload[:8])[0], payload[18]))
 
     sniffer = threading.Thread(target=sniff, daemon=True)
     sniffer.start()
@@ -159,16 +209,21 @@ def main():
     stop.set()
     sniffer.join(1)
 
+    # Responses are bounded per identity by the target bucket; challenges (which the victim
+    # kinds draw once that bucket is spent) by their size, never above their probe's.
     per_second = {}
-    worst_ratio = 0.0
-    for (t, dst, size, cookie) in responses:
-        key = (dst, int(t - started))
-        per_second[key] = per_second.get(key, 0) + 1
+    worst_ratio = {241: 0.0, 242: 0.0}
+    for (t, dst, size, cookie, exchange) in responses:
+        if exchange == 241:
+            key = (dst, int(t - started))
+            per_second[key] = per_second.get(key, 0) + 1
         if cookie in probe_sizes:
-            worst_ratio = max(worst_ratio, size / probe_sizes[cookie])
+            worst_ratio[exchange] = max(worst_ratio[exchange], size / probe_sizes[cookie])
     print(json.dumps({
         "hostile_sent": n, "hostile_seconds": round(hostile_seconds, 2), "kinds": counts,
-        "responses_seen": len(responses), "largest_ratio": round(worst_ratio, 3),
+        "responses_seen": sum(r[4] == 241 for r in responses),
+        "challenges_seen": sum(r[4] == 242 for r in responses),
+        "largest_ratio": round(worst_ratio[241], 3), "largest_challenge_ratio": round(worst_ratio[242], 3),
         "max_per_identity_per_second": max(per_second.values()) if per_second else 0,
     }))
 

@@ -113,6 +113,23 @@ CONF
   return 1
 }
 
+# transit_host NAME ADDRESS MAC: one more host on the transit link (namespace $TOPO-NAME,
+# ADDRESS/24 on its eth0 with that MAC), undone by topology_cleanup.
+TOPO_EXTRA=()
+transit_host() {
+  ip netns add "$(ns $1)"; TOPO_EXTRA+=("$1")
+  in_ns $1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  in_ns $1 ip link set lo up
+  ip link add "${TOPO}x$1" type veth peer name "${TOPO}y$1"
+  ip link set "${TOPO}x$1" netns "$(ns $1)"
+  ip link set "${TOPO}y$1" netns "$(ns tr)"
+  in_ns $1 ip link set "${TOPO}x$1" name eth0 address "$3"
+  in_ns $1 ip addr add "$2/24" dev eth0
+  in_ns $1 ip link set eth0 up
+  in_ns tr ip link set "${TOPO}y$1" master br0
+  in_ns tr ip link set "${TOPO}y$1" up
+}
+
 # bg NS CMD...: run a command in a namespace in the background, remember its PID
 # (ip netns exec execs the command, so the PID is the command's own).
 bg() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@" & TOPO_PIDS+=($!); }
@@ -123,9 +140,9 @@ topology_cleanup() {
   sleep 0.5
   for pid in "${TOPO_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   # Anything still running inside our namespaces (children of the commands above).
-  for n in tr hA gA hB gB hC gC; do
+  for n in tr hA gA hB gB hC gC "${TOPO_EXTRA[@]}"; do
     ip netns pids "$(ns $n)" 2>/dev/null | xargs -r kill -9 2>/dev/null
   done
-  for n in tr hA gA hB gB hC gC; do ip netns del "$(ns $n)" 2>/dev/null; done
-  TOPO_PIDS=()
+  for n in tr hA gA hB gB hC gC "${TOPO_EXTRA[@]}"; do ip netns del "$(ns $n)" 2>/dev/null; done
+  TOPO_PIDS=(); TOPO_EXTRA=()
 }

@@ -8,9 +8,10 @@ scaled() { awk -v s="$WAIT_SCALE" -v t="$1" 'BEGIN { printf "%g", s * t }'; }
 capture_ready() {
   local i; for i in $(seq 1 $(( 50 * WAIT_SCALE ))); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
 }
-# capture_start NAME / capture_stop: everything crossing the transit bridge, into NAME.pcap.
+# capture_start NAME [FILTER] / capture_stop: everything crossing the transit bridge (or what
+# FILTER keeps), into NAME.pcap.
 capture_start() {
-  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
+  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" ${2:+"$2"} >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
   capture_ready "$TOPO_DIR/$1.tcpdump.log"
 }
 capture_stop() { sleep "$(scaled 0.3)"; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
@@ -30,11 +31,11 @@ child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index(
     > "$TOPO_DIR/sas.txt"
   grep -qE "^$3 === $4\$" "$TOPO_DIR/sas.txt"; }
 
-# first_connect NAME HOST PORT: a TCP connect() from hostA, its SYNs captured on hostA's
-# link and on the transit; connect_ms NAME gives the milliseconds to connected (or
-# "failed"), hostA_syns NAME the SYNs hostA sent.
+# first_connect NAME HOST PORT [FILTER]: a TCP connect() from hostA, its SYNs captured on
+# hostA's link and on the transit (what FILTER keeps of it); connect_ms NAME gives the
+# milliseconds to connected (or "failed"), hostA_syns NAME the SYNs hostA sent.
 first_connect() {
-  capture_start "$1"
+  capture_start "$1" "${4:-}"
   bg hA tcpdump --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
     >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
   local hostA_capture=$!
