@@ -358,6 +358,9 @@ int ted_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int buff
     }
     struct timeval timeout = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    /* Each read then says how many datagrams the kernel dropped for a full receive buffer. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     int status;
     if (family == 6) {
         int zero = 0;
@@ -444,13 +447,15 @@ int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagr
     return sent;
 }
 
-int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count) {
+int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count,
+                          uint32_t *overflows) {
     enum { batch = 64 };
     if (count > batch) count = batch;
     if (count <= 0) return 0;
     struct mmsghdr messages[batch];
     struct iovec vectors[batch];
     struct sockaddr_storage addresses[batch];
+    union { char bytes[CMSG_SPACE(sizeof(uint32_t))]; struct cmsghdr align; } controls[batch];
     memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
     for (int i = 0; i < count; i++) {
         vectors[i].iov_base = storage + (size_t)i * slot_size;
@@ -459,6 +464,8 @@ int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagr
         messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
         messages[i].msg_hdr.msg_iov = &vectors[i];
         messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_control = controls[i].bytes;
+        messages[i].msg_hdr.msg_controllen = sizeof controls[i].bytes;
     }
     int n;
     do {
@@ -466,6 +473,9 @@ int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagr
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[i].msg_hdr); c; c = CMSG_NXTHDR(&messages[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) memcpy(overflows, CMSG_DATA(c), sizeof *overflows);
+        }
         ted_datagram *d = &datagrams[i];
         memset(d, 0, sizeof *d);
         d->data = vectors[i].iov_base;

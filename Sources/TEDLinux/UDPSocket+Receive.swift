@@ -28,6 +28,9 @@ extension UDPSocket {
         private var records: [ted_datagram]
         /// Datagrams of the last read.
         public private(set) var count = 0
+        /// Datagrams the kernel dropped on this socket so far because its receive buffer was
+        /// full (as the last read that said so reported; sockets of `UDPSocket.bind`).
+        public private(set) var overflows: UInt32 = 0
 
         /// Room for `slots` datagrams per read (1 to `UDPSocket.batch`).
         public init(slots: Int) {
@@ -45,7 +48,7 @@ extension UDPSocket {
             guard let base = storage.baseAddress else { return .failed(ENOMEM) }
             let result = records.withUnsafeMutableBufferPointer { records in
                 ted_receive_datagrams(fd, base.assumingMemoryBound(to: UInt8.self), Self.slotSize,
-                                      records.baseAddress, Int32(records.count))
+                                      records.baseAddress, Int32(records.count), &overflows)
             }
             if result > 0 {
                 count = Int(result)

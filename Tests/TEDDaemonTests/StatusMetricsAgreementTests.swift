@@ -59,6 +59,7 @@ import TEDWire
             let socket = try #require(status["socket"] as? [String: Any])
             #expect(total(socket["send_errors"]) == sum("ted_send_errors_total"))
             #expect(Double(socket["unsendable"] as? Int ?? -1) == sum("ted_unsendable_total"))
+            #expect(Double(socket["receive_overflows"] as? Int ?? -1) == sum("ted_receive_overflows_total"))
         }
     }
 }

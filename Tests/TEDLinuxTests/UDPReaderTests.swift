@@ -129,4 +129,26 @@ import Glibc
         #expect(collector.ended == .some(ENOTSOCK))
         collector.reader.stop()
     }
+
+    /// Datagrams the kernel drops for a full receive buffer are counted (SO_RXQ_OVFL): the
+    /// one place an answer can die between the wire and ted that ted cannot see otherwise.
+    /// The receive timeout (1 s) ends the reads once the queue is empty.
+    @Test func theKernelsReceiveBufferDropsAreCounted() throws {
+        let fd = try UDPSocket.bind(IPAddress("127.0.0.1")!, port: 0, buffer: 4096, receiveTimeout: 1000)
+        defer { close(fd) }
+        let (client, _) = try Self.client("127.0.0.1")
+        defer { close(client) }
+        let port = try UDPSocket.localPort(of: fd)
+        let batch = UDPSocket.ReceiveBatch(slots: 64)
+        try Self.send([1], from: client, to: "127.0.0.1", port: port)
+        #expect(batch.receive(on: fd) == .received(1) && batch.overflows == 0, "nothing dropped yet")
+        for _ in 0..<200 { try Self.send(Array(repeating: 7, count: 1000), from: client, to: "127.0.0.1", port: port) }
+        var read = 0
+        while read < 200, case .received(let count) = batch.receive(on: fd) { read += count }
+        #expect(read < 200)
+        // The count rides on the datagrams queued after the drops: the next one brings it.
+        try Self.send([2], from: client, to: "127.0.0.1", port: port)
+        #expect(batch.receive(on: fd) == .received(1))
+        #expect(Int(batch.overflows) == 200 - read, "every datagram sent is either read or counted as dropped")
+    }
 }

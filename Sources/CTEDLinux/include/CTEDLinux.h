@@ -94,8 +94,11 @@ int ted_send_datagrams(int fd, uint8_t socket_family, const ted_datagram *datagr
  * is read into storage + i * slot_size, at most slot_size bytes (a longer one arrives cut
  * to slot_size); `datagrams` gets each one's source (IPv4-mapped sources as IPv4; family 0
  * when the kernel named none, as for the empty reads a shutdown brings), length and data
- * pointer. Returns how many were read, or -errno (-EAGAIN on the timeout). */
-int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count);
+ * pointer. `overflows` gets the kernel's count of datagrams this socket dropped for a full
+ * receive buffer so far (SO_RXQ_OVFL, set by ted_udp_bind), when a datagram carries it.
+ * Returns how many were read, or -errno (-EAGAIN on the timeout). */
+int ted_receive_datagrams(int fd, uint8_t *storage, size_t slot_size, ted_datagram *datagrams, int count,
+                          uint32_t *overflows);
 
 /* --- nfnetlink_queue: packets held in the kernel until ted gives a verdict --- */
 

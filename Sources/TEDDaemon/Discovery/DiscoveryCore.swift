@@ -107,6 +107,7 @@ final class DiscoveryCore: @unchecked Sendable {
 
     /// The datagrams of one read on the TED socket, then what they made the engines write.
     func received(_ batch: UDPSocket.ReceiveBatch) {
+        socketCounters.receiveOverflows = Int(batch.overflows)
         for index in 0..<batch.count {
             let (bytes, source, port) = batch.datagram(index)
             guard let source else { continue }

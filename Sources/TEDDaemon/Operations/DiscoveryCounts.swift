@@ -11,6 +11,9 @@ public struct SocketCounters: Hashable, Sendable {
     public var receiveErrors: [String: Int] = [:]
     /// Datagrams that could not be sent at all (an IPv6 destination on an IPv4 socket).
     public var unsendable = 0
+    /// Datagrams the kernel dropped before ted read them, its receive buffer full
+    /// (SO_RXQ_OVFL): probes and answers lost to a burst or a flood.
+    public var receiveOverflows = 0
 
     public init() {}
 }
@@ -54,6 +57,8 @@ public struct DiscoveryCounts: Sendable {
         }
         text.counter("ted_send_errors_total", "Sends the kernel refused, by errno.", "errno", socket.sendErrors.map { ($0.key, $0.value) })
         text.counter("ted_receive_errors_total", "Reads that failed, by errno.", "errno", socket.receiveErrors.map { ($0.key, $0.value) })
+        text.counter("ted_receive_overflows_total", "Datagrams the kernel dropped before ted read them (receive buffer full).",
+                     socket.receiveOverflows)
         text.counter("ted_unsendable_total", "Datagrams that could not be sent (IPv6 destination on an IPv4 socket).", socket.unsendable)
         text.gauge("ted_tunnels", "Tunnels up.", tunnels)
         return text.rendered

@@ -71,7 +71,7 @@ public struct StatusReport: Sendable {
         func byErrno(_ counts: [String: Int]) -> JSON { .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }) }
         members.append(("socket", .object([
             ("send_errors", byErrno(socket.sendErrors)), ("receive_errors", byErrno(socket.receiveErrors)),
-            ("unsendable", .int(socket.unsendable)),
+            ("unsendable", .int(socket.unsendable)), ("receive_overflows", .int(socket.receiveOverflows)),
         ])))
         members.append(("tunnels", .array(tunnels.map(\.json))))
         if let held {
@@ -124,6 +124,7 @@ public struct StatusReport: Sendable {
             if !socket.sendErrors.isEmpty { parts.append("sends refused: \(byErrno(socket.sendErrors))") }
             if !socket.receiveErrors.isEmpty { parts.append("reads failed: \(byErrno(socket.receiveErrors))") }
             if socket.unsendable > 0 { parts.append("\(socket.unsendable) unsendable") }
+            if socket.receiveOverflows > 0 { parts.append("\(socket.receiveOverflows) dropped by the kernel, receive buffer full") }
             lines.append("socket: \(parts.joined(separator: "; "))")
         }
         lines.append("tunnels (\(tunnels.count)):")
