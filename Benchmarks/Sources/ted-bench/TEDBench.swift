@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `ted-bench`: speed and memory figures, each beside a baseline measured in the same run.
+/// (`ted bench classify`, which an operator runs on their own policy, stays in `ted`.)
+@main
+struct TEDBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ted-bench",
+        abstract: "Measure ted against baselines in the same run (build with -c release for real figures).",
+        subcommands: [ResponderBench.self, WireBench.self, IndexBench.self, SharesBench.self, ProbesBench.self, EchoServerCommand.self])
+}
