@@ -8,4 +8,20 @@ struct TEDBench: AsyncParsableCommand {
         commandName: "ted-bench",
         abstract: "Measure ted against baselines in the same run (build with -c release for real figures).",
         subcommands: [ResponderBench.self, WireBench.self, IndexBench.self, SharesBench.self, ProbesBench.self, EchoServerCommand.self])
+
+    /// As `ted`'s: parses on the main thread, so the synchronous benchmarks run and the process
+    /// exits there. (ArgumentParser's own async main parses asynchronously; an exit from
+    /// another thread crashes valgrind, which scripts/bench-wire-allocations.sh runs.)
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
