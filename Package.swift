@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "TEDEngine", targets: ["TEDEngine"]),
         .library(name: "TEDVici", targets: ["TEDVici"]),
         .library(name: "TEDConfig", targets: ["TEDConfig"]),
+        // ClassBench sets, seeded traces, clocks: for `ted bench`, the tests and Benchmarks/, not the model.
+        .library(name: "TEDBenchSupport", targets: ["TEDBenchSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -64,13 +66,15 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // What `ted bench` and the Benchmarks package share: ClassBench sets, seeded traces, clocks.
+        .target(name: "TEDBenchSupport", dependencies: ["TEDModel"]),
         .executableTarget(name: "ted", dependencies: [
-            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon",
+            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDBenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers the test targets share (seeded randomness); never linked into the product.
-        .target(name: "TEDTestSupport", path: "Tests/TEDTestSupport"),
-        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDTestSupport"]),
+        .target(name: "TEDTestSupport", dependencies: ["TEDBenchSupport"], path: "Tests/TEDTestSupport"),
+        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDBenchSupport", "TEDTestSupport"]),
         .testTarget(name: "TEDConfigTests", dependencies: ["TEDConfig"]),
         .testTarget(name: "TEDWireTests", dependencies: ["TEDWire", "TEDTestSupport"]),
         .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),

@@ -6,10 +6,11 @@
 # excluded. (valgrind stops with an internal error on the daemon.) Only 127.0.0.1;
 # processes killed by their PID.
 #
-#   swift build -c release --product ted && Benchmarks/responder-allocations.sh
+#   swift build -c release --product ted && swift build -c release --package-path Benchmarks && Benchmarks/responder-allocations.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ted=${TED:-.build/release/ted}
+ted_bench=${TED_BENCH:-Benchmarks/.build/release/ted-bench}
 secs=${SECS:-3}
 dir=$(mktemp -d /tmp/ted-responder-allocs.XXXXXX)
 pid=
@@ -17,7 +18,7 @@ trap '[[ -z $pid ]] || { kill "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; } |
 cc -O2 -shared -fPIC -o "$dir/malloc_count.so" Benchmarks/responder/malloc_count.c
 cc -O2 -o "$dir/ted_load" Benchmarks/responder/ted_load.c
 base=$((41000 + $$ % 10000))
-"$ted" bench probes --classbench "${CLASSBENCH:-Benchmarks/classbench/acl1_2k.txt}" --entries "${ENTRIES:-1000}" \
+"$ted_bench" probes --classbench "${CLASSBENCH:-Benchmarks/classbench/acl1_2k.txt}" --entries "${ENTRIES:-1000}" \
     --listen-port "$base" --identity-port $((base + 1)) --control-socket "$dir/ted.sock" --config "$dir/p.yaml" \
     --probes "$dir/p.probes"
 MALLOC_COUNT_FILE="$dir/count" LD_PRELOAD="$dir/malloc_count.so" "$ted" daemon --config "$dir/p.yaml" --log-level error &

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The responder against a C UDP echo, on loopback, in the same run (issue #11, item 4).
 #
-#   swift build -c release --product ted && Benchmarks/responder.sh
+#   swift build -c release --product ted && swift build -c release --package-path Benchmarks && Benchmarks/responder.sh
 #
 # Builds Benchmarks/responder/{udp_echo,ted_load}.c with `cc -O2`, writes each policy and
-# its probes with `ted bench probes` (the codec's bytes), then for each policy
+# its probes with `ted-bench probes` (the codec's bytes), then for each policy
 # (the first 1,000 rules of acl1_2k; all of acl1_100k):
 #   - RUNS rounds of closed-loop runs (WINDOW probes in flight, SECS seconds each): the
 #     generator against the C echo (recvfrom/sendto: the baseline), against a C echo
@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ted=${TED:-.build/release/ted}
+ted_bench=${TED_BENCH:-Benchmarks/.build/release/ted-bench}
 before=${TED_BEFORE:-}
 runs=${RUNS:-5}
 latency_runs=${LATENCY_RUNS:-3}
@@ -74,7 +75,7 @@ median_rate() { # median answers/s of NAME window rows of the current set
 run_set() {
     set_name=$1
     config="$dir/$set_name.yaml" probes="$dir/$set_name.probes"
-    "$ted" bench probes --classbench "$2" ${3:+--entries "$3"} --count 1000 --listen-port "$ted_port" \
+    "$ted_bench" probes --classbench "$2" ${3:+--entries "$3"} --count 1000 --listen-port "$ted_port" \
         --identity-port "$gen_port" --control-socket "$dir/ted.sock" --config "$config" --probes "$probes"
     local servers=(ted) pid
     [[ -n $before ]] && servers=(before ted)

@@ -32,7 +32,7 @@ done
 
 # contrib: ThirdPartyDecoderTests runs contrib/wireshark/ted.lua where tshark is installed;
 # docs: WireFormatDocTests reads docs/WIRE-FORMAT.md; Benchmarks/classbench: the ClassBench tests.
-folders=(Sources/TEDModel Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests
+folders=(Sources/TEDModel Sources/TEDBenchSupport Sources/TEDWire Sources/TEDEngine Tests/TEDModelTests Tests/TEDWireTests Tests/TEDEngineTests
          Tests/TEDTestSupport contrib docs Benchmarks/classbench)
 mkdir -p "$scratch/logs"
 cat > "$scratch/Package.swift.new" <<'EOF'
@@ -47,8 +47,9 @@ let package = Package(
         .target(name: "TEDModel"),
         .target(name: "TEDWire", dependencies: ["TEDModel", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "TEDEngine", dependencies: ["TEDModel", "TEDWire", .product(name: "NIOCore", package: "swift-nio")]),
-        .target(name: "TEDTestSupport", path: "Tests/TEDTestSupport"),
-        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDTestSupport"]),
+        .target(name: "TEDBenchSupport", dependencies: ["TEDModel"]),
+        .target(name: "TEDTestSupport", dependencies: ["TEDBenchSupport"], path: "Tests/TEDTestSupport"),
+        .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDBenchSupport", "TEDTestSupport"]),
         .testTarget(name: "TEDWireTests", dependencies: ["TEDWire", "TEDTestSupport"]),
         .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),
     ]

@@ -17,6 +17,11 @@ swift test --skip-build > .build/swift-test.log 2>&1 || rc=$?
 # Per-test "started" lines are noise; keep results, issues and the closing line.
 grep -vE '^(◇|􀟈) .* started\.$' .build/swift-test.log || true
 if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"; fi
+# The Benchmarks package (its own, like fuzz/): ted-bench, which Benchmarks/responder.sh and
+# scripts/bench-wire-allocations.sh run, and the baseline index with its tests.
+swift build --package-path Benchmarks --build-tests
+swift test --package-path Benchmarks --skip-build 2>&1 | grep -vE '^(◇|􀟈) .* started\.$'
+Benchmarks/.build/debug/ted-bench wire --only-decode 100
 
 scripts/check-self-contained.sh
 # Tests that fail when the code is wrong: a fixed sample of the reviewed mutants (docs/TESTING.md).

@@ -6,7 +6,7 @@
  *   closed loop:  ted_load PORT BIND PROBES SECONDS window N   (N probes in flight)
  *   open loop:    ted_load PORT BIND PROBES SECONDS rate R     (R probes/s, paced)
  *
- * PROBES holds datagrams as a 2-byte big-endian length then the bytes (`ted bench probes`
+ * PROBES holds datagrams as a 2-byte big-endian length then the bytes (`ted-bench probes`
  * writes it from the codec); their cookies are overwritten here. One thread, batched
  * recvmmsg/sendmmsg, so that the generator costs less per datagram than a server doing
  * recvfrom/sendto: its own ceiling is shown by the run against the C echo. The first

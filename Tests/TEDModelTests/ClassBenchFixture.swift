@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TEDBenchSupport
 import TEDModel
 
 /// The ClassBench sets kept in the repository (`Benchmarks/classbench`).

@@ -1,3 +1,4 @@
+import TEDModel
 
 /// ClassBench acl1 rules (Benchmarks/classbench) turned into ted policies and packets.
 ///

@@ -1,3 +1,5 @@
+import TEDModel
+
 /// First-match lookups through an index on the local side, for large policies.
 ///
 /// Entries are grouped by the mask of their local pattern (`any` has the empty mask);

@@ -1,8 +1,9 @@
 import ArgumentParser
-import TEDDaemon
+import Foundation
+import TEDBenchSupport
 import TEDModel
 
-/// `ted bench shares`: what the responder's own shares cost on a ClassBench set, through
+/// `ted-bench shares`: what the responder's own shares cost on a ClassBench set, through
 /// the classifier's trees beside the scan.
 struct SharesBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,9 +42,9 @@ struct SharesBench: ParsableCommand {
             case .fragmented: fragmented += 1
             }
         }
-        print("ClassBench \(classbench): \(policy.rules.count) entries (classifier built in \(format3(buildSeconds)) s)")
-        print("shares through the trees: \(format3(treeSeconds)) s for all, \(Int(Double(shares.count) / treeSeconds)) entries/s")
-        print("shares by the scan: \(format3(scanSeconds)) s for the first \(sample), \(Int(Double(sample) / scanSeconds)) entries/s; \(differ) differ")
+        print("ClassBench \(classbench): \(policy.rules.count) entries (classifier built in \(String(format: "%.3f", buildSeconds)) s)")
+        print("shares through the trees: \(String(format: "%.3f", treeSeconds)) s for all, \(Int(Double(shares.count) / treeSeconds)) entries/s")
+        print("shares by the scan: \(String(format: "%.3f", scanSeconds)) s for the first \(sample), \(Int(Double(sample) / scanSeconds)) entries/s; \(differ) differ")
         print("\(cut) entries cut by earlier ones, \(fragmented) fragmented (over \(EntryShare.maxPieces) pieces), \(pieces) child configs")
     }
 }

@@ -1,12 +1,13 @@
+import BaselineIndex
 import Foundation
 import Testing
-import TEDTestSupport
-@testable import TEDModel
+import TEDBenchSupport
+import TEDModel
 
 /// The index gives exactly the linear scan's first match.
 @Suite struct IndexedPolicyTests {
     @Test func agreesWithTheLinearScanOnRandomPolicies() throws {
-        var rng = SeededRNG(seed: 99)
+        var rng = SplitMix64(seed: 99)
         for _ in 0..<20 {
             var lines: [String] = []
             for _ in 0..<200 {
@@ -50,11 +51,12 @@ import TEDTestSupport
 /// On real ClassBench rule sets (Benchmarks/classbench) both roles agree with the scan.
 @Suite struct ClassBenchAgreementTests {
     @Test func indexAgreesOnClassBench2k() throws {
-        let rules = try ClassBenchFixture.rules("acl1_2k.txt")
+        let set = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("classbench/acl1_2k.txt").path
+        let (rules, policy) = try classBenchPolicy(set)
         #expect(rules.count == 2572)
-        let policy = try Policy(lines: rules.map(\.responderLine))
         let index = IndexedPolicy(policy)
-        var rng = SeededRNG(seed: 5)
+        var rng = SplitMix64(seed: 5)
         for step in 0..<3000 {
             let packet: Packet
             if step % 10 == 0 {

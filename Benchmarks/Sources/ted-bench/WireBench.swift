@@ -1,10 +1,9 @@
 import ArgumentParser
 import NIOCore
-import TEDDaemon
-import TEDModel
+import TEDBenchSupport
 import TEDWire
 
-/// `ted bench wire`: codec speed on one core, beside a byte-copy baseline in the same run.
+/// `ted-bench wire`: codec speed on one core, beside a byte-copy baseline in the same run.
 struct WireBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wire",
@@ -17,11 +16,11 @@ struct WireBench: ParsableCommand {
     @Option(help: "Decode the probe vector and the response vector this many times each; print nothing.")
     var onlyDecode: Int?
 
-    static let probe: [UInt8] = decodeHex("010203040506070800000000000000000d10f0000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401000000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214") ?? []
-    static let response: [UInt8] = decodeHex("010203040506070811121314151617180d10f1000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f100000c011101f4c633640200000024030401000600000001bb01bb0000ffffc6120200ffffff00c6120000ffff0000") ?? []
+    static let probe = try? ByteBuffer(plainHexEncodedBytes: "010203040506070800000000000000000d10f0000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f000000c011101f4c6336401000000248320355d3c37c2d95badba15e73c79f5030406039c4001bbc612010ac6120214")
+    static let response = try? ByteBuffer(plainHexEncodedBytes: "010203040506070811121314151617180d10f1000000000000000064050000188320355d3c37c2d95badba15e73c79f500000003f100000c011101f4c633640200000024030401000600000001bb01bb0000ffffc6120200ffffff00c6120000ffff0000")
 
     func run() throws {
-        let probe = ByteBuffer(bytes: Self.probe), response = ByteBuffer(bytes: Self.response)
+        guard let probe = Self.probe, let response = Self.response else { throw ExitCode(1) }
         if let count = onlyDecode {
             var decoded = 0
             for _ in 0..<count {

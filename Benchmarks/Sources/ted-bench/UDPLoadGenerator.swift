@@ -1,4 +1,5 @@
 import Synchronization
+import TEDBenchSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -139,17 +140,6 @@ final class UDPLoadGenerator: @unchecked Sendable {
         if rate != nil { result.latenciesMicros = Array(latencies.prefix(min(latencyCount.load(ordering: .relaxed), capacity))) }
         return result
     }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-func monotonicNanos() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 /// A joinable POSIX thread running a closure.

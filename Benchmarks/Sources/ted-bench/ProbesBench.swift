@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import TEDBenchSupport
 import TEDModel
 import TEDWire
 
-/// `ted bench probes`: the inputs of `Benchmarks/responder.sh`, a responder configuration
+/// `ted-bench probes`: the inputs of `Benchmarks/responder.sh`, a responder configuration
 /// with a ClassBench policy and probe datagrams for it, encoded by the codec.
 struct ProbesBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,7 @@ struct ProbesBench: ParsableCommand {
         abstract: "Write a responder configuration with a ClassBench policy and probes it answers (for Benchmarks/responder.sh).",
         discussion: """
             The configuration listens on 127.0.0.1:--listen-port with rate limits out of the way \
-            (as `ted bench responder`). Probe i is a random point (fixed seed) inside rule \
+            (as `ted-bench responder`). Probe i is a random point (fixed seed) inside rule \
             i * rules / count, so the probes spread over the whole policy; its identity is \
             127.0.0.1:--identity-port, where the load generator listens. The probes file holds \
             each datagram as a 2-byte big-endian length then its bytes.
