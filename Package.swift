@@ -69,7 +69,7 @@ let package = Package(
         // What `ted bench` and the Benchmarks package share: ClassBench sets, seeded traces, clocks.
         .target(name: "TEDBenchSupport", dependencies: ["TEDModel"]),
         .executableTarget(name: "ted", dependencies: [
-            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDBenchSupport",
+            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDLinux", "TEDBenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers the test targets share (seeded randomness); never linked into the product.

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import TEDBenchSupport
 import TEDConfig
 import TEDDaemon
-import TEDModel
+import TEDLinux
 
 #if canImport(Glibc)
-import Glibc
+import TEDModel
 #endif
 
 /// `ted bench classify`: the compiled classifier on a configuration's policy or a ClassBench set, beside the scan.

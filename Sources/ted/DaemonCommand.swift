@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import TEDConfig
 import TEDDaemon
+import TEDLinux
 
 /// `ted daemon`: run discovery (and, when configured, the data plane and IKE hand-off).
 struct DaemonCommand: AsyncParsableCommand {

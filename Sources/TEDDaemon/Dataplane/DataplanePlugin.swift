@@ -216,12 +216,7 @@ public final class DataplanePlugin: DaemonPlugin {
     }
 
     private func setSysctl(_ key: String, _ value: String) {
-        guard let file = fopen("/proc/sys/\(key)", "w") else {
-            logger.warning("cannot set sysctl", metadata: ["ted.key": "\(key)"])
-            return
-        }
-        fputs(value, file)
-        fclose(file)
+        if !Sysctl.set(key, value) { logger.warning("cannot set sysctl", metadata: ["ted.key": "\(key)"]) }
     }
 }
 
@@ -230,7 +225,3 @@ public struct DataplaneError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

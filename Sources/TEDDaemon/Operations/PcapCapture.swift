@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
+import TEDLinux
 import TEDModel
 import TEDWire
 
@@ -23,12 +24,13 @@ import Glibc
 /// is dropped and counted: the event loop never waits for the disk.
 final class PcapCapture: Sendable {
     private let writer: CaptureWriter
-    private let thread: WriterThread
+    private let thread: JoinableThread
     private let closed = Atomic<Bool>(false)
 
     init(path: String, maxBytes: Int, queueLimit: Int = 4096) throws(CaptureError) {
         writer = try CaptureWriter(path: path, maxBytes: maxBytes, queueLimit: queueLimit)
-        thread = WriterThread(writer)
+        let writer = self.writer
+        thread = JoinableThread(name: "ted-capture") { writer.run() }
     }
 
     deinit { close() }
@@ -235,21 +237,4 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         }
         return true
     }
-}
-
-/// The dedicated thread that drains a writer's queue.
-private final class WriterThread: Sendable {
-    private let handle: pthread_t
-
-    init(_ writer: CaptureWriter) {
-        var handle = pthread_t()
-        pthread_create(&handle, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<CaptureWriter>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, Unmanaged.passRetained(writer).toOpaque())
-        self.handle = handle
-    }
-
-    func join() { pthread_join(handle, nil) }
 }

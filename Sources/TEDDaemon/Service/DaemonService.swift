@@ -4,6 +4,7 @@ import NIOPosix
 import ServiceLifecycle
 import TEDConfig
 import TEDEngine
+import TEDLinux
 import TEDModel
 import TEDWire
 
@@ -75,8 +76,8 @@ public struct DaemonService: Service {
         let group = MultiThreadedEventLoopGroup.singleton
         var groupID: gid_t?
         if let name = configuration.controlGroup {
-            guard let entry = getgrnam(name) else { throw ControlSocketError("control-group \(name) does not exist") }
-            groupID = entry.pointee.gr_gid
+            guard let id = LocalSystem.groupID(named: name) else { throw ControlSocketError("control-group \(name) does not exist") }
+            groupID = id
         }
         try StartupFailure.makeRuntimeDirectory(for: configuration.controlSocket)
         let controlGuard = ConnectionGuard(maxConnections: 64, lifetime: .seconds(60), checkCredentials: true, groupID: groupID)

@@ -34,13 +34,10 @@ public enum StartupFailure {
     /// Creates the control socket's directory (mode 0750) when missing; throws with advice.
     public static func makeRuntimeDirectory(for socketPath: String) throws(ControlSocketError) {
         guard let slash = socketPath.lastIndex(of: "/"), slash != socketPath.startIndex else { return }
-        let directory = String(socketPath[..<slash])
-        var path = ""
-        for component in directory.split(separator: "/") {
-            path += "/" + component
-            if mkdir(path, 0o750) != 0, errno != EEXIST {
-                throw ControlSocketError("cannot create \(path) for the control socket: \(String(cString: strerror(errno)))")
-            }
+        do {
+            try LocalSystem.makeDirectories(String(socketPath[..<slash]), mode: 0o750)
+        } catch {
+            throw ControlSocketError("cannot \(error.operation) for the control socket: \(String(cString: strerror(error.code)))")
         }
     }
 }
