@@ -48,10 +48,11 @@ let package = Package(
             "CTEDLinux", "TEDModel",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // strongSwan VICI protocol codec and client.
+        // strongSwan through VICI: the protocol codec and client, the IKE controller, selector text.
         .target(name: "TEDVici", dependencies: [
             "TEDModel",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -69,7 +70,7 @@ let package = Package(
         // What `ted bench` and the Benchmarks package share: ClassBench sets, seeded traces, clocks.
         .target(name: "TEDBenchSupport", dependencies: ["TEDModel"]),
         .executableTarget(name: "ted", dependencies: [
-            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDLinux", "TEDBenchSupport",
+            "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDLinux", "TEDVici", "TEDBenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers the test targets share (seeded randomness); never linked into the product.

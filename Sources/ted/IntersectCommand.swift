@@ -1,6 +1,7 @@
 import ArgumentParser
 import TEDDaemon
 import TEDModel
+import TEDVici
 
 /// `ted intersect`: the TED v3 intersection of two policy entries, offline.
 struct IntersectCommand: ParsableCommand {

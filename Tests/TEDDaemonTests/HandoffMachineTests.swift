@@ -5,6 +5,7 @@ import TEDEngine
 import TEDModel
 import TEDWire
 @testable import TEDDaemon
+@testable import TEDVici
 
 /// The hand-off's decisions with a clock the test advances: nothing sleeps.
 @Suite struct HandoffMachineTests {

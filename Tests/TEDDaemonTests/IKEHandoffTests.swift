@@ -8,6 +8,7 @@ import TEDConfig
 import TEDModel
 import TEDWire
 @testable import TEDDaemon
+@testable import TEDVici
 
 /// An IKE daemon that records what it is asked and answers as a test scripts it.
 final class FakeIKEController: IKEController, @unchecked Sendable {
@@ -39,9 +40,9 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         try record("get-shared")
         return lock.withLock { $0.keyIDs }
     }
-    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
+    func loadCertificates(_ files: CertificateFiles) async throws -> IKECertificates {
         try record("load-cert")
-        return IKECertificates(certificate: Array("cert".utf8), caCertificate: Array("ca".utf8))
+        return IKECertificates(certificate: files.certificate, caCertificate: files.caCertificate)
     }
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
         try record("load-conn \(connection.name)")

@@ -1,7 +1,7 @@
 import Testing
 import TEDConfig
 import TEDModel
-import TEDVici
+@testable import TEDVici
 @testable import TEDDaemon
 
 /// Who owns each pre-shared key ted loads. charon 5.9 takes a key when either end's

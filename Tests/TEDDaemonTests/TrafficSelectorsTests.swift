@@ -1,6 +1,7 @@
 import Testing
 import TEDModel
 @testable import TEDDaemon
+@testable import TEDVici
 
 @Suite struct TrafficSelectorsTests {
     func proxy(_ i: String, _ r: String, packet: String) throws -> (Proxy, Packet) {

@@ -1,6 +1,6 @@
 import NIOCore
 import Testing
-import TEDVici
+@testable import TEDVici
 @testable import TEDDaemon
 
 /// The `load-conn` requests ted sends, key by key as charon reads them (strongSwan's vici

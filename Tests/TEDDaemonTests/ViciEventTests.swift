@@ -1,5 +1,5 @@
 import Testing
-import TEDVici
+@testable import TEDVici
 @testable import TEDDaemon
 
 /// child-updown and ike-updown messages as charon sends them, turned into ted's events.

@@ -6,6 +6,7 @@ import TEDTestSupport
 
 #if canImport(Glibc)
 import Glibc
+@testable import TEDVici
 #endif
 
 /// The VICI client and controller against a real charon (strongSwan 5.9) running in a

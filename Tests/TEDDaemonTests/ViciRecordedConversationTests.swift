@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-import TEDVici
+@testable import TEDVici
 @testable import TEDDaemon
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import NIOCore
 import TEDEngine
 import TEDModel
+import TEDVici
 import TEDWire
 
 extension Identity {

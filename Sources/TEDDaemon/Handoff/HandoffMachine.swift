@@ -2,6 +2,7 @@ import NIOCore
 import TEDConfig
 import TEDEngine
 import TEDModel
+import TEDVici
 
 /// The hand-off's decisions without I/O, like `Responder` and `HeldPackets`: discoveries,
 /// the IKE daemon's events and the clock go in, a list of actions comes out, and

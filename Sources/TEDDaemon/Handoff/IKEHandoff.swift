@@ -3,6 +3,7 @@ import NIOCore
 import TEDConfig
 import TEDEngine
 import TEDModel
+import TEDVici
 import TEDWire
 
 /// Hands discoveries to the IKE daemon (patent: "a secure tunnel is ready to be established").
@@ -135,7 +136,12 @@ public actor IKEHandoff: DaemonPlugin {
             authentication = .psk
         case .pubkey(let certificate, let key, let ca):
             // Read again on every (re)connection: a renewed certificate takes effect then.
-            authentication = .pubkey(try await controller.loadCertificates(certificate: certificate, privateKey: key, caCertificate: ca))
+            func read(_ path: String) throws -> [UInt8] {
+                guard let bytes = readFileBytes(path, maxBytes: 1 << 20) else { throw ViciClient.Failure("cannot read \(path)") }
+                return bytes
+            }
+            let files = CertificateFiles(certificate: try read(certificate), privateKey: try read(key), caCertificate: try read(ca))
+            authentication = .pubkey(try await controller.loadCertificates(files))
         }
         let events = try await controller.events()
         if options.respond { try await loadResponderConnections() }

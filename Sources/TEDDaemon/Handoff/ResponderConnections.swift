@@ -1,6 +1,7 @@
 import Logging
 import TEDConfig
 import TEDModel
+import TEDVici
 
 /// The connections that let peers start IKE to this gateway (pure: the hand-off loads them).
 ///

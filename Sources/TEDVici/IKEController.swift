@@ -95,7 +95,7 @@ public protocol IKEController: Sendable {
     func sharedKeyIDs() async throws -> [String]
     /// Loads our certificate, its private key and the CA certificate (file paths); returns
     /// the two certificates as loaded, for the connections that must name them.
-    func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates
+    func loadCertificates(_ files: CertificateFiles) async throws -> IKECertificates
     func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws
     /// Starts IKE for a loaded connection and returns without waiting for the outcome.
     func initiate(child: String, ike: String) async throws
@@ -108,6 +108,19 @@ public protocol IKEController: Sendable {
     /// IKE and child up/down events until the controller closes or the IKE daemon goes away.
     func events() async throws -> AsyncStream<IKEEvent>
     func close() async
+}
+
+/// What `loadCertificates` loads: the files' contents (PEM or DER), read by the caller.
+public struct CertificateFiles: Hashable, Sendable {
+    public var certificate: [UInt8]
+    public var privateKey: [UInt8]
+    public var caCertificate: [UInt8]
+
+    public init(certificate: [UInt8], privateKey: [UInt8], caCertificate: [UInt8]) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.caCertificate = caCertificate
+    }
 }
 
 /// Our certificate and the CA certificate, as their files hold them (PEM or DER).

@@ -1,7 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
-import TEDConfig
-import TEDVici
+import TEDModel
 
 #if canImport(Glibc)
 import Glibc
@@ -72,15 +71,14 @@ public final class ViciController: IKEController {
     }
 
     /// `load-cert` and `load-key` take the files' contents (PEM or DER), never a path.
-    public func loadCertificates(certificate: String, privateKey: String, caCertificate: String) async throws -> IKECertificates {
-        let loaded = IKECertificates(certificate: try Self.read(certificate), caCertificate: try Self.read(caCertificate))
-        try await request("load-cert", Self.certificateMessage(loaded.caCertificate, flag: "CA"))
-        try await request("load-cert", Self.certificateMessage(loaded.certificate, flag: "NONE"))
+    public func loadCertificates(_ files: CertificateFiles) async throws -> IKECertificates {
+        try await request("load-cert", Self.certificateMessage(files.caCertificate, flag: "CA"))
+        try await request("load-cert", Self.certificateMessage(files.certificate, flag: "NONE"))
         var key = ViciMessage()
         key.add("type", "any")
-        key.add("data", bytes: try Self.read(privateKey))
+        key.add("data", bytes: files.privateKey)
         try await request("load-key", key)
-        return loaded
+        return IKECertificates(certificate: files.certificate, caCertificate: files.caCertificate)
     }
 
     public func loadConnection(_ connection: IKEConnection, authentication: IKEAuthentication) async throws {
@@ -257,10 +255,5 @@ public final class ViciController: IKEController {
                          ikeID: sa["uniqueid"])
             }
         }
-    }
-
-    private static func read(_ path: String) throws -> [UInt8] {
-        guard let bytes = readFileBytes(path, maxBytes: 1 << 20) else { throw ViciClient.Failure("cannot read \(path)") }
-        return bytes
     }
 }
