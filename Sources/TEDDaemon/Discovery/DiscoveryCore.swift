@@ -62,6 +62,9 @@ final class DiscoveryCore: @unchecked Sendable {
     /// A received datagram's bytes, copied into storage kept from one datagram to the next.
     private var received = ByteBufferAllocator().buffer(capacity: UDPSocket.ReceiveBatch.slotSize)
     private let sendErrorLog = LogLimiter()
+    /// Challenges are counted each; the first toward an identity in a minute is also logged,
+    /// so that an operator sees who is being challenged without a line per probe.
+    private let challengeLog = LogLimiter(interval: .seconds(60))
 
     init(socket: (fd: Int32, family: IPAddress.Family), local: (address: IPAddress, port: UInt16),
          initiator: Initiator?, responder: Responder?,
@@ -130,6 +133,10 @@ final class DiscoveryCore: @unchecked Sendable {
             case .reply(let bytes, let to, let toPort):
                 if responder!.counters.challenges != challenges {
                     metrics.responderChallenges.increment()
+                    if challengeLog.allow("\(to)") {
+                        logger.info("challenged a rate-limited probe (first challenge toward this identity in a minute)",
+                                    metadata: ["ted.identity": "\(to)", "ted.source": "\(address)"])
+                    }
                 } else {
                     metrics.responderReplies.increment()
                 }
