@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what strangers feed ted with libFuzzer: SECONDS (default 60) for each TARGET
 # (default all: DecodeFuzzer ResponderFuzzer ViciFuzzer ConfigFuzzer). The wire targets are
-# seeded with the test vectors of docs/WIRE-FORMAT.md, the configuration target with
+# seeded with the test vectors of docs/WIRE-FORMAT.md (each a whole line of hex), the configuration target with
 # contrib's example (lld links them: ld.gold fails on these targets). Exit 0 when no
 # crash; non-zero (and the crasher in fuzz/artifacts/TARGET) otherwise: turn each crasher
 # into a regression test.
@@ -26,7 +26,10 @@ for target in "${targets[@]}"; do
       i=0
       while read -r hex; do
         i=$((i + 1)); python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$hex" > "$corpus/vector-$i"
-      done < <(grep -oE '^   `[0-9a-f]+`' ../docs/WIRE-FORMAT.md | tr -d ' `') ;;
+      done < <(grep -oE '^   `[0-9a-f]+`$' ../docs/WIRE-FORMAT.md | tr -d ' `')
+      # Every vector, challenge (8) and probe echoing a cookie (9) included; a line that only
+      # quotes bytes inside the prose (vector 8's cookie) is not one.
+      [ "$i" -ge 9 ] || { echo "fuzz.sh: only $i vectors in docs/WIRE-FORMAT.md" >&2; exit 2; } ;;
     ConfigFuzzer) cp ../contrib/debian/ted.yaml "$corpus/example.yaml" ;;
   esac
   echo "fuzz.sh: $target for $seconds s"

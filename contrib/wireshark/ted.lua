@@ -4,14 +4,16 @@
 -- or copy it into Wireshark's personal plugins folder (Help > About > Folders).
 --
 -- It takes UDP port 500 over from the ISAKMP dissector, calls that dissector first (so every
--- isakmp.* field stays), and for exchange types 240 (probe) and 241 (response) adds a TED
--- tree: the exchange named and every payload decoded — Vendor ID (13), Identification (5),
--- TED Packet Summary (240), TED Response (241).
+-- isakmp.* field stays), and for exchange types 240 (probe), 241 (response) and 242
+-- (challenge) adds a TED tree: the exchange named and every payload decoded — Vendor ID (13),
+-- Identification (5), TED Packet Summary (240), TED Response (241), TED Padding (242), TED
+-- Cookie (243; ted's own are a time slot and a MAC).
 
 local ted = Proto("ted", "Tunnel Endpoint Discovery v3")
 
-local exchange_names = { [240] = "TED probe", [241] = "TED response" }
-local payload_names = { [0] = "None", [5] = "Identification", [13] = "Vendor ID", [240] = "TED Packet Summary", [241] = "TED Response" }
+local exchange_names = { [240] = "TED probe", [241] = "TED response", [242] = "TED challenge" }
+local payload_names = { [0] = "None", [5] = "Identification", [13] = "Vendor ID", [240] = "TED Packet Summary", [241] = "TED Response",
+                        [242] = "TED Padding", [243] = "TED Cookie" }
 
 local f = ted.fields
 f.icookie = ProtoField.bytes("ted.initiator_cookie", "Initiator cookie")
@@ -48,6 +50,9 @@ f.e_raddr6 = ProtoField.ipv6("ted.entry.responder_address6", "Responder-side add
 f.e_rmask6 = ProtoField.ipv6("ted.entry.responder_mask6", "Responder-side mask")
 f.e_iaddr6 = ProtoField.ipv6("ted.entry.initiator_address6", "Initiator-side address")
 f.e_imask6 = ProtoField.ipv6("ted.entry.initiator_mask6", "Initiator-side mask")
+f.cookie = ProtoField.bytes("ted.cookie", "Cookie")
+f.cookie_slot = ProtoField.uint64("ted.cookie.slot", "Time slot")
+f.cookie_mac = ProtoField.bytes("ted.cookie.mac", "MAC")
 
 local function address(tree, buffer, offset, family, field4, field6)
   if family == 6 then tree:add(field6, buffer(offset, 16)); return offset + 16 end
@@ -100,10 +105,16 @@ local function response(tree, body)
   end
 end
 
+-- Opaque to everyone but the responder that made it; ted's are 16 bytes: slot, then MAC.
+local function cookie(tree, body)
+  tree:add(f.cookie, body())
+  if body:len() == 16 then tree:add(f.cookie_slot, body(0, 8)); tree:add(f.cookie_mac, body(8, 8)) end
+end
+
 local function dissect(buffer, pinfo, root)
   if buffer:len() < 28 then return false end
   local exchange = buffer(18, 1):uint()
-  if buffer(17, 1):uint() ~= 0x10 or (exchange ~= 240 and exchange ~= 241) then return false end
+  if buffer(17, 1):uint() ~= 0x10 or not exchange_names[exchange] then return false end
   pinfo.cols.protocol = "TED"
   pinfo.cols.info = exchange_names[exchange]
   local tree = root:add(ted, buffer(), "TED v3, " .. exchange_names[exchange])
@@ -120,7 +131,8 @@ local function dissect(buffer, pinfo, root)
     if next_payload == 13 and length == 24 then item:add(f.capabilities, body(16, 4))
     elseif next_payload == 5 and length >= 8 then identification(item, body)
     elseif next_payload == 240 then summary(item, body)
-    elseif next_payload == 241 then response(item, body) end
+    elseif next_payload == 241 then response(item, body)
+    elseif next_payload == 243 and length > 4 then cookie(item, body) end
     next_payload = buffer(offset, 1):uint()
     offset = offset + length
     seen = seen + 1

@@ -68,6 +68,10 @@ final class DiscoveryCore: @unchecked Sendable {
     private var socketCounters = SocketCounters()
     /// Tunnels up, as the hand-off last told.
     private var tunnels = 0
+    /// Challenges are counted each; the first toward an identity in a minute is also logged,
+    /// so that an operator sees who is being challenged without a line per probe, and at
+    /// most 16 such lines a minute in all, whatever identities a forged flood names.
+    private let challengeLog = LogLimiter(interval: .seconds(60), linesPerInterval: 16)
 
     init(socket: (fd: Int32, family: IPAddress.Family), local: (address: IPAddress, port: UInt16),
          initiator: Initiator?, responder: Responder?,
@@ -133,7 +137,12 @@ final class DiscoveryCore: @unchecked Sendable {
             let action = responder!.received(data, from: address, port: port, now: .now())
             switch action {
             case .reply(let bytes, let to, let toPort):
-                if responder!.counters.challenges == challenges { initiationOrder.answered(to, now: .now()) }
+                if responder!.counters.challenges == challenges {
+                    initiationOrder.answered(to, now: .now())
+                } else if challengeLog.allow("\(to)") {
+                    logger.info("challenged a rate-limited probe (first challenge toward this identity in a minute)",
+                                metadata: ["ted.identity": "\(to)", "ted.source": "\(address)"])
+                }
                 write(bytes, to: to, port: toPort)
             case .drop(let reason):
                 if case .rejected(let why) = reason {

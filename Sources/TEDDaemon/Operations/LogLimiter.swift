@@ -1,20 +1,36 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// At most one log line per key and interval: a flood of equal errors (one per hostile
-/// datagram) must not become a flood of log lines. Counters still count every one.
+/// At most one log line per key and interval, and at most `linesPerInterval` in all: a
+/// flood of equal errors (one per hostile datagram), or of errors each naming another
+/// forged key, must not become a flood of log lines. Counters still count every one.
 final class LogLimiter: Sendable {
     private let interval: TimeAmount
-    private let last = NIOLockedValueBox([String: NIODeadline]())
+    private let linesPerInterval: Int
+    private struct State {
+        var last: [String: NIODeadline] = [:]
+        var windowStart = NIODeadline.uptimeNanoseconds(0)
+        var linesInWindow = 0
+    }
+    private let state = NIOLockedValueBox(State())
 
-    init(interval: TimeAmount = .seconds(1)) { self.interval = interval }
+    init(interval: TimeAmount = .seconds(1), linesPerInterval: Int = .max) {
+        self.interval = interval
+        self.linesPerInterval = linesPerInterval
+    }
 
     /// Whether a line for `key` may be logged now (and, if so, starts its interval).
     func allow(_ key: String, now: NIODeadline = .now()) -> Bool {
-        last.withLockedValue { last in
-            if let previous = last[key], now - previous < interval { return false }
-            if last.count > 1024 { last.removeAll() }
-            last[key] = now
+        state.withLockedValue { state in
+            if let previous = state.last[key], now - previous < interval { return false }
+            if now - state.windowStart >= interval {
+                state.windowStart = now
+                state.linesInWindow = 0
+            }
+            guard state.linesInWindow < linesPerInterval else { return false }
+            state.linesInWindow += 1
+            if state.last.count > 1024 { state.last.removeAll() }
+            state.last[key] = now
             return true
         }
     }
