@@ -176,7 +176,7 @@ public struct Configuration: Hashable, Sendable {
     /// Port put in the identity ID payload (default: the listen port).
     public var advertisePort: UInt16
     /// Destination port of probes.
-    public var probePort: UInt16 = 500
+    public var probePort = ISAKMP.port
     public var policy: Policy
     /// Responder identities accepted as peers and what each may protect (empty: anyone,
     /// anything).

@@ -70,10 +70,10 @@ public enum ConfigurationLoader {
         guard let identity = IPAddress(identityText) else {
             throw ConfigError.at(path, identityNode, "'identity' must be an IPv4 or IPv6 address, not '\(identityText)'")
         }
-        var listen = Endpoint(address: .zero(identity.family), port: 500)
+        var listen = Endpoint(address: .zero(identity.family), port: ISAKMP.port)
         if let node = top.value("listen") {
             let text = try read.string(node, "listen")
-            guard let endpoint = Endpoint(text, defaultPort: 500) else {
+            guard let endpoint = Endpoint(text, defaultPort: ISAKMP.port) else {
                 throw ConfigError.at(path, node, "'listen' must be address:port (e.g. 0.0.0.0:500 or [::]:500), not '\(text)'")
             }
             listen = endpoint

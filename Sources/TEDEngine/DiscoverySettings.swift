@@ -41,7 +41,7 @@ public struct DiscoverySettings: Hashable, Sendable {
                 negativeTTL: TimeAmount = .seconds(30),
                 maxPending: Int = 1024,
                 maxCache: Int = 4096,
-                probePort: UInt16 = 500,
+                probePort: UInt16 = ISAKMP.port,
                 peers: [PeerAuthorization] = [],
                 sendProxyAddress: Bool = false,
                 wantedEntries: Int = 1,

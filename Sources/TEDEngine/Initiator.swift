@@ -237,7 +237,7 @@ public struct Initiator: Sendable {
         let message = Probe(initiatorCookie: cookie, capabilities: .ted, identity: identity,
                             proxyAddress: proxyAddress, summary: p, padding: padding)
         let probe = OutgoingProbe(bytes: TEDCodec.encode(.probe(message)), cookie: cookie, source: p.source,
-                                  sourcePort: p.proto.hasPorts ? (p.sourcePort ?? 500) : 500,
+                                  sourcePort: p.proto.hasPorts ? (p.sourcePort ?? ISAKMP.port) : ISAKMP.port,
                                   destination: key.destination, destinationPort: key.destinationPort, attempt: 1)
         pending[key] = PendingDiscovery(key: key, cookie: cookie, packet: p, rule: rule, localProxy: localProxy,
                                         probe: probe, message: message, waits: settings.drawWaits(using: &rng), now: now)

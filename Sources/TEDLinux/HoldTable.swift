@@ -42,8 +42,7 @@ public struct HoldTable: Sendable {
         lines += ["add chain \(t) hold", "flush chain \(t) hold"]
         var rules = ["fib daddr type local return", "meta ipsec exists return"]
         if let tunnelDevice { rules.append("iifname \"\(tunnelDevice)\" return") }
-        // @th,208,8 is the ISAKMP exchange type (UDP header 8 bytes + offset 18).
-        rules.append("udp dport \(probePort) @th,208,8 { 240, 241 } return")
+        rules.append("\(NFTISAKMP.tedMessages(to: probePort)) return")
         rules.append("ip saddr . ip daddr . meta l4proto . th sport . th dport @\(Self.setName(.v4)) return")
         rules.append("ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @\(Self.setName(.v6)) return")
         for rule in policy.rules {

@@ -28,8 +28,7 @@ public struct InboundGuard: Sendable {
         rules.append("meta ipsec exists accept")
         // Neighbor Discovery finds the next hop (XFRMTrapPlan.neighborDiscoveryBypass).
         rules.append("icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
-        // @th,208,8 is the ISAKMP exchange type (UDP header 8 bytes + offset 18).
-        rules.append("udp dport \(probePort) @th,208,8 { 240, 241 } accept")
+        rules.append("\(NFTISAKMP.tedMessages(to: probePort)) accept")
         for rule in policy.rules {
             for match in NFTPolicyMatch.matches(rule.entry, .inbound) {
                 rules.append("\(match) \(rule.entry.action == .permit ? "counter drop" : "accept") comment \"entry \(rule.index)\"")

@@ -28,7 +28,7 @@ public struct Identity: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The port to send to: `port`, or 500 when it is 0.
-    public var effectivePort: UInt16 { port == 0 ? 500 : port }
+    public var effectivePort: UInt16 { port == 0 ? ISAKMP.port : port }
 
     public var description: String {
         address.family == .v6 ? "[\(address)]:\(effectivePort)" : "\(address):\(effectivePort)"

@@ -87,7 +87,7 @@ public enum Pcap {
     }
 
     /// The UDP datagrams to or from `port` in a classic pcap file (other packets are skipped).
-    public static func datagrams(in bytes: [UInt8], port: UInt16 = 500) throws(ReadError) -> [Datagram] {
+    public static func datagrams(in bytes: [UInt8], port: UInt16 = ISAKMP.port) throws(ReadError) -> [Datagram] {
         guard bytes.count >= 24 else { throw ReadError(description: "not a pcap file: \(bytes.count) bytes") }
         let magic = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
         let littleEndian: Bool

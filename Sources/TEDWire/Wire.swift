@@ -7,10 +7,10 @@ enum Wire {
     static let maxPayloads = 16
     static let maxEntries = 16
     static let version: UInt8 = 0x10
-    static let probeExchange: UInt8 = 240
-    static let responseExchange: UInt8 = 241
+    static let probeExchange = ISAKMP.Exchange.probe.rawValue
+    static let responseExchange = ISAKMP.Exchange.response.rawValue
     /// A return-routability challenge (WIRE-FORMAT.md, "Challenge").
-    static let challengeExchange: UInt8 = 242
+    static let challengeExchange = ISAKMP.Exchange.challenge.rawValue
     static let tedVersion: UInt8 = 3
 
     enum PayloadType {

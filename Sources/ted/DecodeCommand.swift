@@ -21,7 +21,7 @@ struct DecodeCommand: ParsableCommand {
     var pcap: String?
 
     @Option(help: "With --pcap: the UDP port whose datagrams are decoded.")
-    var port: UInt16 = 500
+    var port = ISAKMP.port
 
     @Flag(help: "Print JSON.")
     var json = false

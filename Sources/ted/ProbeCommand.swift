@@ -31,7 +31,7 @@ struct ProbeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try parsePacket(packet)
-        if let to, Endpoint(to, defaultPort: 500) == nil {
+        if let to, Endpoint(to, defaultPort: ISAKMP.port) == nil {
             throw ValidationError("--to \"\(to)\": expected ADDR, ADDR:PORT or [ADDR6]:PORT")
         }
         if let timeout, !(timeout > 0 && timeout <= 600) {

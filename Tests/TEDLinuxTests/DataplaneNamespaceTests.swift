@@ -126,4 +126,33 @@ import Glibc
         }
         #expect(received.0 == "198.18.1.10" && received.1 == 40000 && received.2 == [1, 2, 3])
     }
+
+    /// The guard lets TED's own messages to the probe port by (probe, response and the
+    /// challenge of issue 21) even where the policy covers their addresses, and drops any
+    /// other ISAKMP exchange there: on the real kernel, over loopback.
+    @Test func theGuardLetsEveryTEDExchangeByAndNothingElse() throws {
+        guard NamespaceHarness.available() else { return }
+        let arrived = try NamespaceHarness.inNamespace(setup: [["ip", "link", "set", "lo", "up"]]) { () throws -> [UInt8] in
+            try InboundGuard(policy: try Policy(lines: ["permit udp 127.0.0.0/8 127.0.0.0/8"]), probePort: 500, tunnelDevice: nil).install()
+            defer { InboundGuard.remove() }
+            let server = try UDPSocket.bind(IPAddress("127.0.0.1")!, port: 500, receiveTimeout: 300)
+            defer { close(server) }
+            let client = try UDPSocket.bind(IPAddress("127.0.0.1")!, port: 0)
+            defer { close(client) }
+            for exchange: UInt8 in [240, 241, 242, 243, 34] {
+                var message = [UInt8](repeating: 0, count: 28)
+                message[ISAKMP.exchangeTypeOffset] = exchange
+                var batch = UDPSocket.SendBatch()
+                message.withUnsafeBytes { batch.append($0, to: IPAddress("127.0.0.1")!, port: 500) }
+                batch.send(on: client, socketFamily: .v4) { _, _ in }
+            }
+            let reads = UDPSocket.ReceiveBatch(slots: 8)
+            var exchanges: [UInt8] = []
+            while case .received(let count) = reads.receive(on: server) {
+                for index in 0..<count { exchanges.append(reads.datagram(index).bytes[ISAKMP.exchangeTypeOffset]) }
+            }
+            return exchanges
+        }
+        #expect(arrived == ISAKMP.Exchange.allCases.map(\.rawValue))
+    }
 }

@@ -17,7 +17,7 @@ import TEDModel
             "fib daddr type local return",
             "meta ipsec exists return",
             "iifname \"ipsec0\" return",
-            "udp dport 500 @th,208,8 { 240, 241 } return",
+            "udp dport 500 @th,208,8 { 240, 241, 242 } return",
             "ip saddr . ip daddr . meta l4proto . th sport . th dport @tunnelled4 return",
             "ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @tunnelled6 return",
             "meta nfproto ipv4 ip saddr 198.18.1.0/24 ip daddr 198.18.3.128/25 return comment \"entry 1\"",

@@ -18,7 +18,7 @@ import TEDModel
             "iifname \"ipsec0\" accept",
             "meta ipsec exists accept",
             "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
-            "udp dport 500 @th,208,8 { 240, 241 } accept",
+            "udp dport 500 @th,208,8 { 240, 241, 242 } accept",
             "meta nfproto ipv4 ip saddr 198.18.0.0/15 ip daddr 198.18.1.0/24 meta l4proto 6 th dport 22 accept comment \"entry 1\"",
             "meta nfproto ipv4 ip saddr 198.18.0.0/15 ip daddr 198.18.1.0/24 counter drop comment \"entry 2\"",
         ])

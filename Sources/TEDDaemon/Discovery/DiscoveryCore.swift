@@ -129,8 +129,9 @@ final class DiscoveryCore: @unchecked Sendable {
     func datagram(_ data: ByteBuffer, from address: IPAddress, port: UInt16) -> Bool {
         guard isOpen else { return false }
         capture?.record(data, from: address, port: port, to: local.address, port: local.port)
-        let exchange = data.getInteger(at: data.readerIndex + 18, as: UInt8.self)
-        if exchange == 241 || exchange == 242, hasInitiator {
+        let exchange = data.getInteger(at: data.readerIndex + ISAKMP.exchangeTypeOffset, as: UInt8.self)
+            .flatMap(ISAKMP.Exchange.init(rawValue:))
+        if exchange == .response || exchange == .challenge, hasInitiator {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
         } else if hasResponder {
             let challenges = responder!.counters.challenges

@@ -1,6 +1,7 @@
 import Logging
 import TEDConfig
 import TEDLinux
+import TEDModel
 import TEDVici
 
 /// `ted cleanup`: removes everything ted ever installs, for an operator who uninstalls it.
@@ -21,7 +22,7 @@ public enum Cleanup {
         NFTInterception.removeAll()
         HoldTable.remove()
         lines.append("nftables: removed tables inet \(InboundGuard.tableName), inet \(NFTInterception.tableName) and inet \(HoldTable.tableName), and the hold queue rules")
-        ProbeRoutingException(probePort: configuration?.probePort ?? 500).remove()
+        ProbeRoutingException(probePort: configuration?.probePort ?? ISAKMP.port).remove()
         lines.append("routing: removed ted's ip rules")
         guard let ike = configuration?.ike else { return lines }
         let controller = ViciController(socketPath: ike.vici, logger: logger)
