@@ -56,12 +56,6 @@ public struct DiscoveryOptions: Hashable, Sendable {
     public var entries = 1
 
     public init() {}
-
-    /// How long a discovery may take: every probe sent and its timeout waited for (the
-    /// timeout doubles with each retry).
-    public var deadline: Double {
-        timeout * Double((1 << (min(max(retries, 0), 10) + 1)) - 1)
-    }
 }
 
 /// The responder's switches and rate limits (the `responder` section).
@@ -120,7 +114,7 @@ public struct HoldOptions: Hashable, Sendable {
     public var perSource = 32
     public var packets = 256
     public var bytes = 1 << 20
-    /// Seconds a packet may wait; nil: the discovery's deadline.
+    /// Seconds a packet may wait; nil: the longest its discovery can take.
     public var time: Double?
     /// The netfilter queue number ted reads held packets from.
     public var queue: UInt16 = 2029

@@ -75,6 +75,22 @@ public struct DiscoverySettings: Hashable, Sendable {
         return entries.allSatisfy { entry in rules.contains { $0.mayProtect(entry.responderSide.pattern) } }
     }
 
+    /// The schedule of a first wait that doubles with each retry (the configuration's
+    /// `timeout` and `retries`): `first`, 2 `first`, 4 `first`, ...
+    public static func doubling(from first: TimeAmount, retries: Int) -> [TimeAmount] {
+        (0...min(max(retries, 0), 10)).map { .nanoseconds(first.nanoseconds << Int64($0)) }
+    }
+
+    /// The longest a discovery can take before it fails: every send's wait at the top of
+    /// its jitter. Held first packets wait this long by default, so none is dropped while
+    /// its discovery may still succeed.
+    public var longestDiscovery: TimeAmount {
+        .nanoseconds((0..<effectiveSends).reduce(Int64(0)) { total, index in
+            let base = baseWait(afterSend: index).nanoseconds
+            return total + base + Int64((Double(base) * effectiveJitter).rounded(.down))
+        })
+    }
+
     /// Total sends of one discovery.
     var effectiveSends: Int { min(max(retries, 0), 10) + 1 }
     var effectiveJitter: Double { jitter.isFinite ? min(max(jitter, 0), 0.5) : 0 }

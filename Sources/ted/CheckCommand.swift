@@ -56,7 +56,7 @@ struct ConfigurationSummary {
         let h = c.hold
         lines.append("hold:           " + (p.traps && h.enabled
             ? "first packets held (queue \(h.queue)): \(h.perFlow) per flow, \(h.packets) packets and \(h.bytes) bytes in all, "
-                + "at most \(h.time ?? c.discovery.deadline) s\(h.time == nil ? " (the discovery's deadline)" : "")"
+                + "at most \(Double(c.holdTime.nanoseconds) / 1e9) s\(h.time == nil ? " (the longest its discovery can take)" : "")"
             : "off: first packets are dropped until their tunnel is up"))
         if let ike = c.ike {
             let auth = switch ike.authentication {

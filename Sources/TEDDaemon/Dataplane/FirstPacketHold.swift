@@ -54,7 +54,7 @@ final class FirstPacketHold: Sendable {
                           tunnelDevice: tunnelDevice, queue: options.queue)
         limits = HeldPackets.Limits(perFlow: options.perFlow, perSource: options.perSource,
                                     packets: options.packets, bytes: options.bytes,
-                                    time: .nanoseconds(Int64((options.time ?? configuration.discovery.deadline) * 1e9)))
+                                    time: configuration.holdTime)
         self.logger = logger
         state = NIOLockedValueBox(State(held: HeldPackets(limits: limits)))
     }

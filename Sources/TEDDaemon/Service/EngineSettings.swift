@@ -11,16 +11,20 @@ extension Configuration {
 
     /// The initiator's settings: the first wait is `timeout`, each retry doubles it.
     public var discoverySettings: DiscoverySettings {
-        let schedule = (0...max(discovery.retries, 0)).map {
-            TimeAmount.nanoseconds(Int64(discovery.timeout * 1e9) << Int64($0))
-        }
-        return DiscoverySettings(
-            retries: discovery.retries, retransmitSchedule: schedule,
+        DiscoverySettings(
+            retries: discovery.retries,
+            retransmitSchedule: DiscoverySettings.doubling(from: .nanoseconds(Int64(discovery.timeout * 1e9)), retries: discovery.retries),
             cacheTTL: .nanoseconds(Int64(discovery.cacheTTL * 1e9)),
             negativeTTL: .nanoseconds(Int64(discovery.negativeTTL * 1e9)),
             maxPending: discovery.maxPending, maxCache: discovery.maxCache, probePort: probePort,
             peers: peers, sendProxyAddress: discovery.sendProxyAddress,
             wantedEntries: discovery.entries, peerCheck: peerCheck)
+    }
+
+    /// How long a first packet may be held: `hold.time`, else the longest its discovery
+    /// can take (jitter included).
+    public var holdTime: TimeAmount {
+        hold.time.map { .nanoseconds(Int64($0 * 1e9)) } ?? discoverySettings.longestDiscovery
     }
 
     /// Identities never taken as peers: special ranges, and this host's own and broadcast
