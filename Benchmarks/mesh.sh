@@ -124,7 +124,7 @@ read -r p50 p99 max <<< "$(awk '$3 != "never" { print $3 }' "$TOPO_DIR/pairs.txt
   print v[i50], v[i99], v[NR] }')"
 # The gateways' metrics summed: counters, and where a new tunnel's time went (means of
 # ted_discovery_seconds and ted_tunnel_setup_seconds by how).
-read -r probes retransmits discoveries replies discovery_mean initiated_mean initiated carried_mean carried held released held_dropped <<< "$(
+read -r probes retransmits discoveries replies discovery_mean initiated_mean initiated carried_mean carried held released held_dropped overflows send_errors ignored <<< "$(
   python3 - "$TOPO_DIR" "$SITES" <<'PY'
 import socket, sys
 from collections import defaultdict
@@ -148,7 +148,9 @@ initiated, carried = mean("ted_tunnel_setup_seconds", '{how="initiated"}'), mean
 print(int(total["ted_probes_sent_total"]), int(total["ted_probes_retransmitted_total"]), int(total["ted_discoveries_total"]),
       int(total["ted_responder_replies_total"]), mean("ted_discovery_seconds")[0], *initiated, *carried,
       int(total["ted_held_packets_total"]), int(total["ted_held_released_total"]),
-      held_dropped or "none")
+      held_dropped or "none", int(total["ted_receive_overflows_total"]),
+      int(sum(v for k, v in total.items() if k.startswith("ted_send_errors_total"))),
+      int(sum(v for k, v in total.items() if k.startswith("ted_responses_ignored_total"))))
 PY
 )"
 ike_sas=0; child_sas=0
@@ -171,7 +173,9 @@ echo
 echo "Where a new tunnel's time went (means over all gateways): discovery (first probe to answer) $discovery_mean s;" \
   "hand-off to child SA up: $initiated_mean s for $initiated tunnels this gateway initiated," \
   "$carried_mean s for $carried carried by a child already there or the peer's." \
-  "First packets: $held held, $released released into their tunnel, dropped by reason: $held_dropped."
+  "First packets: $held held, $released released into their tunnel, dropped by reason: $held_dropped." \
+  "Where answers could die: $overflows dropped by the kernel on arrival (receive buffer full), $send_errors sends refused," \
+  "$ignored set aside by the initiator."
 awk '$3 == "never" { print "never answered: 198.18." $1 ".10 -> 198.18." $2 ".10" }' "$TOPO_DIR/pairs.txt" | head -20
 echo
 check "every ordered pair answered ($answered of $pairs)" test "$answered" -eq "$pairs"
