@@ -117,6 +117,14 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
                          responseSourcePort: 500)
     }
 
+    /// Hands the test's discovery off and waits for its `initiate`; the connection's name.
+    func initiated(_ handoff: IKEHandoff, _ fake: FakeIKEController) async throws -> String {
+        handoff.discovered(discovery())
+        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
+        try await until { fake.calls.contains("initiate \(name)") }
+        return name
+    }
+
     func until(_ condition: () async -> Bool) async throws {
         for _ in 0..<1000 {
             if await condition() { return }
@@ -130,9 +138,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         handoff.discovered(discovery())
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        let name = try await initiated(handoff, fake)
         #expect(fake.calls.filter { $0 == "load-conn \(name)" }.count == 1)
         #expect(fake.calls.filter { $0 == "initiate \(name)" }.count == 1)
         #expect(await handoff.tunnels().map(\.state) == ["connecting"])
@@ -151,9 +157,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        let name = try await initiated(handoff, fake)
         fake.send(IKEEvent(kind: .childUp, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
                            childConfig: name))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
@@ -233,9 +237,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake, initiateTimeout: 0.5)
         defer { Task { await node.stop() } }
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        handoff.discovered(discovery())
-        try await until { fake.calls.contains("initiate \(name)") }
+        let name = try await initiated(handoff, fake)
         // charon put the child under the IKE SA of another connection to the same peer: the
         // selectors of its route line say which tunnel failed.
         let route = "error installing route with policy 198.18.1.0/24 === 198.18.2.0/24 out"
@@ -275,9 +277,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        handoff.discovered(discovery())
-        try await until { fake.calls.contains("initiate \(name)") }
+        let name = try await initiated(handoff, fake)
         fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
         fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
@@ -317,9 +317,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder-p1", "list-sas", "get-conns"])
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        let name = try await initiated(handoff, fake)
         fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
         try await until { await handoff.tunnels().map(\.state) == ["up"] }
 
@@ -349,9 +347,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     @Test func stopLeavesTunnelsInCharon() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        _ = try await initiated(handoff, fake)
         await handoff.stop()
         await node.stop()
         #expect(!fake.calls.contains { $0.hasPrefix("unload-conn") || $0.hasPrefix("terminate") })
@@ -411,9 +407,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let fake = FakeIKEController()
         let (handoff, node) = try await higherGateway(fake)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        _ = try await initiated(handoff, fake)
     }
 
 }

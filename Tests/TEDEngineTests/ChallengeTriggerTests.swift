@@ -21,16 +21,6 @@ import TEDWire
         ResponderSettings(secret: secret, challenges: challenges, challengeSecret: challengeSecret)
     }
 
-    func challenge(_ action: ResponderAction) -> Challenge? {
-        guard case .reply(let bytes, _, _) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
-        return challenge
-    }
-
-    func isResponse(_ action: ResponderAction) -> Bool {
-        guard case .reply(let bytes, _, _) = action, case .response = try? TEDCodec.decode(bytes) else { return false }
-        return true
-    }
-
     enum Limit: String, CaseIterable { case source, target, global }
 
     /// The one limit made tight, and a second probe that only it refuses (the first takes

@@ -96,3 +96,15 @@ func exchange(_ initiator: inout Initiator, _ responder: inout Responder, _ p: P
                                          now: now).replyBytes else { return nil }
     return initiator.received(bytes, from: responder.identity.address, port: 500, now: now + .milliseconds(20))
 }
+
+/// The challenge a responder's action sends, if it sends one.
+func challenge(_ action: ResponderAction) -> Challenge? {
+    guard case .reply(let bytes, _, _) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
+    return challenge
+}
+
+/// Whether a responder's action sends a response.
+func isResponse(_ action: ResponderAction) -> Bool {
+    guard case .reply(let bytes, _, _) = action, case .response = try? TEDCodec.decode(bytes) else { return false }
+    return true
+}

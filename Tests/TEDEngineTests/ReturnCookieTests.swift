@@ -32,16 +32,6 @@ import TEDWire
                                      padding: padding, cookie: echo)))
     }
 
-    func challenge(_ action: ResponderAction) -> Challenge? {
-        guard case .reply(let bytes, _, _) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
-        return challenge
-    }
-
-    func isResponse(_ action: ResponderAction) -> Bool {
-        guard case .reply(let bytes, _, _) = action, case .response = try? TEDCodec.decode(bytes) else { return false }
-        return true
-    }
-
     /// A responder that has used up 10.1.0.0/24's only token, and the cookie it gives the genuine probe.
     func challenged(at time: NIODeadline = t0) throws -> (Responder, ReturnCookie) {
         var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: tightSettings())
