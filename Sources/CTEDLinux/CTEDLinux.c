@@ -244,6 +244,7 @@ int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_
     int one = 1;
     struct timeval tv = { .tv_sec = receive_timeout_ms / 1000, .tv_usec = (receive_timeout_ms % 1000) * 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     int status;
     if (family == 6) {
         setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -265,7 +266,8 @@ int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_
 
 int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
                                           uint8_t *source, uint16_t *source_port,
-                                          uint8_t *destination, uint16_t *destination_port, int *ttl) {
+                                          uint8_t *destination, uint16_t *destination_port, int *ttl,
+                                          uint32_t *overflows) {
     struct sockaddr_storage from;
     char control[256];
     struct iovec io = { .iov_base = buffer, .iov_len = capacity };
@@ -285,6 +287,10 @@ int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
     *destination_port = 0;
     *ttl = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            memcpy(overflows, CMSG_DATA(c), sizeof *overflows);
+            continue;
+        }
         if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_TTL) || (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
             memcpy(ttl, CMSG_DATA(c), sizeof *ttl);
             continue;

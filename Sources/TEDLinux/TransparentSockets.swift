@@ -45,6 +45,15 @@ public final class InterceptListener: Sendable {
 
     private let sockets: [Int32]
     private let control = ThreadControl()
+    /// Per socket, the datagrams the kernel dropped before they were read (SO_RXQ_OVFL).
+    private let dropped: Overflows
+    private final class Overflows: Sendable {
+        let counts: Mutex<[UInt32]>
+        init(sockets: Int) { counts = Mutex(Array(repeating: 0, count: sockets)) }
+    }
+
+    /// Intercepted datagrams the kernel dropped for a full receive buffer, all sockets.
+    public var overflows: Int { dropped.counts.withLock { $0.reduce(0) { $0 + Int($1) } } }
 
     /// Listens on `port` for the given families; `onDatagram` runs on the listener threads.
     public init(port: UInt16, families: [IPAddress.Family], onDatagram: @escaping @Sendable (Datagram) -> Void) throws(LinuxError) {
@@ -58,16 +67,23 @@ public final class InterceptListener: Sendable {
             sockets.append(fd)
         }
         self.sockets = sockets
-        for (fd, family) in zip(sockets, families) {
+        dropped = Overflows(sockets: sockets.count)
+        for (index, (fd, family)) in zip(sockets, families).enumerated() {
             let control = self.control
+            let dropped = self.dropped
             spawnThread(name: "ted-intercept") {
                 var buffer = [UInt8](repeating: 0, count: 4352)
                 var source = [UInt8](repeating: 0, count: 16), destination = [UInt8](repeating: 0, count: 16)
                 var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0
                 var ttl: Int32 = 0
+                var overflows: UInt32 = 0, reported: UInt32 = 0
                 while control.isRunning {
                     let count = ted_receive_with_original_destination(fd, &buffer, buffer.count, &source, &sourcePort,
-                                                                      &destination, &destinationPort, &ttl)
+                                                                      &destination, &destinationPort, &ttl, &overflows)
+                    if overflows != reported {
+                        reported = overflows
+                        dropped.counts.withLock { $0[index] = overflows }
+                    }
                     guard count > 0, let from = IPAddress(bytes: source.prefix(family.byteCount)) else { continue }
                     onDatagram(Datagram(bytes: Array(buffer.prefix(Int(count))), source: from, sourcePort: sourcePort,
                                         originalDestination: destinationPort == 0 ? nil : IPAddress(bytes: destination.prefix(family.byteCount)),

@@ -155,4 +155,36 @@ import Glibc
         }
         #expect(arrived == ISAKMP.Exchange.allCases.map(\.rawValue))
     }
+
+    /// Intercepted datagrams the kernel drops for a full receive buffer are counted too: a
+    /// listener whose thread is held up while a burst arrives reads some, and every other
+    /// one is counted.
+    @Test func theInterceptionSocketsCountTheirOverflows() throws {
+        guard NamespaceHarness.available() else { return }
+        let (read, overflows) = try NamespaceHarness.inNamespace(setup: [["ip", "link", "set", "lo", "up"]]) { () throws -> (Int, Int) in
+            let count = Mutex(0)
+            let listener = try InterceptListener(port: 1501, families: [.v4]) { _ in
+                if count.withLock({ $0 += 1; return $0 }) == 1 { usleep(500_000) }
+            }
+            defer { listener.stop() }
+            let client = try UDPSocket.bind(IPAddress("127.0.0.1")!, port: 0)
+            defer { close(client) }
+            func send(_ datagrams: Int) {
+                for _ in 0..<datagrams {
+                    var batch = UDPSocket.SendBatch()
+                    [UInt8](repeating: 1, count: 1000).withUnsafeBytes { batch.append($0, to: IPAddress("127.0.0.1")!, port: 1501) }
+                    batch.send(on: client, socketFamily: .v4) { _, _ in }
+                }
+            }
+            send(1)
+            usleep(100_000)
+            send(3000)
+            usleep(1_000_000)
+            send(1)   // brings the count the drops left
+            for _ in 0..<100 where count.withLock({ $0 }) + listener.overflows < 3002 { usleep(20_000) }
+            return (count.withLock { $0 }, listener.overflows)
+        }
+        #expect(overflows > 0)
+        #expect(read + overflows == 3002)
+    }
 }

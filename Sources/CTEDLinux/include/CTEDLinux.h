@@ -52,11 +52,13 @@ int ted_send_transparent_ex(uint8_t family, const uint8_t *src, uint16_t sport,
 int ted_transparent_listener(uint8_t family, uint16_t port, int receive_timeout_ms);
 
 /* Receives one datagram with its source, original destination (network order addresses)
- * and the TTL / hop limit it arrived with (0 when unknown).
+ * and the TTL / hop limit it arrived with (0 when unknown); `overflows` gets the socket's
+ * count of datagrams dropped for a full receive buffer so far, when the datagram carries it.
  * Returns the datagram's length, 0 on a timeout, -errno on error. */
 int ted_receive_with_original_destination(int fd, void *buffer, size_t capacity,
                                           uint8_t *source, uint16_t *source_port,
-                                          uint8_t *destination, uint16_t *destination_port, int *ttl);
+                                          uint8_t *destination, uint16_t *destination_port, int *ttl,
+                                          uint32_t *overflows);
 
 /* Whether this kernel can hold an ESP state (tries to add and delete one in this namespace). */
 int ted_kernel_has_esp(void);

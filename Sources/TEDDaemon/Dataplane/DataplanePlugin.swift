@@ -128,6 +128,7 @@ public final class DataplanePlugin: DaemonPlugin {
                 }
             }
             state.withLockedValue { $0.listener = listener }
+            node.countInterceptOverflows { listener.overflows }
             logger.info("probe interception installed", metadata: ["ted.table": "inet \(NFTInterception.tableName)",
                                                                   "ted.port": "\(options.interceptPort)"])
         }

@@ -68,6 +68,8 @@ final class DiscoveryCore: @unchecked Sendable {
     private var socketCounters = SocketCounters()
     /// Tunnels up, as the hand-off last told.
     private var tunnels = 0
+    /// Reads the interception sockets' overflow count (the data plane sets it).
+    var interceptOverflows: (@Sendable () -> Int)?
     /// Challenges are counted each; the first toward an identity in a minute is also logged,
     /// so that an operator sees who is being challenged without a line per probe, and at
     /// most 16 such lines a minute in all, whatever identities a forged flood names.
@@ -229,9 +231,11 @@ final class DiscoveryCore: @unchecked Sendable {
 
     /// Every count `ted status` and the metrics show, taken together under the lock.
     var counts: DiscoveryCounts {
-        DiscoveryCounts(initiator: initiator?.counters, cacheEntries: initiator?.cacheCount ?? 0,
-                        pending: initiator?.pendingCount ?? 0, responder: responder?.counters, socket: socketCounters,
-                        tunnels: tunnels)
+        var socket = socketCounters
+        socket.interceptOverflows = interceptOverflows?() ?? 0
+        return DiscoveryCounts(initiator: initiator?.counters, cacheEntries: initiator?.cacheCount ?? 0,
+                               pending: initiator?.pendingCount ?? 0, responder: responder?.counters, socket: socket,
+                               tunnels: tunnels)
     }
     func tunnelSetUp(after duration: Duration, carried: Bool) {
         let (seconds, attoseconds) = duration.components

@@ -183,6 +183,11 @@ public final class TEDNode: Sendable {
         if passesOn { unanswered?() }
     }
 
+    /// The data plane's interception sockets: their overflows count with the TED socket's.
+    public func countInterceptOverflows(_ read: @escaping @Sendable () -> Int) {
+        withCore { $0.interceptOverflows = read }
+    }
+
     /// The hand-off tells how many of its tunnels are up (`ted_tunnels`).
     public func tunnelsUp(_ count: Int) {
         withCore { $0.tunnelsUp(count) }

@@ -14,6 +14,8 @@ public struct SocketCounters: Hashable, Sendable {
     /// Datagrams the kernel dropped before ted read them, its receive buffer full
     /// (SO_RXQ_OVFL): probes and answers lost to a burst or a flood.
     public var receiveOverflows = 0
+    /// Intercepted probes the kernel dropped the same way, on the interception sockets.
+    public var interceptOverflows = 0
 
     public init() {}
 }
@@ -59,6 +61,8 @@ public struct DiscoveryCounts: Sendable {
         text.counter("ted_receive_errors_total", "Reads that failed, by errno.", "errno", socket.receiveErrors.map { ($0.key, $0.value) })
         text.counter("ted_receive_overflows_total", "Datagrams the kernel dropped before ted read them (receive buffer full).",
                      socket.receiveOverflows)
+        text.counter("ted_intercept_overflows_total", "Intercepted probes the kernel dropped before ted read them (receive buffer full).",
+                     socket.interceptOverflows)
         text.counter("ted_unsendable_total", "Datagrams that could not be sent (IPv6 destination on an IPv4 socket).", socket.unsendable)
         text.gauge("ted_tunnels", "Tunnels up.", tunnels)
         return text.rendered

@@ -72,6 +72,7 @@ public struct StatusReport: Sendable {
         members.append(("socket", .object([
             ("send_errors", byErrno(socket.sendErrors)), ("receive_errors", byErrno(socket.receiveErrors)),
             ("unsendable", .int(socket.unsendable)), ("receive_overflows", .int(socket.receiveOverflows)),
+            ("intercept_overflows", .int(socket.interceptOverflows)),
         ])))
         members.append(("tunnels", .array(tunnels.map(\.json))))
         if let held {
@@ -125,6 +126,9 @@ public struct StatusReport: Sendable {
             if !socket.receiveErrors.isEmpty { parts.append("reads failed: \(byErrno(socket.receiveErrors))") }
             if socket.unsendable > 0 { parts.append("\(socket.unsendable) unsendable") }
             if socket.receiveOverflows > 0 { parts.append("\(socket.receiveOverflows) dropped by the kernel, receive buffer full") }
+            if socket.interceptOverflows > 0 {
+                parts.append("\(socket.interceptOverflows) intercepted probes dropped by the kernel, receive buffer full")
+            }
             lines.append("socket: \(parts.joined(separator: "; "))")
         }
         lines.append("tunnels (\(tunnels.count)):")
