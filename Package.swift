@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "TEDModel"),
         // Configuration file (YAML) into model values, with file:line:col errors.
         .target(name: "TEDConfig", dependencies: [
-            "TEDModel",
+            "TEDModel", "TEDWire", "TEDEngine",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ]),
         // Byte-exact TED v3 codec (docs/WIRE-FORMAT.md) and pcap framing.
@@ -76,7 +77,7 @@ let package = Package(
         // Helpers the test targets share (seeded randomness); never linked into the product.
         .target(name: "TEDTestSupport", dependencies: ["TEDBenchSupport"], path: "Tests/TEDTestSupport"),
         .testTarget(name: "TEDModelTests", dependencies: ["TEDModel", "TEDBenchSupport", "TEDTestSupport"]),
-        .testTarget(name: "TEDConfigTests", dependencies: ["TEDConfig"]),
+        .testTarget(name: "TEDConfigTests", dependencies: ["TEDConfig", "TEDEngine"]),
         .testTarget(name: "TEDWireTests", dependencies: ["TEDWire", "TEDTestSupport"]),
         .testTarget(name: "TEDEngineTests", dependencies: ["TEDEngine", "TEDTestSupport"]),
         .testTarget(name: "TEDViciTests", dependencies: ["TEDVici"]),

@@ -1,4 +1,7 @@
+import NIOCore
+import TEDEngine
 import TEDModel
+import TEDWire
 
 /// An address and UDP or TCP port, written `198.51.100.1:500` or `[2001:db8::1]:500`.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
@@ -41,37 +44,40 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Discovery timing and table sizes (the `discovery` section).
+/// Discovery timing and table sizes (the `discovery` section). Defaults and valid ranges
+/// are the engine's (`DiscoverySettings`); where the daemon differs, `EngineSettings.swift` says why.
 public struct DiscoveryOptions: Hashable, Sendable {
-    public var retries = 3
+    public var retries = DiscoverySettings.defaultRetries
     /// First retransmission timeout in seconds; each retry doubles it.
-    public var timeout = 0.5
-    public var cacheTTL = 300.0
-    public var negativeTTL = 30.0
-    public var maxPending = 1024
-    public var maxCache = 4096
-    /// Whether probes carry the initiator's proxy address (spec 4.2).
+    public var timeout = DiscoverySettings.defaultFirstWait.seconds
+    public var cacheTTL = DiscoverySettings.defaultCacheTTL.seconds
+    public var negativeTTL = DiscoverySettings.defaultNegativeTTL.seconds
+    public var maxPending = DiscoverySettings.defaultMaxPending
+    public var maxCache = DiscoverySettings.defaultMaxCache
+    /// Whether probes carry the initiator's proxy address (spec 4.2); the daemon's
+    /// default differs from the engine's (`EngineSettings.swift`).
     public var sendProxyAddress = true
     /// Response entries wanted; above 1 the probe is padded so a responder may send them.
-    public var entries = 1
+    public var entries = DiscoverySettings.defaultWantedEntries
 
     public init() {}
 }
 
-/// The responder's switches and rate limits (the `responder` section).
+/// The responder's switches and rate limits (the `responder` section). Defaults and valid
+/// ranges are the engine's (`ResponderSettings`, `RateLimit`).
 public struct ResponderOptions: Hashable, Sendable {
     public var enabled = true
     /// Probes per second accepted from one source /24 (IPv4) or /64 (IPv6).
-    public var rate = 100
-    public var burst = 200
+    public var rate = ResponderSettings.defaultPerSourceRate.perSecond
+    public var burst = ResponderSettings.defaultPerSourceRate.burst
     /// Responses per second sent towards one identity /24 (IPv4) or /64 (IPv6), whoever
     /// asked: bounds reflection towards a victim named by forged probes.
-    public var targetRate = 100
-    public var targetBurst = 200
+    public var targetRate = ResponderSettings.defaultPerTargetRate.perSecond
+    public var targetBurst = ResponderSettings.defaultPerTargetRate.burst
     /// Probes per second accepted in all.
-    public var globalRate = 1_000
-    public var globalBurst = 2_000
-    public var maxSources = 65_536
+    public var globalRate = ResponderSettings.defaultGlobalRate.perSecond
+    public var globalBurst = ResponderSettings.defaultGlobalRate.burst
+    public var maxSources = ResponderSettings.defaultMaxTrackedSources
     /// Whether responses offer further permit entries after the matched one.
     public var offerAll = false
     /// Whether an intercepted probe this gateway does not answer goes on to its destination.
@@ -199,4 +205,9 @@ public struct Configuration: Hashable, Sendable {
         self.advertisePort = listen.port
         self.policy = policy
     }
+}
+
+extension TimeAmount {
+    /// In seconds, as the configuration writes durations.
+    var seconds: Double { Double(nanoseconds) / 1e9 }
 }

@@ -1,4 +1,6 @@
+import TEDEngine
 import TEDModel
+import TEDWire
 import Yams
 
 #if canImport(Glibc)
@@ -207,14 +209,20 @@ public enum ConfigurationLoader {
         var section = try MappingReader(path: path, node: node, what: "'discovery'")
         let read = ScalarReader(path: path)
         var options = DiscoveryOptions()
-        if let n = section.value("retries") { options.retries = try read.int(n, "retries", in: 0...10) }
+        if let n = section.value("retries") { options.retries = try read.int(n, "retries", in: DiscoverySettings.validRetries) }
         if let n = section.value("timeout") { options.timeout = try read.seconds(n, "timeout", in: 0.01...60) }
+        // Each retry doubles the wait: the last one must still be one the engine keeps.
+        let longest = DiscoverySettings.validWait.upperBound.seconds
+        if options.timeout * Double(1 << options.retries) > longest {
+            let node = section.value("timeout") ?? section.value("retries") ?? node
+            throw ConfigError.at(path, node, "'timeout' doubled for each of the \(options.retries) retries must stay within \(Int(longest)) s (the longest wait)")
+        }
         if let n = section.value("cache-ttl") { options.cacheTTL = try read.seconds(n, "cache-ttl", in: 1...86_400) }
         if let n = section.value("negative-ttl") { options.negativeTTL = try read.seconds(n, "negative-ttl", in: 0...3_600) }
         if let n = section.value("max-pending") { options.maxPending = try read.int(n, "max-pending", in: 1...1_000_000) }
         if let n = section.value("max-cache") { options.maxCache = try read.int(n, "max-cache", in: 1...1_000_000) }
         if let n = section.value("send-proxy-address") { options.sendProxyAddress = try read.bool(n, "send-proxy-address") }
-        if let n = section.value("entries") { options.entries = try read.int(n, "entries", in: 1...16) }
+        if let n = section.value("entries") { options.entries = try read.int(n, "entries", in: DiscoverySettings.validWantedEntries) }
         try section.rejectUnknownKeys(allowed: ["retries", "timeout", "cache-ttl", "negative-ttl", "max-pending",
                                                 "max-cache", "send-proxy-address", "entries"])
         return options
@@ -224,14 +232,16 @@ public enum ConfigurationLoader {
         var section = try MappingReader(path: path, node: node, what: "'responder'")
         let read = ScalarReader(path: path)
         var options = ResponderOptions()
+        // The engine's rates, but at least one probe a second: 0 would refuse all but the burst.
+        let rates = max(RateLimit.validPerSecond.lowerBound, 1)...RateLimit.validPerSecond.upperBound
         if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
-        if let n = section.value("rate") { options.rate = try read.int(n, "rate", in: 1...10_000_000) }
-        if let n = section.value("burst") { options.burst = try read.int(n, "burst", in: 1...10_000_000) }
-        if let n = section.value("target-rate") { options.targetRate = try read.int(n, "target-rate", in: 1...10_000_000) }
-        if let n = section.value("target-burst") { options.targetBurst = try read.int(n, "target-burst", in: 1...10_000_000) }
-        if let n = section.value("global-rate") { options.globalRate = try read.int(n, "global-rate", in: 1...100_000_000) }
-        if let n = section.value("global-burst") { options.globalBurst = try read.int(n, "global-burst", in: 1...100_000_000) }
-        if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: 1...10_000_000) }
+        if let n = section.value("rate") { options.rate = try read.int(n, "rate", in: rates) }
+        if let n = section.value("burst") { options.burst = try read.int(n, "burst", in: RateLimit.validBurst) }
+        if let n = section.value("target-rate") { options.targetRate = try read.int(n, "target-rate", in: rates) }
+        if let n = section.value("target-burst") { options.targetBurst = try read.int(n, "target-burst", in: RateLimit.validBurst) }
+        if let n = section.value("global-rate") { options.globalRate = try read.int(n, "global-rate", in: rates) }
+        if let n = section.value("global-burst") { options.globalBurst = try read.int(n, "global-burst", in: RateLimit.validBurst) }
+        if let n = section.value("max-sources") { options.maxSources = try read.int(n, "max-sources", in: ResponderSettings.validMaxTrackedSources) }
         if let n = section.value("offer-all") { options.offerAll = try read.bool(n, "offer-all") }
         if let n = section.value("pass-through") { options.passThrough = try read.bool(n, "pass-through") }
         try section.rejectUnknownKeys(allowed: ["enabled", "rate", "burst", "target-rate", "target-burst", "global-rate", "global-burst",

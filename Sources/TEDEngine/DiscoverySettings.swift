@@ -1,5 +1,6 @@
 import NIOCore
 import TEDModel
+import TEDWire
 
 /// How an initiator discovers tunnel endpoints: retransmissions, caches and whom it trusts.
 ///
@@ -34,17 +35,32 @@ public struct DiscoverySettings: Hashable, Sendable {
     /// Response identities that are never accepted (special ranges, this gateway's addresses).
     public var peerCheck: PeerAddressCheck
 
-    public init(retries: Int = 3,
+    // Defaults and valid ranges: the configuration's `discovery` section defaults to these
+    // and refuses values outside them.
+    public static let defaultRetries = 3
+    public static let validRetries = 0...10
+    /// The wait after the first probe; each retry of the daemon's schedule doubles it.
+    public static let defaultFirstWait = TimeAmount.milliseconds(500)
+    public static let validWait = TimeAmount.milliseconds(1)...TimeAmount.hours(1)
+    public static let defaultCacheTTL = TimeAmount.seconds(300)
+    public static let defaultNegativeTTL = TimeAmount.seconds(30)
+    public static let validTTL = TimeAmount.zero...TimeAmount.hours(24)
+    public static let defaultMaxPending = 1_024
+    public static let defaultMaxCache = 4_096
+    public static let defaultWantedEntries = 1
+    public static let validWantedEntries = 1...Response.maximumEntries
+
+    public init(retries: Int = Self.defaultRetries,
                 retransmitSchedule: [TimeAmount] = [.milliseconds(500), .seconds(1), .seconds(2)],
                 jitter: Double = 0.1,
-                cacheTTL: TimeAmount = .seconds(300),
-                negativeTTL: TimeAmount = .seconds(30),
-                maxPending: Int = 1024,
-                maxCache: Int = 4096,
+                cacheTTL: TimeAmount = Self.defaultCacheTTL,
+                negativeTTL: TimeAmount = Self.defaultNegativeTTL,
+                maxPending: Int = Self.defaultMaxPending,
+                maxCache: Int = Self.defaultMaxCache,
                 probePort: UInt16 = ISAKMP.port,
                 peers: [PeerAuthorization] = [],
                 sendProxyAddress: Bool = false,
-                wantedEntries: Int = 1,
+                wantedEntries: Int = Self.defaultWantedEntries,
                 peerCheck: PeerAddressCheck = PeerAddressCheck()) {
         self.retries = retries
         self.retransmitSchedule = retransmitSchedule
@@ -92,16 +108,16 @@ public struct DiscoverySettings: Hashable, Sendable {
     }
 
     /// Total sends of one discovery.
-    var effectiveSends: Int { min(max(retries, 0), 10) + 1 }
+    var effectiveSends: Int { retries.clamped(to: Self.validRetries) + 1 }
     var effectiveJitter: Double { jitter.isFinite ? min(max(jitter, 0), 0.5) : 0 }
     var effectiveMaxPending: Int { max(maxPending, 1) }
-    var effectiveCacheTTL: TimeAmount { Self.clamp(cacheTTL, .zero, .hours(24)) }
-    var effectiveNegativeTTL: TimeAmount { Self.clamp(negativeTTL, .zero, .hours(24)) }
+    var effectiveCacheTTL: TimeAmount { cacheTTL.clamped(to: Self.validTTL) }
+    var effectiveNegativeTTL: TimeAmount { negativeTTL.clamped(to: Self.validTTL) }
 
     /// The unjittered wait after send `index` (0-based).
     func baseWait(afterSend index: Int) -> TimeAmount {
         guard let last = retransmitSchedule.indices.last else { return .seconds(1) }
-        return Self.clamp(retransmitSchedule[min(max(index, 0), last)], .milliseconds(1), .hours(1))
+        return retransmitSchedule[min(max(index, 0), last)].clamped(to: Self.validWait)
     }
 
     /// The jittered waits after each send of one discovery.
@@ -111,9 +127,5 @@ public struct DiscoverySettings: Hashable, Sendable {
             let span = Int64((Double(base) * effectiveJitter).rounded(.down))
             return .nanoseconds(base + Int64.random(in: -span...span, using: &rng))
         }
-    }
-
-    static func clamp(_ value: TimeAmount, _ lower: TimeAmount, _ upper: TimeAmount) -> TimeAmount {
-        min(max(value, lower), upper)
     }
 }

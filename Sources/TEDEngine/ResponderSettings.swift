@@ -1,5 +1,6 @@
 import NIOCore
 import TEDModel
+import TEDWire
 
 /// The key of the responder's cookie function; pick it at random when the daemon starts.
 public struct CookieSecret: Hashable, Sendable {
@@ -40,7 +41,7 @@ public struct ResponderSettings: Hashable, Sendable {
     /// Whether to list further permit entries after the matching one (to probes that
     /// say they understand several entries).
     public var offerAdditionalEntries: Bool
-    /// Entries in one response, the matching one included (clamped to 1...16).
+    /// Entries in one response, the matching one included (clamped to 1...`Response.maximumEntries`).
     public var maxEntries: Int
     /// Whether a probe the rate limits refuse gets a challenge (exchange 242) instead of
     /// silence, so that an initiator that can prove its address is served from its own
@@ -58,13 +59,13 @@ public struct ResponderSettings: Hashable, Sendable {
 
     public init(enabled: Bool = true,
                 secret: CookieSecret,
-                perSourceRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
-                perTargetRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
-                globalRate: RateLimit = RateLimit(perSecond: 1000, burst: 2000),
-                maxTrackedSources: Int = 4096,
+                perSourceRate: RateLimit = Self.defaultPerSourceRate,
+                perTargetRate: RateLimit = Self.defaultPerTargetRate,
+                globalRate: RateLimit = Self.defaultGlobalRate,
+                maxTrackedSources: Int = Self.defaultMaxTrackedSources,
                 peerCheck: PeerAddressCheck = PeerAddressCheck(),
                 offerAdditionalEntries: Bool = false,
-                maxEntries: Int = 16,
+                maxEntries: Int = Response.maximumEntries,
                 challenges: Bool = false,
                 challengeSecret: CookieSecret? = nil,
                 challengeRate: RateLimit = RateLimit(perSecond: 20_000, burst: 20_000),
@@ -88,6 +89,14 @@ public struct ResponderSettings: Hashable, Sendable {
         self.cookieSlot = cookieSlot
     }
 
-    var effectiveMaxEntries: Int { min(max(maxEntries, 1), 16) }
+    // Defaults and valid ranges: the configuration's `responder` section defaults to these
+    // and refuses values outside them.
+    public static let defaultPerSourceRate = RateLimit(perSecond: 100, burst: 200)
+    public static let defaultPerTargetRate = RateLimit(perSecond: 100, burst: 200)
+    public static let defaultGlobalRate = RateLimit(perSecond: 1_000, burst: 2_000)
+    public static let defaultMaxTrackedSources = 65_536
+    public static let validMaxTrackedSources = 1...10_000_000
+
+    var effectiveMaxEntries: Int { maxEntries.clamped(to: 1...Response.maximumEntries) }
     var effectiveMaxTrackedSources: Int { max(maxTrackedSources, 1) }
 }

@@ -12,9 +12,14 @@ public struct RateLimit: Hashable, Sendable, CustomStringConvertible {
         self.burst = burst
     }
 
-    /// Values the bucket arithmetic can hold without overflow: 0...1e6 per second, 1...1e6 burst.
+    /// Rates the bucket arithmetic holds without overflow; the configuration refuses others.
+    public static let validPerSecond = 0...1_000_000
+    /// Bursts the bucket arithmetic holds without overflow; the configuration refuses others.
+    public static let validBurst = 1...1_000_000
+
+    /// The valid limit nearest this one (callers other than the configuration may pass anything).
     var clamped: RateLimit {
-        RateLimit(perSecond: min(max(perSecond, 0), 1_000_000), burst: min(max(burst, 1), 1_000_000))
+        RateLimit(perSecond: perSecond.clamped(to: Self.validPerSecond), burst: burst.clamped(to: Self.validBurst))
     }
 
     public var description: String { "\(perSecond)/s burst \(burst)" }
@@ -56,4 +61,8 @@ struct TokenBucket: Hashable, Sendable {
             nanoTokens += added
         }
     }
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }

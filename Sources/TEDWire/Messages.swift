@@ -80,6 +80,10 @@ public struct Probe: Hashable, Sendable {
 
 /// A TED response, exchange type 241 (spec 2, 4).
 public struct Response: Hashable, Sendable {
+    /// The most entries a response carries (spec 4.4): what a responder may offer and an
+    /// initiator may ask for.
+    public static let maximumEntries = 16
+
     public let initiatorCookie: Cookie
     public let responderCookie: Cookie
     public let capabilities: Capabilities

@@ -5,7 +5,7 @@ enum Wire {
     static let headerSize = 28
     static let maxDatagram = 4096
     static let maxPayloads = 16
-    static let maxEntries = 16
+    static let maxEntries = Response.maximumEntries
     static let version: UInt8 = 0x10
     static let probeExchange = ISAKMP.Exchange.probe.rawValue
     static let responseExchange = ISAKMP.Exchange.response.rawValue

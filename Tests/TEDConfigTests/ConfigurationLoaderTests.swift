@@ -1,4 +1,5 @@
 import Testing
+import TEDEngine
 import TEDModel
 @testable import TEDConfig
 
@@ -61,6 +62,19 @@ import TEDModel
         #expect(c.metrics?.port == 9500)
     }
 
+    /// The configuration's defaults are the engine's; `EngineSettings.swift` lists where the daemon differs.
+    @Test func defaultsAreTheEngines() {
+        let d = DiscoveryOptions(), r = ResponderOptions()
+        #expect(d.retries == DiscoverySettings.defaultRetries && d.entries == DiscoverySettings.defaultWantedEntries)
+        #expect(d.maxPending == DiscoverySettings.defaultMaxPending && d.maxCache == DiscoverySettings.defaultMaxCache)
+        #expect(d.cacheTTL == 300 && d.negativeTTL == 30 && d.timeout == 0.5)
+        let engine = ResponderSettings(secret: CookieSecret(k0: 1, k1: 2))
+        #expect(RateLimit(perSecond: r.rate, burst: r.burst) == engine.perSourceRate)
+        #expect(RateLimit(perSecond: r.targetRate, burst: r.targetBurst) == engine.perTargetRate)
+        #expect(RateLimit(perSecond: r.globalRate, burst: r.globalBurst) == engine.globalRate)
+        #expect(r.maxSources == engine.maxTrackedSources)
+    }
+
     @Test func minimalFileGetsDefaults() throws {
         let c = try ConfigurationLoader.parse("identity: 2001:db8:ffff::1\npolicy:\n  - permit ip 2001:db8:1::/48 any\n", path: "m.yaml")
         #expect(c.listen.description == "[::]:500")
@@ -81,6 +95,10 @@ import TEDModel
         ("identity: 198.51.100.1\nlisten: 1.2.3.4:99999\npolicy: [permit ip any any]\n", 2, 9, "'listen' must be address:port"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  retries: 11\n", 4, 12, "'retries' must be a whole number from 0 to 10"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  timeout: soon\n", 4, 12, "'timeout' must be a duration"),
+        // Values the engine used to clamp silently are refused where they are written.
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nresponder:\n  rate: 2000000\n", 4, 9, "'rate' must be a whole number from 1 to 1000000"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\nresponder: { global-burst: 50000000 }\n", 3, 28, "'global-burst' must be a whole number from 1 to 1000000"),
+        ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  retries: 10\n  timeout: 60\n", 5, 12, "must stay within 3600 s"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\ndiscovery:\n  tmeout: 1\n", 4, 3, "unknown key 'tmeout'"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\nresponder:\n  enabled: maybe\n", 4, 12, "must be true or false"),
         ("identity: 198.51.100.1\npolicy: [permit ip any any]\npeers: [nope]\n", 3, 9, "a peer must be an address or prefix"),
