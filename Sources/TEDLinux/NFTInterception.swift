@@ -44,8 +44,7 @@ public struct NFTInterception: Sendable {
     public var ruleset: String {
         var lines = ["table inet \(Self.tableName) {", "  chain prerouting {",
                      "    type filter hook prerouting priority mangle; policy accept;"]
-        // @th,208,8 is the ISAKMP exchange type: UDP header (8 bytes) + offset 18.
-        let match = "meta mark != \(Self.passedMark) udp dport \(probePort) @th,208,8 0xf0"
+        let match = "meta mark != \(Self.passedMark) \(NFTISAKMP.probes(to: probePort))"
         for pattern in destinations {
             let (ip, tproxy) = pattern.family == .v4 ? ("ip", "ip") : ("ip6", "ip6")
             let address = pattern.prefixLength != nil
