@@ -237,9 +237,8 @@ final class DiscoveryCore: @unchecked Sendable {
                                pending: initiator?.pendingCount ?? 0, responder: responder?.counters, socket: socket,
                                tunnels: tunnels)
     }
-    func tunnelSetUp(after duration: Duration, carried: Bool) {
-        let (seconds, attoseconds) = duration.components
-        (carried ? metrics.setupCarried : metrics.setupInitiated).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    func tunnelSetUp(after duration: TimeAmount, carried: Bool) {
+        (carried ? metrics.setupCarried : metrics.setupInitiated).recordNanoseconds(duration.nanoseconds)
     }
     func update(peerCheck: PeerAddressCheck) {
         initiator?.update(peerCheck: peerCheck)

@@ -195,7 +195,7 @@ public final class TEDNode: Sendable {
 
     /// The hand-off tells how long a tunnel took from its hand-off to up
     /// (`ted_tunnel_setup_seconds`), and whether a child already there carried it.
-    public func tunnelSetUp(after duration: Duration, carried: Bool) {
+    public func tunnelSetUp(after duration: TimeAmount, carried: Bool) {
         withCore { $0.tunnelSetUp(after: duration, carried: carried) }
     }
 

@@ -233,7 +233,7 @@ public actor IKEHandoff: DaemonPlugin {
             case .childRekeyed(let old, let new):
                 hooks?.rekeyed(old, new)
             case .setUp(let duration, let carried):
-                node?.tunnelSetUp(after: .nanoseconds(duration.nanoseconds), carried: carried)
+                node?.tunnelSetUp(after: duration, carried: carried)
             case .report(let report):
                 log(report)
             }
