@@ -68,7 +68,7 @@ public struct StatusReport: Sendable {
                 ("drops", .object(r.drops.map { ($0.key.description, .int($0.value)) }.sorted { $0.0 < $1.0 })),
             ])))
         }
-        func byErrno(_ counts: [String: Int]) -> JSON { .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }) }
+        func byErrno(_ counts: [String: Int]) -> JSON { .object(Self.sorted(counts).map { ($0.key, .int($0.value)) }) }
         members.append(("socket", .object([
             ("send_errors", byErrno(socket.sendErrors)), ("receive_errors", byErrno(socket.receiveErrors)),
             ("unsendable", .int(socket.unsendable)), ("receive_overflows", .int(socket.receiveOverflows)),
@@ -82,6 +82,10 @@ public struct StatusReport: Sendable {
             ])))
         }
         return .object(members)
+    }
+
+    private static func sorted(_ counts: [String: Int]) -> [(key: String, value: Int)] {
+        counts.sorted { $0.key < $1.key }
     }
 
     public var lines: [String] {
@@ -120,7 +124,7 @@ public struct StatusReport: Sendable {
             lines.append("responder: \(r.received) received, \(r.replies) answered\(challenged)\(drops.isEmpty ? "" : "; dropped: \(drops)")")
         }
         if socket != SocketCounters() {
-            func byErrno(_ counts: [String: Int]) -> String { counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+            func byErrno(_ counts: [String: Int]) -> String { Self.sorted(counts).map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
             var parts: [String] = []
             if !socket.sendErrors.isEmpty { parts.append("sends refused: \(byErrno(socket.sendErrors))") }
             if !socket.receiveErrors.isEmpty { parts.append("reads failed: \(byErrno(socket.receiveErrors))") }
