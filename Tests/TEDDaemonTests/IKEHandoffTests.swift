@@ -96,7 +96,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     func handoff(_ fake: FakeIKEController, initiateTimeout: Double = 60, yaml: String = Self.yaml) async throws -> (IKEHandoff, TEDNode) {
         let configuration = try ConfigurationLoader.parse(yaml.replacingOccurrences(of: "TIMEOUT", with: "\(initiateTimeout)"),
                                                           path: "test.yaml")
-        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: configuration.identity, port: 0),
+        // On loopback whatever the identity (`higherGateway`'s is not this host's).
+        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
                                            logger: Self.logger)
         let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
                                  logger: Self.logger)
@@ -358,16 +359,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     /// A hand-off whose gateway (198.51.100.9) has the higher address than the test's peer
     /// (198.51.100.2).
     func higherGateway(_ fake: FakeIKEController) async throws -> (IKEHandoff, TEDNode) {
-        let configuration = try ConfigurationLoader.parse(
-            Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "60").replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"),
-            path: "test.yaml")
-        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
-                                           logger: Self.logger)
-        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
-                                 logger: Self.logger)
-        try await handoff.start(node: node)
-        try await until { await handoff.isConnected }
-        return (handoff, node)
+        try await handoff(fake, yaml: Self.yaml.replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"))
     }
 
     /// The node answers a probe of the peer's: the peer is starting IKE towards it now.
