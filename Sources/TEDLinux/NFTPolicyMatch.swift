@@ -8,8 +8,7 @@ enum NFTPolicyMatch {
     enum Direction { case outbound, inbound }
 
     static func matches(_ entry: PolicyEntry, _ direction: Direction) -> [String] {
-        let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
-        return families.compactMap { family in
+        return entry.families.compactMap { family in
             guard let localPattern = entry.local.pattern(for: family), let remotePattern = entry.remote.pattern(for: family)
             else { return nil }
             let outbound = direction == .outbound

@@ -61,8 +61,7 @@ public enum XFRMTrapPlan {
         var planned = Set<PlannedXFRMPolicy.Selector>()
         for rule in policy.rules {
             let entry = rule.entry
-            let families: [IPAddress.Family] = entry.family.map { [$0] } ?? [.v4, .v6]
-            for family in families {
+            for family in entry.families {
                 guard let local = entry.local.pattern(for: family), let remote = entry.remote.pattern(for: family) else { continue }
                 let sourcePorts = portBlocks(entry.localPorts), destinationPorts = portBlocks(entry.remotePorts)
                 let count = [local.prefixCount, remote.prefixCount, sourcePorts.count, destinationPorts.count].reduce(1) {

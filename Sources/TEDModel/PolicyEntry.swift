@@ -60,6 +60,9 @@ public struct PolicyEntry: Hashable, Sendable {
     /// The IP version the entry is limited to, or nil when both sides are `any`.
     public var family: IPAddress.Family? { local.family ?? remote.family }
 
+    /// The IP versions the entry holds packets of: its one family, or both for `any any`.
+    public var families: [IPAddress.Family] { family.map { [$0] } ?? [.v4, .v6] }
+
     /// Whether a packet leaving the local side for the remote side matches (initiator lookup).
     public func matchesOutbound(_ packet: Packet) -> Bool {
         matches(packet, localAddress: packet.source, remoteAddress: packet.destination,

@@ -423,6 +423,8 @@ struct HandoffMachine {
     private func failedTunnel(_ event: IKEEvent, peer: IPAddress?) -> String? {
         let connecting = tunnels.values.filter { if case .connecting = $0.state { true } else { false } }
         if let named = event.reason.flatMap(Self.routeSelectors) {
+            // Both sides through charon's text, so its spelling (service names, what it
+            // leaves out for ICMP) cannot make equal selectors differ.
             return connecting.first {
                 TrafficSelectors.selectors(local: $0.connection.children[0].localTS, remote: $0.connection.children[0].remoteTS) == named
             }?.name

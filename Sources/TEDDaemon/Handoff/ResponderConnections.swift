@@ -76,8 +76,7 @@ enum ResponderConnections {
     private static func shares(_ policy: Policy, lookup: any PolicyLookup, warnings: inout [(message: String, metadata: Logger.Metadata)]) -> [Share] {
         var shares: [Share] = []
         for (position, rule) in policy.rules.enumerated() where rule.entry.action == .permit {
-            let families: [IPAddress.Family] = rule.entry.family.map { [$0] } ?? [.v4, .v6]
-            for family in families {
+            for family in rule.entry.families {
                 let name = "\(childPrefix)\(rule.index)-\(family == .v4 ? "v4" : "v6")"
                 switch lookup.share(ofPosition: position, in: policy, family: family) {
                 case .whole: shares.append(Share(name: name, entry: rule.entry, family: family))
