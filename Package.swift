@@ -45,16 +45,12 @@ let package = Package(
         // C structs and constants for Linux netlink XFRM and socket options.
         .target(name: "CTEDLinux"),
         // Linux adapters: XFRM trap policies and ACQUIRE, nftables interception, transparent sockets.
-        .target(name: "TEDLinux", dependencies: [
-            "CTEDLinux", "TEDModel",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(name: "TEDLinux", dependencies: ["CTEDLinux", "TEDModel"]),
         // strongSwan through VICI: the protocol codec and client, the IKE controller, selector text.
         .target(name: "TEDVici", dependencies: [
             "TEDModel",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The running service: UDP I/O, timers, control socket, metrics, hand-off.
