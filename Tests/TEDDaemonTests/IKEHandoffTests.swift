@@ -82,7 +82,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
 }
 
 @Suite struct IKEHandoffTests {
-    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let logger = quietLogger
     static let yaml = """
         identity: 127.0.0.1
         policy:

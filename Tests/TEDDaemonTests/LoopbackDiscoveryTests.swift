@@ -15,7 +15,7 @@ import TEDWire
 
 /// Two nodes on 127.0.0.x over real UDP sockets.
 @Suite struct LoopbackDiscoveryTests {
-    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let logger = quietLogger
 
     static func config(_ yaml: String) throws -> Configuration {
         try ConfigurationLoader.parse(yaml, path: "test.yaml")

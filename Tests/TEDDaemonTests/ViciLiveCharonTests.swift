@@ -105,7 +105,7 @@ import Glibc
         guard Self.available() else { return }
         let charon = try Charon()
         try charon.start()
-        let controller = ViciController(socketPath: charon.socket, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let controller = ViciController(socketPath: charon.socket, logger: quietLogger)
         try await controller.loadSharedKey(SharedKey(id: "ted-psk-1", secret: "a live test key of enough bytes", owners: ["198.51.100.2"]))
         #expect(try await controller.sharedKeyIDs().contains("ted-psk-1"))
         let events = try await controller.events()

@@ -143,7 +143,7 @@ import Glibc
         try message.encode(into: &body)
         let event = Array(withUnsafeBytes(of: UInt32(body.readableBytes).bigEndian) { Array($0) }) + Array(body.readableBytesView)
         let charon = try FakeCharon(events: [event])
-        let controller = ViciController(socketPath: charon.path, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let controller = ViciController(socketPath: charon.path, logger: quietLogger)
         var iterator = try await controller.events().makeAsyncIterator()
         let first = await iterator.next()
         #expect(first == IKEEvent(kind: .childUp, connection: "ted-x", remoteAddress: "198.51.100.2", child: "ted-x-7",
@@ -155,7 +155,7 @@ import Glibc
     /// next command: the timeout drops the connection and the next command opens a new one.
     @Test func aLateReplyNeverAnswersAnotherCommand() async throws {
         let charon = try FakeCharon(delays: ["unload-conn": 2.5])
-        let controller = ViciController(socketPath: charon.path, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() },
+        let controller = ViciController(socketPath: charon.path, logger: quietLogger,
                                         commandTimeout: 1)
         await #expect(throws: (any Error).self) { try await controller.unloadConnection("ted-missing") }
         // Had the connection been kept, this would read the late `unload-conn` reply.
