@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TEDTestSupport
 
 /// The command line as other tools and scripts use it: the real `ted` binary, real processes.
 @Suite(.serialized) struct CLITests {
@@ -14,20 +15,8 @@ import Testing
 
     @discardableResult
     static func run(_ arguments: [String], timeout: Double = 20) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ted)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus,
-                   stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                   stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        let run = runCommand(ted, arguments, timeout: timeout)
+        return Run(status: run.status, stdout: run.stdout, stderr: run.stderr)
     }
 
     static func temporaryFile(_ name: String, _ text: String) throws -> String {

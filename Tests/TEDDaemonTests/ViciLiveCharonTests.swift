@@ -48,14 +48,7 @@ import Glibc
 
         @discardableResult
         static func shell(_ arguments: [String]) -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try? process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
+            runCommand("/usr/bin/env", arguments).status
         }
 
         func start() throws {

@@ -3,6 +3,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TEDTestSupport
 #endif
 
 /// Runs test bodies inside a network namespace of their own: a thread joins it
@@ -26,20 +27,8 @@ enum NamespaceHarness {
 
     /// Runs a command with `input` on its standard input.
     static func runWithInput(_ arguments: [String], input: String?) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let stdin = Pipe()
-        process.standardInput = stdin
-        do { try process.run() } catch { return (127, "\(error)") }
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try? stdin.fileHandleForWriting.close()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let run = runCommand("/usr/bin/env", arguments, input: input)
+        return (run.status, run.stdout + run.stderr)
     }
 
     /// Creates a namespace, runs `body` on a thread inside it (with `setup` commands run

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TEDModel
+import TEDTestSupport
 @testable import TEDWire
 
 /// tshark's own ISAKMP dissector, and our Lua dissector, on a pcap of every spec vector.
@@ -33,16 +34,8 @@ import TEDModel
     }
 
     static func run(_ arguments: [String]) throws -> [[String]] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        runCommand(arguments[0], Array(arguments.dropFirst())).stdout.split(separator: "\n")
+            .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
     }
 
     @Test func ourPcapReaderReadsWhatWeWrite() throws {
