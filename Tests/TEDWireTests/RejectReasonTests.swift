@@ -1,61 +1,19 @@
 import NIOCore
 import Testing
 import TEDModel
+import TEDTestSupport
 @testable import TEDWire
 
 /// Every `DecodeError.Reason` pinned: the smallest datagrams that break exactly one rule of
 /// spec sections 2-4 get that reason and no other, each beside its twin across the same
 /// boundary, which is accepted (or, where no accepted twin can exist, gets the next rule's reason).
 @Suite struct RejectReasonTests {
-    /// An ISAKMP datagram as parts, so that a case can break exactly one of them.
-    struct Datagram {
-        var initiatorCookie: UInt64 = 0x0102_0304_0506_0708
-        var responderCookie: UInt64 = 0
-        var version: UInt8 = 0x10
-        var exchange: UInt8 = 240
-        var flags: UInt8 = 0
-        var messageID: UInt32 = 0
-        var payloads: [(type: UInt8, body: [UInt8])] = []
-        /// Added to the true size in the header's length field.
-        var lengthSkew = 0
-        /// Bytes after the last payload.
-        var trailing: [UInt8] = []
-        /// Replaces the length field of payload `index`.
-        var payloadLength: (index: Int, value: UInt16)?
-        /// Makes the last payload name a next payload that never comes.
-        var danglingNext = false
-
-        var bytes: [UInt8] {
-            var chain: [UInt8] = []
-            for (index, payload) in payloads.enumerated() {
-                var next = index + 1 < payloads.count ? payloads[index + 1].type : 0
-                if danglingNext, index == payloads.count - 1 { next = 99 }
-                var length = UInt16(truncatingIfNeeded: payload.body.count + 4)
-                if let override = payloadLength, override.index == index { length = override.value }
-                chain += [next, 0] + be(length) + payload.body
-            }
-            chain += trailing
-            let header = be(initiatorCookie) + be(responderCookie)
-                + [payloads.first?.type ?? 0, version, exchange, flags] + be(messageID)
-            return header + be(UInt32(truncatingIfNeeded: 28 + chain.count + lengthSkew)) + chain
-        }
-
-        func with(_ change: (inout Datagram) -> Void) -> Datagram {
-            var copy = self
-            change(&copy)
-            return copy
-        }
-    }
-
-    static func be<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        stride(from: T.bitWidth - 8, through: 0, by: -8).map { UInt8(truncatingIfNeeded: value >> $0) }
-    }
-
-    static let hash: [UInt8] = [0x83, 0x20, 0x35, 0x5d, 0x3c, 0x37, 0xc2, 0xd9,
-                                0x5b, 0xad, 0xba, 0x15, 0xe7, 0x3c, 0x79, 0xf5]
-    static let vendorID: (type: UInt8, body: [UInt8]) = (13, hash + [0, 0, 0, 3])
-    static let identity: (type: UInt8, body: [UInt8]) = (5, [1, 17, 0x01, 0xf4, 198, 51, 100, 1])
-    static let proxyAddress: (type: UInt8, body: [UInt8]) = (5, [4, 6, 0, 0, 10, 1, 0, 0, 255, 255, 0, 0])
+    typealias Datagram = RawISAKMP
+    static func be<T: FixedWidthInteger>(_ value: T) -> [UInt8] { RawISAKMP.be(value) }
+    static let hash = RawISAKMP.tedHash
+    static let vendorID = RawISAKMP.vendorID
+    static let identity = RawISAKMP.identity
+    static let proxyAddress = RawISAKMP.proxyAddress
     static func summary(tedVersion: UInt8 = 3, ipVersion: UInt8 = 4, flags: UInt8 = 3,
                         extra: [UInt8] = []) -> (type: UInt8, body: [UInt8]) {
         (240, hash + [tedVersion, ipVersion, 6, flags] + be(UInt16(40000)) + be(UInt16(443))
