@@ -45,32 +45,14 @@ check "pki: the rogue gwC's certificate certifies 198.18.3.0/24 only ($(addrbloc
 # PEERS[SITE] (a YAML list; its keys then) or GROUP_PSK[SITE] (one key) say otherwise.
 declare -A PEERS GROUP_PSK
 ted_config() {
-  local site=$1; shift
-  local n=$(( $(printf '%d' "'$site") - 64 ))
-  {
-    echo "identity: 198.51.100.$n"
-    echo "listen: 0.0.0.0:1500"
-    echo "advertise-port: 1500"
-    echo "policy:"
-    for line in "$@"; do echo "  - $line"; done
-    echo "discovery: { retries: 3, timeout: 200ms, negative-ttl: 30s }"
-    echo "responder: { rate: 1000, burst: 1000 }"
-    echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1 }"
-    [ -n "${PEERS[$site]:-}" ] && echo "peers: ${PEERS[$site]}"
-    echo "ike:"
-    echo "  vici: $TOPO_DIR/g$site.vici"
-    if [ -n "${GROUP_PSK[$site]:-}" ]; then
-      echo "  psk: \"${GROUP_PSK[$site]}\""
-    elif [ -z "${PEERS[$site]:-}" ]; then
-      echo "  certificate: $PKI/g$site.pem"
-      echo "  private-key: $PKI/g$site.key"
-      echo "  ca-certificate: $PKI/ca.pem"
-    fi
-    echo "  initiate-timeout: 2s"
-    echo "  proposals: [aes128-sha256-modp2048]"
-    echo "  esp-proposals: [aes128-sha256]"
-    echo "control-socket: $TOPO_DIR/g$site.sock"
-  } > "$TOPO_DIR/g$site.yaml"
+  local site=$1 ike=""
+  if [ -n "${GROUP_PSK[$site]:-}" ]; then
+    ike="  psk: \"${GROUP_PSK[$site]}\""$'\n'
+  elif [ -z "${PEERS[$site]:-}" ]; then
+    ike="  certificate: $PKI/g$site.pem"$'\n'"  private-key: $PKI/g$site.key"$'\n'"  ca-certificate: $PKI/ca.pem"$'\n'
+  fi
+  TED_DISCOVERY="retries: 3, timeout: 200ms, negative-ttl: 30s" TED_ACQUIRE_EXPIRES=1 TED_PEERS="${PEERS[$site]:-}" \
+    TED_IKE="$ike  initiate-timeout: 2s" TED_PROPOSAL=aes128-sha256-modp2048 ted_yaml "$@" > "$TOPO_DIR/g$site.yaml"
 }
 
 # children SITE: "PEER REMOTE-TS" for every child SA gwSITE's charon holds, whatever its state.

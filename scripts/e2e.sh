@@ -16,25 +16,9 @@ trap topology_cleanup EXIT
 PSK="ted end-to-end pre-shared key"
 # ted_config SITE POLICY-LINES...: a gateway's ted configuration.
 ted_config() {
-  local site=$1; shift
-  local n=$(( $(printf '%d' "'$site") - 64 ))
-  {
-    echo "identity: 198.51.100.$n"
-    echo "listen: 0.0.0.0:1500"
-    echo "advertise-port: 1500"
-    echo "policy:"
-    for line in "$@"; do echo "  - $line"; done
-    echo "discovery: { retries: 3, timeout: 200ms, negative-ttl: 1s }"
-    echo "responder: { rate: 1000, burst: 1000 }"
-    echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: 1 }"
-    echo "peers: [198.51.100.0/24]   # who may answer, and own the group key (any of them may claim anything)"
-    echo "ike:"
-    echo "  vici: $TOPO_DIR/g$site.vici"
-    echo "  psk: \"$PSK\""
-    echo "  proposals: [aes128-sha256-modp2048]"
-    echo "  esp-proposals: [aes128-sha256]"
-    echo "control-socket: $TOPO_DIR/g$site.sock"
-  } > "$TOPO_DIR/g$site.yaml"
+  TED_DISCOVERY="retries: 3, timeout: 200ms, negative-ttl: 1s" TED_ACQUIRE_EXPIRES=1 \
+    TED_PEERS="[198.51.100.0/24]   # who may answer, and own the group key (any of them may claim anything)" \
+    TED_IKE="  psk: \"$PSK\"" TED_PROPOSAL=aes128-sha256-modp2048 ted_yaml "$@" > "$TOPO_DIR/g$1.yaml"
 }
 
 

@@ -40,5 +40,27 @@ ted_stop() {
 }
 
 # retry N CMD...: run until it succeeds, at most N times, 0.3 s apart.
+# ted_yaml SITE POLICY-LINES...: gwSITE's ted configuration in the suites' shape, on stdout.
+# What differs between suites comes in variables: TED_DISCOVERY (the discovery section's
+# body), TED_ACQUIRE_EXPIRES, TED_PEERS (a YAML list, or empty for none), TED_IKE (ike
+# lines after vici: credentials, timeouts) and TED_PROPOSAL.
+ted_yaml() {
+  local site=$1 line; shift
+  echo "identity: 198.51.100.$(( $(printf '%d' "'$site") - 64 ))"
+  echo "listen: 0.0.0.0:1500"
+  echo "advertise-port: 1500"
+  echo "policy:"
+  for line in "$@"; do echo "  - $line"; done
+  echo "discovery: { $TED_DISCOVERY }"
+  echo "responder: { rate: 1000, burst: 1000 }"
+  echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: $TED_ACQUIRE_EXPIRES }"
+  [ -z "${TED_PEERS:-}" ] || echo "peers: $TED_PEERS"
+  echo "ike:"
+  echo "  vici: $TOPO_DIR/g$site.vici"
+  [ -z "${TED_IKE:-}" ] || printf '%s\n' "$TED_IKE"
+  echo "  proposals: [$TED_PROPOSAL]"
+  echo "  esp-proposals: [aes128-sha256]"
+  echo "control-socket: $TOPO_DIR/g$site.sock"
+}
 retry() { local n=$1; shift; local i; for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.3; done; return 1; }
 sas() { swanctl --list-sas --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null; }

@@ -89,25 +89,8 @@ PSK="ted end-to-end pre-shared key"
 # bounds the life of the SPIs charon allocates (XFRM_MSG_ALLOCSPI makes a larval state with
 # that lifetime), and a slower IKE_AUTH than that expires them (see the check after section 1).
 ted_config() {
-  local site=$1; shift
-  local n=$(( $(printf '%d' "'$site") - 64 ))
-  {
-    echo "identity: 198.51.100.$n"
-    echo "listen: 0.0.0.0:1500"
-    echo "advertise-port: 1500"
-    echo "policy:"
-    for line in "$@"; do echo "  - $line"; done
-    echo "discovery: { retries: 3, timeout: 1s, negative-ttl: 1s }"
-    echo "responder: { rate: 1000, burst: 1000 }"
-    echo "dataplane: { traps: true, intercept: true, intercept-port: 1501, acquire-expires: $ACQUIRE_EXPIRES }"
-    echo "peers: [198.51.100.0/24]"
-    echo "ike:"
-    echo "  vici: $TOPO_DIR/g$site.vici"
-    echo "  psk: \"$PSK\""
-    echo "  proposals: [$IKE_PROPOSAL]"
-    echo "  esp-proposals: [aes128-sha256]"
-    echo "control-socket: $TOPO_DIR/g$site.sock"
-  } > "$TOPO_DIR/g$site.yaml"
+  TED_DISCOVERY="retries: 3, timeout: 1s, negative-ttl: 1s" TED_ACQUIRE_EXPIRES=$ACQUIRE_EXPIRES TED_PEERS="[198.51.100.0/24]" \
+    TED_IKE="  psk: \"$PSK\"" TED_PROPOSAL=$IKE_PROPOSAL ted_yaml "$@" > "$TOPO_DIR/g$1.yaml"
 }
 
 # --- helpers (e2e.sh's, on this topology) -------------------------------------------------
