@@ -141,7 +141,8 @@ final class DiscoveryCore: @unchecked Sendable {
             switch action {
             case .reply(let bytes, let to, let toPort):
                 if responder!.counters.challenges == challenges {
-                    initiationOrder.answered(to, now: .now())
+                    // Only a gateway that also initiates ever asks who starts IKE.
+                    if hasInitiator { initiationOrder.answered(to, now: .now()) }
                 } else if challengeLog.allow("\(to)") {
                     logger.info("challenged a rate-limited probe (first challenge toward this identity in a minute)",
                                 metadata: ["ted.identity": "\(to)", "ted.source": "\(address)"])
