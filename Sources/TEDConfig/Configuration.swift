@@ -96,6 +96,7 @@ public struct DataplaneOptions: Hashable, Sendable {
     public var interceptPort: UInt16 = 1500
     /// Value for net.core.xfrm_acq_expires (seconds), when set.
     public var acquireExpires: Int?
+    public static let validAcquireExpires = 1...3_600
     /// What ted sets `xfrm_acq_expires` to with traps on: the kernel's default (30 s) lets
     /// one flow to a destination that never answers keep the larval state and starve every
     /// other flow of its entry, so ted defaults to a few seconds.
@@ -103,6 +104,7 @@ public struct DataplaneOptions: Hashable, Sendable {
     public static let defaultAcquireExpires = 3
     /// Largest number of XFRM selectors one policy entry may expand into.
     public var maxSelectorsPerEntry = 256
+    public static let validMaxSelectorsPerEntry = 1...65_536
     /// Limit trap policies to packets leaving through this interface (the outside one),
     /// so traffic already routed into a tunnel device (kernel-libipsec) is not trapped again.
     public var trapInterface: String?
@@ -111,15 +113,16 @@ public struct DataplaneOptions: Hashable, Sendable {
 }
 
 /// First packets held while their tunnel is found and built (the `hold` section).
+/// Defaults and valid ranges are the engine's (`HeldPackets.Limits`).
 public struct HoldOptions: Hashable, Sendable {
     /// Hold (with traps on); false keeps the patent's drop (block 208).
     public var enabled = true
-    public var perFlow = 4
+    public var perFlow = HeldPackets.Limits().perFlow
     /// Packets held in all for the sources of one /24 (IPv4) or /64 (IPv6): one host
     /// cannot take the room the others' first packets need.
-    public var perSource = 32
-    public var packets = 256
-    public var bytes = 1 << 20
+    public var perSource = HeldPackets.Limits().perSource
+    public var packets = HeldPackets.Limits().packets
+    public var bytes = HeldPackets.Limits().bytes
     /// Seconds a packet may wait; nil: the longest its discovery can take.
     public var time: Double?
     /// The netfilter queue number ted reads held packets from.
@@ -148,10 +151,13 @@ public struct IKEOptions: Hashable, Sendable {
     public var respond = true
     /// Seconds to wait for `initiate` to finish.
     public var initiateTimeout = 10.0
+    public static let validInitiateTimeout = 0.1...300.0
     /// ted's connections in charon at most, in all and towards one peer: a flood of
     /// discoveries (or of peers) cannot make ted load connections without bound.
     public var maxConnections = 256
     public var maxConnectionsPerPeer = 16
+    public static let validMaxConnections = 1...100_000
+    public static let validMaxConnectionsPerPeer = 1...10_000
 
     public init() {}
 }
@@ -198,6 +204,7 @@ public struct Configuration: Hashable, Sendable {
     public var capture: String?
     /// Size at which the capture file is renamed `<file>.1` and a new one started.
     public var captureMaxBytes = 64 << 20
+    public static let validCaptureMaxBytes = 4_096...(1 << 40)
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
         self.identity = identity

@@ -121,7 +121,7 @@ public enum ConfigurationLoader {
         }
         if let node = top.value("capture") { config.capture = try read.string(node, "capture") }
         if let node = top.value("capture-max-bytes") {
-            config.captureMaxBytes = try read.bytes(node, "capture-max-bytes", in: 4096...(1 << 40))
+            config.captureMaxBytes = try read.bytes(node, "capture-max-bytes", in: Configuration.validCaptureMaxBytes)
         }
         try top.rejectUnknownKeys(allowed: topKeys)
         return config
@@ -210,17 +210,17 @@ public enum ConfigurationLoader {
         let read = ScalarReader(path: path)
         var options = DiscoveryOptions()
         if let n = section.value("retries") { options.retries = try read.int(n, "retries", in: DiscoverySettings.validRetries) }
-        if let n = section.value("timeout") { options.timeout = try read.seconds(n, "timeout", in: 0.01...60) }
+        if let n = section.value("timeout") { options.timeout = try read.seconds(n, "timeout", in: DiscoverySettings.validWait) }
         // Each retry doubles the wait: the last one must still be one the engine keeps.
         let longest = DiscoverySettings.validWait.upperBound.seconds
         if options.timeout * Double(1 << options.retries) > longest {
             let node = section.value("timeout") ?? section.value("retries") ?? node
             throw ConfigError.at(path, node, "'timeout' doubled for each of the \(options.retries) retries must stay within \(Int(longest)) s (the longest wait)")
         }
-        if let n = section.value("cache-ttl") { options.cacheTTL = try read.seconds(n, "cache-ttl", in: 1...86_400) }
-        if let n = section.value("negative-ttl") { options.negativeTTL = try read.seconds(n, "negative-ttl", in: 0...3_600) }
-        if let n = section.value("max-pending") { options.maxPending = try read.int(n, "max-pending", in: 1...1_000_000) }
-        if let n = section.value("max-cache") { options.maxCache = try read.int(n, "max-cache", in: 1...1_000_000) }
+        if let n = section.value("cache-ttl") { options.cacheTTL = try read.seconds(n, "cache-ttl", in: DiscoverySettings.validTTL) }
+        if let n = section.value("negative-ttl") { options.negativeTTL = try read.seconds(n, "negative-ttl", in: DiscoverySettings.validTTL) }
+        if let n = section.value("max-pending") { options.maxPending = try read.int(n, "max-pending", in: DiscoverySettings.validMaxPending) }
+        if let n = section.value("max-cache") { options.maxCache = try read.int(n, "max-cache", in: DiscoverySettings.validMaxCache) }
         if let n = section.value("send-proxy-address") { options.sendProxyAddress = try read.bool(n, "send-proxy-address") }
         if let n = section.value("entries") { options.entries = try read.int(n, "entries", in: DiscoverySettings.validWantedEntries) }
         try section.rejectUnknownKeys(allowed: ["retries", "timeout", "cache-ttl", "negative-ttl", "max-pending",
@@ -256,9 +256,9 @@ public enum ConfigurationLoader {
         if let n = section.value("traps") { options.traps = try read.bool(n, "traps") }
         if let n = section.value("intercept") { options.intercept = try read.bool(n, "intercept") }
         if let n = section.value("intercept-port") { options.interceptPort = try read.port(n, "intercept-port") }
-        if let n = section.value("acquire-expires") { options.acquireExpires = try read.int(n, "acquire-expires", in: 1...3_600) }
+        if let n = section.value("acquire-expires") { options.acquireExpires = try read.int(n, "acquire-expires", in: DataplaneOptions.validAcquireExpires) }
         if let n = section.value("max-selectors-per-entry") {
-            options.maxSelectorsPerEntry = try read.int(n, "max-selectors-per-entry", in: 1...65_536)
+            options.maxSelectorsPerEntry = try read.int(n, "max-selectors-per-entry", in: DataplaneOptions.validMaxSelectorsPerEntry)
         }
         if let n = section.value("trap-interface") {
             let name = try read.string(n, "trap-interface")
@@ -282,11 +282,11 @@ public enum ConfigurationLoader {
         }
         var section = try MappingReader(path: path, node: node, what: "'hold'")
         if let n = section.value("enabled") { options.enabled = try read.bool(n, "enabled") }
-        if let n = section.value("per-flow") { options.perFlow = try read.int(n, "per-flow", in: 1...64) }
-        if let n = section.value("per-source") { options.perSource = try read.int(n, "per-source", in: 1...65_536) }
-        if let n = section.value("packets") { options.packets = try read.int(n, "packets", in: 1...65_536) }
-        if let n = section.value("bytes") { options.bytes = try read.bytes(n, "bytes", in: 1500...(256 << 20)) }
-        if let n = section.value("time") { options.time = try read.seconds(n, "time", in: 0.01...60) }
+        if let n = section.value("per-flow") { options.perFlow = try read.int(n, "per-flow", in: HeldPackets.Limits.validPerFlow) }
+        if let n = section.value("per-source") { options.perSource = try read.int(n, "per-source", in: HeldPackets.Limits.validPerSource) }
+        if let n = section.value("packets") { options.packets = try read.int(n, "packets", in: HeldPackets.Limits.validPackets) }
+        if let n = section.value("bytes") { options.bytes = try read.bytes(n, "bytes", in: HeldPackets.Limits.validBytes) }
+        if let n = section.value("time") { options.time = try read.seconds(n, "time", in: HeldPackets.Limits.validTime) }
         if let n = section.value("queue") { options.queue = UInt16(try read.int(n, "queue", in: 0...65_535)) }
         try section.rejectUnknownKeys(allowed: ["enabled", "per-flow", "per-source", "packets", "bytes", "time", "queue"])
         return options
@@ -300,12 +300,12 @@ public enum ConfigurationLoader {
         if let n = section.value("proposals") { options.proposals = try read.strings(n, "proposals") }
         if let n = section.value("esp-proposals") { options.espProposals = try read.strings(n, "esp-proposals") }
         if let n = section.value("respond") { options.respond = try read.bool(n, "respond") }
-        if let n = section.value("max-connections") { options.maxConnections = try read.int(n, "max-connections", in: 1...100_000) }
+        if let n = section.value("max-connections") { options.maxConnections = try read.int(n, "max-connections", in: IKEOptions.validMaxConnections) }
         if let n = section.value("max-connections-per-peer") {
-            options.maxConnectionsPerPeer = try read.int(n, "max-connections-per-peer", in: 1...10_000)
+            options.maxConnectionsPerPeer = try read.int(n, "max-connections-per-peer", in: IKEOptions.validMaxConnectionsPerPeer)
         }
         if let n = section.value("initiate-timeout") {
-            options.initiateTimeout = try read.seconds(n, "initiate-timeout", in: 0.1...300)
+            options.initiateTimeout = try read.seconds(n, "initiate-timeout", in: IKEOptions.validInitiateTimeout)
         }
         let psk = section.value("psk")
         let cert = section.value("certificate"), key = section.value("private-key"), ca = section.value("ca-certificate")

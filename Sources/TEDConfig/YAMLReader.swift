@@ -1,3 +1,4 @@
+import NIOCore
 import Yams
 
 /// Reads a mapping node key by key, refusing unknown keys, with positions for errors.
@@ -83,6 +84,11 @@ struct ScalarReader {
             throw ConfigError.at(path, node, "'\(key)' must be a duration from \(range.lowerBound) to \(range.upperBound) s (e.g. 0.5, 500ms, 30s), not '\(text)'")
         }
         return value
+    }
+
+    /// A duration within one of the engine's ranges of `TimeAmount`.
+    func seconds(_ node: Node, _ key: String, in range: ClosedRange<TimeAmount>) throws(ConfigError) -> Double {
+        try seconds(node, key, in: range.lowerBound.seconds...range.upperBound.seconds)
     }
 
     func bool(_ node: Node, _ key: String) throws(ConfigError) -> Bool {

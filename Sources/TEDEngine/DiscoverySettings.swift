@@ -11,7 +11,7 @@ public struct DiscoverySettings: Hashable, Sendable {
     public var retries: Int
     /// Wait after each send before the next one (or, after the last, before giving up):
     /// send k (0-based) waits `retransmitSchedule[min(k, count - 1)]`. Each wait is clamped
-    /// to 1 ms...1 h; an empty schedule means one second.
+    /// to 10 ms...1 h; an empty schedule means one second.
     public var retransmitSchedule: [TimeAmount]
     /// Each wait is drawn uniformly from `wait * (1 ± jitter)` (clamped to 0...0.5).
     public var jitter: Double
@@ -19,9 +19,9 @@ public struct DiscoverySettings: Hashable, Sendable {
     public var cacheTTL: TimeAmount
     /// How long a failed discovery suppresses new probes for the same service (0...1 day).
     public var negativeTTL: TimeAmount
-    /// Discoveries in flight at once (at least 1); past it a packet fails with `.resourceLimit`.
+    /// Discoveries in flight at once (1...1e6); past it a packet fails with `.resourceLimit`.
     public var maxPending: Int
-    /// Entries in each of the success and failure caches (0 disables caching).
+    /// Entries in each of the success and failure caches (0...1e6; 0 disables caching).
     public var maxCache: Int
     /// UDP destination port of probes.
     public var probePort: UInt16
@@ -41,12 +41,14 @@ public struct DiscoverySettings: Hashable, Sendable {
     public static let validRetries = 0...10
     /// The wait after the first probe; each retry of the daemon's schedule doubles it.
     public static let defaultFirstWait = TimeAmount.milliseconds(500)
-    public static let validWait = TimeAmount.milliseconds(1)...TimeAmount.hours(1)
+    public static let validWait = TimeAmount.milliseconds(10)...TimeAmount.hours(1)
     public static let defaultCacheTTL = TimeAmount.seconds(300)
     public static let defaultNegativeTTL = TimeAmount.seconds(30)
     public static let validTTL = TimeAmount.zero...TimeAmount.hours(24)
     public static let defaultMaxPending = 1_024
+    public static let validMaxPending = 1...1_000_000
     public static let defaultMaxCache = 4_096
+    public static let validMaxCache = 0...1_000_000
     public static let defaultWantedEntries = 1
     public static let validWantedEntries = 1...Response.maximumEntries
 
@@ -110,7 +112,8 @@ public struct DiscoverySettings: Hashable, Sendable {
     /// Total sends of one discovery.
     var effectiveSends: Int { retries.clamped(to: Self.validRetries) + 1 }
     var effectiveJitter: Double { jitter.isFinite ? min(max(jitter, 0), 0.5) : 0 }
-    var effectiveMaxPending: Int { max(maxPending, 1) }
+    var effectiveMaxPending: Int { maxPending.clamped(to: Self.validMaxPending) }
+    var effectiveMaxCache: Int { maxCache.clamped(to: Self.validMaxCache) }
     var effectiveCacheTTL: TimeAmount { cacheTTL.clamped(to: Self.validTTL) }
     var effectiveNegativeTTL: TimeAmount { negativeTTL.clamped(to: Self.validTTL) }
 

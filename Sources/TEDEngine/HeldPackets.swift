@@ -30,6 +30,14 @@ public struct HeldPackets: Sendable {
             self.bytes = bytes
             self.time = time
         }
+
+        // Valid ranges: the configuration's `hold` section defaults to `Limits()` and
+        // refuses values outside these.
+        public static let validPerFlow = 1...64
+        public static let validPerSource = 1...65_536
+        public static let validPackets = 1...65_536
+        public static let validBytes = 1_500...(256 << 20)
+        public static let validTime = TimeAmount.milliseconds(10)...TimeAmount.seconds(60)
     }
 
     /// Why a packet was dropped instead of held or released.

@@ -30,9 +30,9 @@ public struct Initiator: Sendable {
         self.identity = identity
         self.settings = settings
         self.finished = BoundedLRU(capacity: settings.effectiveMaxPending)
-        self.cache = DiscoveryCache(capacity: settings.maxCache)
-        self.failureCache = FailureCache(capacity: settings.maxCache)
-        self.refutations = RefutationCache(capacity: settings.maxCache)
+        self.cache = DiscoveryCache(capacity: settings.effectiveMaxCache)
+        self.failureCache = FailureCache(capacity: settings.effectiveMaxCache)
+        self.refutations = RefutationCache(capacity: settings.effectiveMaxCache)
     }
 
     /// A packet P that the data plane could not send (blocks 202-212).
