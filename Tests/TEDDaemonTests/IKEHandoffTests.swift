@@ -81,6 +81,19 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     func close() async {}
 }
 
+/// A clock the test moves: the hand-off under it arms no timer.
+final class TestClock: Sendable {
+    private let time = Mutex(NIODeadline.uptimeNanoseconds(1_000_000_000))
+    var now: NIODeadline { time.withLock { $0 } }
+    func advance(by amount: TimeAmount) { time.withLock { $0 = $0 + amount } }
+    var handoffClock: HandoffClock { HandoffClock(now: { self.now }, armsTimer: false) }
+}
+
+/// The actor around `HandoffMachine` against a fake charon and a real node. Every input is
+/// awaited where the test gives it (`handOff`, `handle`, `tick` after moving the clock),
+/// so each check reads the state that input left: nothing sleeps or polls. The supervisor
+/// (reconnecting, reading charon's event stream) has its own test, which waits for the
+/// hand-off's hooks.
 @Suite struct IKEHandoffTests {
     static let logger = quietLogger
     static let yaml = """
@@ -91,18 +104,20 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         ike: { vici: /nonexistent, psk: "a test key of enough bytes", initiate-timeout: TIMEOUT, max-connections-per-peer: 1 }
         """
 
-    /// `initiateTimeout` long by default, so a loaded machine cannot expire a tunnel a test
-    /// is about to bring up; the expiry test sets it short.
-    func handoff(_ fake: FakeIKEController, initiateTimeout: Double = 60, yaml: String = Self.yaml) async throws -> (IKEHandoff, TEDNode) {
-        let configuration = try ConfigurationLoader.parse(yaml.replacingOccurrences(of: "TIMEOUT", with: "\(initiateTimeout)"),
-                                                          path: "test.yaml")
+    static func configuration(initiateTimeout: Double = 10, yaml: String = Self.yaml) throws -> Configuration {
+        try ConfigurationLoader.parse(yaml.replacingOccurrences(of: "TIMEOUT", with: "\(initiateTimeout)"), path: "test.yaml")
+    }
+
+    /// A hand-off on the test's clock, connected once to `fake` (no supervisor), and its node.
+    func handoff(_ fake: FakeIKEController, clock: TestClock = TestClock(), initiateTimeout: Double = 10, yaml: String = Self.yaml,
+                 hooks: IKEHandoff.ChildHooks? = nil) async throws -> (IKEHandoff, TEDNode) {
+        let configuration = try Self.configuration(initiateTimeout: initiateTimeout, yaml: yaml)
         // On loopback whatever the identity (`higherGateway`'s is not this host's).
         let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
                                            logger: Self.logger)
         let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
-                                 logger: Self.logger)
-        try await handoff.start(node: node)
-        try await until { await handoff.isConnected }
+                                 logger: Self.logger, childHooks: hooks, clock: clock.handoffClock)
+        try await handoff.connectOnce(node: node)
         return (handoff, node)
     }
 
@@ -118,38 +133,42 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
                          responseSourcePort: 500)
     }
 
-    /// Hands the test's discovery off and waits for its `initiate`; the connection's name.
+    static func name(peer: String = "198.51.100.2") -> String {
+        IKEHandoff.connectionName(peer: IPAddress(peer)!, child: Self.child)
+    }
+
+    /// Hands the test's discovery off; the connection's name, once it is initiated.
     func initiated(_ handoff: IKEHandoff, _ fake: FakeIKEController) async throws -> String {
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(name)") }
+        await handoff.handOff(discovery())
+        let name = Self.name()
+        #expect(fake.calls.contains("initiate \(name)"))
         return name
     }
 
-    func until(_ condition: () async -> Bool) async throws {
-        for _ in 0..<1000 {
-            if await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("condition not met within 10 s")
+    func childEvent(_ kind: IKEEvent.Kind, _ name: String, connection: String? = nil) -> IKEEvent {
+        IKEEvent(kind: kind, connection: connection ?? name, remoteAddress: "198.51.100.2", child: "\(name)-1",
+                 childConfig: connection == nil ? nil : name)
     }
+
+    func refuted(_ node: TEDNode) async -> [IPAddress]? { await node.snapshot().initiator?.refuted.map(\.peer) }
 
     @Test func oneConnectionPerPeerAndIntersectionThenUpOnTheChildEvent() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery())
+        await handoff.handOff(discovery())
         let name = try await initiated(handoff, fake)
         #expect(fake.calls.filter { $0 == "load-conn \(name)" }.count == 1)
         #expect(fake.calls.filter { $0 == "initiate \(name)" }.count == 1)
         #expect(await handoff.tunnels().map(\.state) == ["connecting"])
-        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
-        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        await handoff.handle(childEvent(.childUp, name))
+        #expect(await handoff.tunnels().map(\.state) == ["up"])
         #expect(node.metrics.value("ted_tunnels") == 1, "ted_tunnels counts the tunnels up")
         #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "initiated")]) == 1)
-        fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
-        try await until { fake.calls.contains("unload-conn \(name)") }
+        await handoff.handle(childEvent(.childDown, name))
+        #expect(fake.calls.last == "unload-conn \(name)")
         #expect(await handoff.tunnels().isEmpty)
+        #expect(node.metrics.value("ted_tunnels") == 0)
     }
 
     /// charon may put a connection's child under another connection's IKE SA (equal peer
@@ -159,40 +178,28 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         let name = try await initiated(handoff, fake)
-        fake.send(IKEEvent(kind: .childUp, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
-                           childConfig: name))
-        try await until { await handoff.tunnels().map(\.state) == ["up"] }
-        fake.send(IKEEvent(kind: .childDown, connection: "ted-other", remoteAddress: "198.51.100.2", child: "\(name)-4",
-                           childConfig: name))
-        try await until { await handoff.tunnels().isEmpty }
+        await handoff.handle(childEvent(.childUp, name, connection: "ted-other"))
+        #expect(await handoff.tunnels().map(\.state) == ["up"])
+        await handoff.handle(childEvent(.childDown, name, connection: "ted-other"))
+        #expect(await handoff.tunnels().isEmpty)
     }
 
     /// The responder's IKE SAs with every peer share one connection (`ted-responder`): one
     /// peer's IKE SA going down takes its own child SAs' kernel state, never another peer's.
     @Test func onePeersIKESAGoingDownLeavesAnotherPeersChildren() async throws {
         let fake = FakeIKEController()
-        let configuration = try ConfigurationLoader.parse(Self.yaml.replacingOccurrences(of: "TIMEOUT", with: "60"), path: "test.yaml")
-        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: configuration.identity, port: 0),
-                                           logger: Self.logger)
-        defer { Task { await node.stop() } }
         let downs = Mutex<[String]>([])
-        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
-                                 logger: Self.logger,
-                                 childHooks: .init(up: { _, _ in }, down: { child in downs.withLock { $0.append(child) } }))
-        try await handoff.start(node: node)
-        try await until { await handoff.isConnected }
-        fake.send(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.1", child: "ted-r1-v4-3", ikeID: "1"))
-        fake.send(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.3", child: "ted-r2-v4-4", ikeID: "2"))
-        fake.send(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.1", ikeID: "1"))
-        try await until { downs.withLock { !$0.isEmpty } }
+        let (handoff, node) = try await handoff(fake, hooks: .init(up: { _, _ in }, down: { child in downs.withLock { $0.append(child) } }))
+        defer { Task { await node.stop() } }
+        await handoff.handle(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.1", child: "ted-r1-v4-3", ikeID: "1"))
+        await handoff.handle(IKEEvent(kind: .childUp, connection: "ted-responder", remoteAddress: "198.51.100.3", child: "ted-r2-v4-4", ikeID: "2"))
+        await handoff.handle(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.1", ikeID: "1"))
         #expect(downs.withLock { $0 } == ["ted-r1-v4-3"])
         // An IKE SA down without an id (an older charon) still takes its connection's children.
-        fake.send(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.3"))
-        try await until { downs.withLock { $0.count == 2 } }
+        await handoff.handle(IKEEvent(kind: .ikeDown, connection: "ted-responder", remoteAddress: "198.51.100.3"))
         #expect(downs.withLock { $0 } == ["ted-r1-v4-3", "ted-r2-v4-4"])
     }
 
-    /// Past the per-peer cap a discovery starts no connection; `ted status` shows why.
     /// The responder's children are the permits' own shares: a deny above a permit leaves
     /// its part out of every child (one child config per piece), an entry nothing above
     /// overlaps keeps its one child.
@@ -212,21 +219,18 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         await node.stop()
     }
 
+    /// Past the per-peer cap a discovery starts no connection; `ted status` shows why.
     @Test func handOffsPastTheCapAreRefusedAndShown() async throws {
         let fake = FakeIKEController()
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery())
-        let first = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("initiate \(first)") }
-        var other = discovery()
+        _ = try await initiated(handoff, fake)
+        let other = discovery()
         let narrower = Proxy(proto: .udp, initiatorSide: HalfProxy(pattern: AddressPattern("198.18.1.0/24")!),
                              responderSide: HalfProxy(pattern: AddressPattern("198.18.2.0/24")!))!
-        other = Discovery(peer: other.peer, entries: [narrower], chosenEntry: 0, intersection: narrower, packet: other.packet,
-                          localRule: other.localRule, rtt: other.rtt, attempts: 1, responseSource: other.responseSource,
-                          responseSourcePort: 500)
-        handoff.discovered(other)
-        try await until { await handoff.tunnels().contains { $0.state.hasPrefix("capped") } }
+        await handoff.handOff(Discovery(peer: other.peer, entries: [narrower], chosenEntry: 0, intersection: narrower,
+                                        packet: other.packet, localRule: other.localRule, rtt: other.rtt, attempts: 1,
+                                        responseSource: other.responseSource, responseSourcePort: 500))
         #expect(fake.calls.filter { $0.hasPrefix("load-conn ted-198") }.count == 1)
         #expect(await handoff.tunnels().map(\.state) == ["connecting", "capped: 1 connections to this peer"])
     }
@@ -236,40 +240,48 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
     /// record goes, with its connection, so a later packet tries again.
     @Test func aChildThisHostCannotInstallLeavesItsPeerUnrefuted() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await handoff(fake, initiateTimeout: 0.5)
+        let clock = TestClock()
+        let (handoff, node) = try await handoff(fake, clock: clock, initiateTimeout: 0.5)
         defer { Task { await node.stop() } }
         let name = try await initiated(handoff, fake)
         // charon put the child under the IKE SA of another connection to the same peer: the
         // selectors of its route line say which tunnel failed.
         let route = "error installing route with policy 198.18.1.0/24 === 198.18.2.0/24 out"
-        fake.send(IKEEvent(kind: .childInstallFailed, connection: "ted-198-51-100-2-other", remoteAddress: nil, reason: route))
-        try await until { await handoff.tunnels().first?.state.hasPrefix("install failed") == true }
+        await handoff.handle(IKEEvent(kind: .childInstallFailed, connection: "ted-198-51-100-2-other", remoteAddress: nil, reason: route))
         #expect(await handoff.tunnels().map(\.state) == ["install failed: \(route)"])
-        try await until { fake.calls.contains("unload-conn \(name)") }
+        clock.advance(by: .milliseconds(499))
+        await handoff.tick()
+        #expect(!fake.calls.contains("unload-conn \(name)"), "shown until initiate-timeout")
+        clock.advance(by: .milliseconds(1))
+        await handoff.tick()
+        #expect(fake.calls.contains("unload-conn \(name)"))
         #expect(await handoff.tunnels().isEmpty)
-        #expect(await node.snapshot().initiator?.refuted.isEmpty == true, "a local failure refutes nobody")
+        #expect(await refuted(node) == [], "a local failure refutes nobody")
         // A responder child (no record of ours) is shown too, under its IKE SA's peer.
-        fake.send(IKEEvent(kind: .ikeUp, connection: "ted-responder-p1", remoteAddress: "198.51.100.3", ikeID: "9"))
-        fake.send(IKEEvent(kind: .childInstallFailed, connection: "ted-responder-p1", remoteAddress: nil, ikeID: "9", reason: route))
-        try await until { await !handoff.tunnels().isEmpty }
+        await handoff.handle(IKEEvent(kind: .ikeUp, connection: "ted-responder-p1", remoteAddress: "198.51.100.3", ikeID: "9"))
+        await handoff.handle(IKEEvent(kind: .childInstallFailed, connection: "ted-responder-p1", remoteAddress: nil, ikeID: "9", reason: route))
         #expect(await handoff.tunnels().map { "\($0.name) \($0.peer) \($0.state)" } == ["ted-responder-p1 198.51.100.3 install failed: \(route)"])
     }
 
     @Test func aTunnelThatDoesNotComeUpInTimeIsTerminatedAndUnloaded() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await handoff(fake, initiateTimeout: 0.3)
+        let clock = TestClock()
+        let (handoff, node) = try await handoff(fake, clock: clock, initiateTimeout: 0.3)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery())
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.2")!, child: Self.child)
-        try await until { fake.calls.contains("unload-conn \(name)") }
-        #expect(fake.calls.contains("terminate \(name)"))
+        let name = try await initiated(handoff, fake)
+        clock.advance(by: .milliseconds(299))
+        await handoff.tick()
+        #expect(await handoff.tunnels().map(\.state) == ["connecting"])
+        clock.advance(by: .milliseconds(1))
+        await handoff.tick()
+        #expect(fake.calls.suffix(2) == ["terminate \(name)", "unload-conn \(name)"])
         #expect(await handoff.tunnels().isEmpty)
         // The peer did not prove its claim: refuted for that intersection (negative-ttl).
-        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
+        #expect(await refuted(node) == [IPAddress("198.51.100.2")!])
         #expect(await node.snapshot().initiator?.refuted.first?.intersection == discovery().intersection)
         // The next discovery of the same pair tries again.
-        handoff.discovered(discovery())
-        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
+        await handoff.handOff(discovery())
+        #expect(fake.calls.filter { $0 == "initiate \(name)" }.count == 2)
     }
 
     /// A tunnel that came up proved its claim: when it goes down, its peer is forgotten,
@@ -279,17 +291,15 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
         let name = try await initiated(handoff, fake)
-        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
-        try await until { await handoff.tunnels().map(\.state) == ["up"] }
-        fake.send(IKEEvent(kind: .childDown, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
-        // The unload is the last thing done for it: a refutation would have come before.
-        try await until { fake.calls.contains("unload-conn \(name)") }
-        #expect(await node.snapshot().initiator?.refuted == [])
+        await handoff.handle(childEvent(.childUp, name))
+        await handoff.handle(childEvent(.childDown, name))
+        #expect(fake.calls.contains("unload-conn \(name)"))
+        #expect(await refuted(node) == [])
 
-        handoff.discovered(discovery())
-        try await until { fake.calls.filter { $0 == "initiate \(name)" }.count == 2 }
-        fake.send(IKEEvent(kind: .ikeDown, connection: name, remoteAddress: "198.51.100.2"))
-        try await until { await node.snapshot().initiator?.refuted.map(\.peer) == [IPAddress("198.51.100.2")!] }
+        await handoff.handOff(discovery())
+        #expect(fake.calls.filter { $0 == "initiate \(name)" }.count == 2)
+        await handoff.handle(IKEEvent(kind: .ikeDown, connection: name, remoteAddress: "198.51.100.2"))
+        #expect(await refuted(node) == [IPAddress("198.51.100.2")!])
     }
 
     @Test func aFailedInitiateUnloadsTheConnection() async throws {
@@ -297,9 +307,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         fake.set { $0.failInitiate = true }
         let (handoff, node) = try await handoff(fake)
         defer { Task { await node.stop() } }
-        handoff.discovered(discovery(peer: "198.51.100.3"))
-        let name = IKEHandoff.connectionName(peer: IPAddress("198.51.100.3")!, child: Self.child)
-        try await until { fake.calls.contains("unload-conn \(name)") }
+        await handoff.handOff(discovery(peer: "198.51.100.3"))
+        #expect(fake.calls.last == "unload-conn \(Self.name(peer: "198.51.100.3"))")
         #expect(await handoff.tunnels().isEmpty)
     }
 
@@ -313,17 +322,34 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         #expect(fake.calls.filter { $0.hasPrefix("unload-shared") } == ["unload-shared ted-psk-7"])
     }
 
-    @Test func charonGoingAwayClearsTunnelsAndComingBackAdoptsLiveChildren() async throws {
+    /// The supervisor: it connects, reads charon's events, and when charon goes away clears
+    /// every tunnel, then reconnects and adopts what charon still holds. The test waits for
+    /// the hand-off's hooks (child up and down, reconciled), never for time.
+    /// A hook that never comes fails the test at its time limit.
+    @Test(.timeLimit(.minutes(1))) func charonGoingAwayClearsTunnelsAndComingBackAdoptsLiveChildren() async throws {
         let fake = FakeIKEController()
-        let (handoff, node) = try await handoff(fake)
+        let configuration = try Self.configuration()
+        let node = try await TEDNode.start(configuration: configuration, bind: Endpoint(address: IPAddress("127.0.0.1")!, port: 0),
+                                           logger: Self.logger)
         defer { Task { await node.stop() } }
+        let (hooks, hook) = AsyncStream<String>.makeStream()
+        let handoff = IKEHandoff(controller: fake, configuration: configuration, options: try #require(configuration.ike),
+                                 logger: Self.logger,
+                                 childHooks: .init(up: { child, _ in hook.yield("up \(child)") }, down: { hook.yield("down \($0)") },
+                                                   reconciled: { hook.yield("reconciled") }))
+        var heard = hooks.makeAsyncIterator()
+        try await handoff.start(node: node)
+        #expect(await heard.next() == "reconciled")
+        #expect(await handoff.isConnected)
         #expect(fake.calls.prefix(6) == ["load-shared", "get-shared", "subscribe", "load-conn ted-responder-p1", "list-sas", "get-conns"])
         let name = try await initiated(handoff, fake)
-        fake.send(IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.2", child: "\(name)-1"))
-        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        fake.send(childEvent(.childUp, name))
+        #expect(await heard.next() == "up \(name)-1")
+        #expect(await handoff.tunnels().map(\.state) == ["up"])
 
         fake.vanish()
-        try await until { await !handoff.isConnected }
+        #expect(await heard.next() == "down \(name)-1")
+        #expect(await !handoff.isConnected)
         #expect(await handoff.tunnels().isEmpty, "a tunnel must not be shown up while charon is gone")
         #expect(node.metrics.value("ted_tunnels") == 0)
 
@@ -335,7 +361,9 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
                                     localTS: ["198.18.1.0/24"], remoteTS: ["198.18.9.0/24"])]
             $0.names = ["ted-live", "ted-stale", "ted-responder-p1", "ted-responder", "other"]
         }
-        try await until { await handoff.isConnected }
+        #expect(await heard.next() == "up ted-live-7")
+        #expect(await heard.next() == "reconciled")
+        #expect(await handoff.isConnected)
         #expect(fake.calls.contains("load-shared") && fake.calls.contains("subscribe"))
         // The responder connection of an earlier configuration (no longer planned) goes too.
         #expect(fake.calls.contains("unload-conn ted-stale") && fake.calls.contains("unload-conn ted-responder"))
@@ -343,6 +371,7 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
             && !fake.calls.contains("unload-conn other"))
         let adopted = await handoff.tunnels()
         #expect(adopted.map(\.name) == ["ted-live"] && adopted.first?.state == "up" && adopted.first?.intersection == nil)
+        await handoff.stop()
     }
 
     @Test func stopLeavesTunnelsInCharon() async throws {
@@ -358,8 +387,8 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
 
     /// A hand-off whose gateway (198.51.100.9) has the higher address than the test's peer
     /// (198.51.100.2).
-    func higherGateway(_ fake: FakeIKEController) async throws -> (IKEHandoff, TEDNode) {
-        try await handoff(fake, yaml: Self.yaml.replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"))
+    func higherGateway(_ fake: FakeIKEController, clock: TestClock = TestClock()) async throws -> (IKEHandoff, TEDNode) {
+        try await handoff(fake, clock: clock, yaml: Self.yaml.replacingOccurrences(of: "127.0.0.1", with: "198.51.100.9"))
     }
 
     /// The node answers a probe of the peer's: the peer is starting IKE towards it now.
@@ -382,16 +411,31 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         let (handoff, node) = try await higherGateway(fake)
         defer { Task { await node.stop() } }
         try await answerPeersProbe(node)
-        handoff.discovered(discovery())
-        try await until { await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"] }
-        fake.send(peerChild())
-        try await until { await handoff.tunnels().map(\.state) == ["up"] }
+        await handoff.handOff(discovery())
+        #expect(await handoff.tunnels().map(\.state) == ["waiting for the peer's IKE SA"])
+        await handoff.handle(peerChild())
+        #expect(await handoff.tunnels().map(\.state) == ["up"])
         #expect(!fake.calls.contains { $0.hasPrefix("initiate") || $0.hasPrefix("load-conn ted-198") })
         #expect(node.metrics.value("ted_tunnels") == 1)
         #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "carried")]) == 1)
         #expect(node.metrics.value("ted_tunnel_setup_seconds_count", [("how", "initiated")]) == 0)
-        fake.send(peerChild(.childDown))
-        try await until { await handoff.tunnels().isEmpty }
+        await handoff.handle(peerChild(.childDown))
+        #expect(await handoff.tunnels().isEmpty)
+    }
+
+    /// A gateway left waiting starts IKE itself when the peer's child does not come.
+    @Test func aWaitThatEndsWithoutThePeersChildInitiates() async throws {
+        let fake = FakeIKEController()
+        let clock = TestClock()
+        let (handoff, node) = try await higherGateway(fake, clock: clock)
+        defer { Task { await node.stop() } }
+        try await answerPeersProbe(node)
+        await handoff.handOff(discovery())
+        #expect(!fake.calls.contains { $0.hasPrefix("initiate") })
+        clock.advance(by: .seconds(2))
+        await handoff.tick()
+        #expect(fake.calls.contains("initiate \(Self.name())"))
+        #expect(await handoff.tunnels().map(\.state) == ["connecting"])
     }
 
     /// Without a probe of the peer's answered lately, the higher address starts at once.
@@ -401,5 +445,4 @@ final class FakeIKEController: IKEController, @unchecked Sendable {
         defer { Task { await node.stop() } }
         _ = try await initiated(handoff, fake)
     }
-
 }

@@ -26,6 +26,7 @@ public actor IKEHandoff: DaemonPlugin {
     private let configuration: Configuration
     private let options: IKEOptions
     private let logger: Logger
+    private let clock: HandoffClock
     private var node: TEDNode?
     /// Every decision (`HandoffMachine`); this actor performs its actions.
     private var machine: HandoffMachine
@@ -60,8 +61,9 @@ public actor IKEHandoff: DaemonPlugin {
     private let hooks: ChildHooks?
 
     public init(controller: any IKEController, configuration: Configuration, options: IKEOptions, logger: Logger,
-                childHooks: ChildHooks? = nil) {
+                childHooks: ChildHooks? = nil, clock: HandoffClock = .system) {
         self.hooks = childHooks
+        self.clock = clock
         self.controller = controller
         self.configuration = configuration
         self.options = options
@@ -78,6 +80,12 @@ public actor IKEHandoff: DaemonPlugin {
     public func start(node: TEDNode) async throws {
         self.node = node
         supervisor = Task { await self.supervise() }
+    }
+
+    /// Without a supervisor: connects once, and the caller feeds the events (`handle`).
+    func connectOnce(node: TEDNode) async throws {
+        self.node = node
+        _ = try await connect()
     }
 
     /// Leaves ted's connections and their SAs in charon: tunnels that are up keep carrying
@@ -167,7 +175,7 @@ public actor IKEHandoff: DaemonPlugin {
     private func reconcile() async throws {
         let live = try await controller.childSAs().filter { $0.owner.hasPrefix("ted-") }
         let names = try await controller.connectionNames()
-        await perform(machine.reconciled(live: live, connections: names, keep: responderConnections, now: .now()))
+        await perform(machine.reconciled(live: live, connections: names, keep: responderConnections, now: clock.now()))
         hooks?.reconciled()
         if !live.isEmpty { logger.info("adopted live child SAs", metadata: ["ted.children": "\(live.count)"]) }
     }
@@ -189,24 +197,25 @@ public actor IKEHandoff: DaemonPlugin {
                                  excluding: configuration.policy.entries(above: discovery.localRule.index))
     }
 
-    private func handOff(_ discovery: Discovery) async {
+    func handOff(_ discovery: Discovery) async {
         guard let child = child(for: discovery) else {
             logger.warning("no child selector holds the packet", metadata: ["ted.packet": "\(discovery.packet)"])
             return
         }
         let waits = node?.shouldWaitForIKE(from: discovery.peer.address, own: configuration.identity,
                                            probedAgo: discovery.rtt) == true
-        await perform(machine.discovered(discovery, child: child, waits: waits, now: .now()))
+        await perform(machine.discovered(discovery, child: child, waits: waits, now: clock.now()))
     }
 
-    private func handle(_ event: IKEEvent) async {
-        await perform(machine.event(event, now: .now()))
+    func handle(_ event: IKEEvent) async {
+        await perform(machine.event(event, now: clock.now()))
     }
 
-    private func tick() async {
+    /// The machine's deadlines up to now: the timer's, or a test's after it moved its clock.
+    func tick() async {
         timer = nil
         timerDeadline = nil
-        await perform(machine.tick(now: .now()))
+        await perform(machine.tick(now: clock.now()))
     }
 
     // MARK: Performing the machine's actions
@@ -264,11 +273,11 @@ public actor IKEHandoff: DaemonPlugin {
 
     private func armTimer() {
         let deadline = machine.nextDeadline
-        guard deadline != timerDeadline else { return }
+        guard clock.armsTimer, deadline != timerDeadline else { return }
         timer?.cancel()
         timerDeadline = deadline
         guard let deadline else { timer = nil; return }
-        let delay = max(0, (deadline - .now()).nanoseconds)
+        let delay = max(0, (deadline - clock.now()).nanoseconds)
         timer = Task {
             try? await Task.sleep(for: .nanoseconds(delay))
             if !Task.isCancelled { await self.tick() }
