@@ -12,7 +12,10 @@ public struct LinuxError: Error, Hashable, Sendable, CustomStringConvertible {
         self.code = code
     }
 
-    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+    /// The errno text alone.
+    public var reason: String { String(cString: strerror(code)) }
+
+    public var description: String { "\(operation): \(reason)" }
 }
 
 /// Turns a shim result (negative errno on failure) into a value or a thrown error.

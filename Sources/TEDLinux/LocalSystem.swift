@@ -18,4 +18,14 @@ public enum LocalSystem {
             if mkdir(prefix, mode) != 0, errno != EEXIST { throw LinuxError("create \(prefix)", code: errno) }
         }
     }
+
+    /// The wall clock (CLOCK_REALTIME): seconds and nanoseconds since the epoch.
+    public static func wallClock() -> (seconds: Int, nanoseconds: Int) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return (now.tv_sec, now.tv_nsec)
+    }
+
+    /// Removes the file `path`, if there is one.
+    public static func removeFile(_ path: String) { _ = unlink(path) }
 }

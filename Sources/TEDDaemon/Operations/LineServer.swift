@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import TEDLinux
 
 /// A tiny request/response server on the control socket: each connection sends one
 /// request line (at most `maxRequest` bytes), gets one reply, and is closed.
@@ -16,25 +17,22 @@ struct LineServer: Sendable {
     let handler: Handler
 
     /// Binds a UNIX socket and returns the channel of accepted connections; serve it with
-    /// `serve(_:)`. The socket file gets `mode` whatever the umask (and `group`, when set).
+    /// `serve(_:)`. The socket appears at `unixPath` with `mode` (and `group`, when set),
+    /// replacing a stale one, and is reachable by nobody else before (`PrivateSocketPath`).
     static func bind(group: any EventLoopGroup, unixPath: String, mode: mode_t, groupID: gid_t?,
                      guard connectionGuard: ConnectionGuard) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
             accept(channel, guard: connectionGuard)
         }
-        // Created owner-only (no window in which another user could connect), then widened.
-        let previous = umask(0o177)
-        defer { umask(previous) }
-        let server = try await bootstrap.bind(unixDomainSocketPath: unixPath, cleanupExistingSocketFile: true,
-                                              childChannelInitializer: initializer)
-        if let groupID, chown(unixPath, geteuid(), groupID) != 0 {
+        let place = try PrivateSocketPath(for: unixPath)
+        defer { place.discard() }
+        let server = try await bootstrap.bind(unixDomainSocketPath: place.bindPath, childChannelInitializer: initializer)
+        do {
+            try place.publish(mode: mode, groupID: groupID)
+        } catch {
             try? await server.channel.close()
-            throw ControlSocketError("chown \(unixPath): \(String(cString: strerror(errno)))")
-        }
-        guard chmod(unixPath, mode) == 0 else {
-            try? await server.channel.close()
-            throw ControlSocketError("chmod \(unixPath): \(String(cString: strerror(errno)))")
+            throw ControlSocketError("\(error)")
         }
         return server
     }

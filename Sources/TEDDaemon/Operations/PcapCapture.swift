@@ -5,10 +5,6 @@ import TEDLinux
 import TEDModel
 import TEDWire
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Appends every TED datagram the node sends or receives to a classic pcap file
 /// (configuration keys `capture` and `capture-max-bytes`), for Wireshark with
 /// `contrib/wireshark/ted.lua`.
@@ -48,19 +44,18 @@ final class PcapCapture: Sendable {
     func record(_ payload: ByteBuffer, from source: IPAddress, port sourcePort: UInt16,
                 to destination: IPAddress, port destinationPort: UInt16) {
         guard source.family == destination.family else { return }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        let now = LocalSystem.wallClock()
         writer.enqueue(Pcap.record(Pcap.Datagram(source: source, sourcePort: sourcePort, destination: destination,
                                                  destinationPort: destinationPort, payload: Array(payload.readableBytesView)),
-                                   seconds: UInt32(truncatingIfNeeded: now.tv_sec),
-                                   microseconds: UInt32(truncatingIfNeeded: now.tv_nsec / 1000)))
+                                   seconds: UInt32(truncatingIfNeeded: now.seconds),
+                                   microseconds: UInt32(truncatingIfNeeded: now.nanoseconds / 1000)))
     }
 }
 
 /// Why a capture file cannot be used.
 public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Reason: Hashable, Sendable {
-        /// open(2) failed, with strerror's text.
+        /// The file cannot be opened or written, with the reason.
         case cannotOpen(String)
         /// The file is not empty and does not start with a pcap header.
         case notPcap
@@ -93,8 +88,8 @@ final class CaptureWriter: @unchecked Sendable {
     private let condition = ConditionLock(value: false)
     private var queue: [[UInt8]] = []
     private var stopping = false
-    private var fd: Int32
-    private var size: Int
+    /// nil after a rotation failed; the next record tries again.
+    private var file: AppendFile?
 
     static let headerSize = 24
     static let recordHeaderSize = 16
@@ -103,10 +98,8 @@ final class CaptureWriter: @unchecked Sendable {
         self.path = path
         self.maxBytes = maxBytes
         self.queueLimit = queueLimit
-        (fd, size) = try Self.open(path)
+        file = try Self.open(path)
     }
-
-    deinit { if fd >= 0 { close(fd) } }
 
     func enqueue(_ record: [UInt8]) {
         condition.lock()
@@ -140,51 +133,48 @@ final class CaptureWriter: @unchecked Sendable {
     }
 
     private func write(_ record: [UInt8]) {
-        if fd < 0 || (size + record.count > maxBytes && size > Self.headerSize) { rotate() }
-        guard fd >= 0, writeAll(fd, record) else {
+        if file.map({ $0.size + record.count > maxBytes && $0.size > Self.headerSize }) ?? true { rotate() }
+        guard let file, (try? file.append(record)) != nil else {
             dropped.add(1, ordering: .relaxed)
             return
         }
-        size += record.count
     }
 
     /// `<file>` becomes `<file>.1`, and a new `<file>` starts with its header. When that
     /// fails, records are dropped and the next one tries again.
     private func rotate() {
-        if fd >= 0 { close(fd) }
-        fd = -1
-        guard rename(path, path + ".1") == 0 || errno == ENOENT, let (newFD, newSize) = try? Self.open(path) else { return }
-        (fd, size) = (newFD, newSize)
+        file = nil
+        guard AppendFile.rename(path, to: path + ".1") else { return }
+        file = try? Self.open(path)
     }
 
     /// Opens `path` for appending: a new or empty file gets the header; an existing one
-    /// must be a pcap file ted can append to.
-    static func open(_ path: String) throws(CaptureError) -> (Int32, Int) {
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw CaptureError(path: path, reason: .cannotOpen(String(cString: strerror(errno)))) }
-        do throws(CaptureError) {
-            var info = stat()
-            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-                throw CaptureError(path: path, reason: .cannotOpen("not a regular file"))
-            }
-            if info.st_size == 0 {
-                guard writeAll(fd, Pcap.fileHeader) else {
-                    throw CaptureError(path: path, reason: .cannotOpen(String(cString: strerror(errno))))
-                }
-                return (fd, Self.headerSize)
-            }
-            let end = try validEnd(fd, size: Int(info.st_size), path: path)
-            if end < Int(info.st_size) { _ = ftruncate(fd, off_t(end)) }
-            return (fd, end)
+    /// must be a pcap file ted can append to, and loses a partial last record.
+    static func open(_ path: String) throws(CaptureError) -> AppendFile {
+        let file: AppendFile
+        do {
+            file = try AppendFile(path: path, mode: 0o640)
         } catch {
-            close(fd)
-            throw error
+            throw CaptureError(path: path, reason: .cannotOpen(error.reason))
         }
+        guard file.isRegularFile else { throw CaptureError(path: path, reason: .cannotOpen("not a regular file")) }
+        if file.size == 0 {
+            do {
+                try file.append(Pcap.fileHeader)
+            } catch {
+                throw CaptureError(path: path, reason: .cannotOpen(error.reason))
+            }
+            return file
+        }
+        let end = try validEnd(file)
+        if end < file.size { _ = file.truncate(to: end) }
+        return file
     }
 
     /// Where the last whole record ends, after checking the header is one ted writes.
-    private static func validEnd(_ fd: Int32, size: Int, path: String) throws(CaptureError) -> Int {
-        let header = readAt(fd, 0, count: headerSize)
+    private static func validEnd(_ file: AppendFile) throws(CaptureError) -> Int {
+        let path = file.path
+        let header = file.read(at: 0, count: headerSize)
         guard header.count == headerSize else { throw CaptureError(path: path, reason: .notPcap) }
         switch Array(header[0..<4]) {
         case [0xd4, 0xc3, 0xb2, 0xa1]: break
@@ -202,39 +192,20 @@ final class CaptureWriter: @unchecked Sendable {
             throw CaptureError(path: path, reason: .incompatible("its link type is \(linkType); ted writes raw IP (101)"))
         }
         var offset = headerSize
-        while offset + recordHeaderSize <= size {
-            let recordHeader = readAt(fd, off_t(offset), count: recordHeaderSize)
+        while offset + recordHeaderSize <= file.size {
+            let recordHeader = file.read(at: offset, count: recordHeaderSize)
             guard recordHeader.count == recordHeaderSize else { break }
             let length = Int(le32(recordHeader, 8))
             guard length <= 65_535 else {
                 throw CaptureError(path: path, reason: .incompatible("its record at byte \(offset) is damaged"))
             }
-            guard offset + recordHeaderSize + length <= size else { break }
+            guard offset + recordHeaderSize + length <= file.size else { break }
             offset += recordHeaderSize + length
         }
         return offset
     }
 
-    private static func readAt(_ fd: Int32, _ offset: off_t, count: Int) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, offset) }
-        return read > 0 ? Array(bytes[0..<read]) : []
-    }
-
     private static func le32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
-    }
-}
-
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { buffer in
-        var done = 0
-        while done < buffer.count {
-            let written = write(fd, buffer.baseAddress! + done, buffer.count - done)
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return false }
-            done += written
-        }
-        return true
     }
 }

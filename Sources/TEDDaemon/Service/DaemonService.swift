@@ -120,7 +120,7 @@ public struct DaemonService: Service {
                 await node.stop()
             }
         }
-        unlinkSocket(configuration.controlSocket)
+        LocalSystem.removeFile(configuration.controlSocket)
     }
 }
 
@@ -142,11 +142,6 @@ extension Optional {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func unlinkSocket(_ path: String) { _ = unlink(path) }
 
 /// The control socket's line protocol: `status`, `status text`, `discover <packet>`.
 enum ControlProtocol {
