@@ -65,7 +65,7 @@ child_with() { children "$1" | grep -qE "^$2 $3\$"; }
 captured() { tcpdump -nn -r "$TOPO_DIR/transit.pcap" "$1" 2>/dev/null | wc -l; }
 # Packets of a host on the transit link other than TED probes (udp/500) and the ICMP
 # unreachables a host without a responder in front sends back to them.
-cleartext_count() { captured "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)"; }
+cleartext_count() { captured "host $1 and not (udp port $ISAKMP_PORT) and not (icmp and icmp[0] = 3)"; }
 plugins_of() { swanctl --stats --uri "unix://$TOPO_DIR/g$1.vici" 2>/dev/null | sed -n '/loaded plugins/,$p'; }
 
 echo "e2e-certs: building the topology in namespaces $TOPO-* (work files in $TOPO_DIR)"
@@ -192,13 +192,13 @@ swanctl --terminate --ike rogue --timeout 5 --uri "unix://$TOPO_DIR/gC.vici" >/d
 sleep 0.5
 rogue_mac=$(in_ns gC cat /sys/class/net/outside/address)
 check "transit: gwA's probes for hostB went to the rogue (exchange 240 to its MAC)" \
-  test "$(captured "ether dst $rogue_mac and dst host 198.18.2.20 and udp dst port 500 and udp[26] = 0xf0")" -gt 0
+  test "$(captured "ether dst $rogue_mac and dst host 198.18.2.20 and $PROBES")" -gt 0
 check "transit: the rogue answered them (exchange 241 from 198.51.100.3 to gwA)" \
-  test "$(captured "src host 198.51.100.3 and dst host 198.51.100.1 and udp[26] = 0xf1")" -gt 0
+  test "$(captured "src host 198.51.100.3 and dst host 198.51.100.1 and $(exchange $TED_RESPONSE)")" -gt 0
 check "transit: gwB answered too (exchange 241 from 198.51.100.2)" \
-  test "$(captured "src host 198.51.100.2 and dst host 198.51.100.1 and udp[26] = 0xf1")" -gt 0
+  test "$(captured "src host 198.51.100.2 and dst host 198.51.100.1 and $(exchange $TED_RESPONSE)")" -gt 0
 check "transit: gwA started IKE with the rogue (IKE_SA_INIT to 198.51.100.3): IKE, not ted, refused it" \
-  test "$(captured "src host 198.51.100.1 and dst host 198.51.100.3 and udp dst port 500 and udp[26] = 34")" -gt 0
+  test "$(captured "src host 198.51.100.1 and dst host 198.51.100.3 and udp dst port $ISAKMP_PORT and $(exchange $IKE_SA_INIT)")" -gt 0
 check "transit: the capture saw ESP-in-UDP (port 4500), so it saw the tunnels" test "$(captured 'udp port 4500')" -gt 0
 check "transit: no cleartext between hostA and hostB" test "$(cleartext_count 198.18.2.20)" -eq 0
 check "transit: no cleartext between hostA and hostC" test "$(cleartext_count 198.18.3.30)" -eq 0
@@ -228,11 +228,11 @@ check "psk: gwA's charon found no key for the rogue's identity" \
   grep -q "no shared key found for '198.51.100.1' - '198.51.100.3'" "$TOPO_DIR/gA.charon.log"
 sleep 0.3
 check "psk transit: the rogue answered gwA's probes (exchange 241 from 198.51.100.3)" \
-  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'src host 198.51.100.3 and dst host 198.51.100.1 and udp[26] = 0xf1' 2>/dev/null | wc -l)" -gt 0
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" "src host 198.51.100.3 and dst host 198.51.100.1 and $(exchange $TED_RESPONSE)" 2>/dev/null | wc -l)" -gt 0
 check "psk transit: gwA started IKE with the rogue (IKE_SA_INIT to 198.51.100.3)" \
-  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'src host 198.51.100.1 and dst host 198.51.100.3 and udp dst port 500 and udp[26] = 34' 2>/dev/null | wc -l)" -gt 0
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" "src host 198.51.100.1 and dst host 198.51.100.3 and udp dst port $ISAKMP_PORT and $(exchange $IKE_SA_INIT)" 2>/dev/null | wc -l)" -gt 0
 check "psk transit: no cleartext between hostA and hostB" \
-  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" 'host 198.18.2.20 and not (udp port 500) and not (icmp and icmp[0] = 3)' 2>/dev/null | wc -l)" -eq 0
+  test "$(tcpdump -nn -r "$TOPO_DIR/psk.pcap" "host 198.18.2.20 and not (udp port $ISAKMP_PORT) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l)" -eq 0
 
 if [ $failed -gt 0 ]; then
   for site in A B C; do

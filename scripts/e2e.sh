@@ -31,7 +31,7 @@ no_ted_objects() {
 # cleartext_count HOST-ADDRESS: packets of that host on the transit link other than TED probes
 # (udp/500) and the ICMP unreachables a host without a responder in front sends back to them.
 cleartext_count() {
-  tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
+  tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port $ISAKMP_PORT) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
 }
 
 control() { in_ns g$1 python3 -c "
@@ -46,7 +46,7 @@ for site in A B C; do charon_start $site || { fail "charon on g$site"; exit 1; }
 # The forged flood of 3a (issue 21) and the challenges it draws are left out of captures,
 # so that tcpdump keeps up with everything else.
 FLOOD_MAC=02:7e:d0:00:00:21
-NOT_FLOOD="not ether src $FLOOD_MAC and not (udp src port 1500 and udp[26] = 0xf2)"
+NOT_FLOOD="not ether src $FLOOD_MAC and not (udp src port 1500 and $(exchange $TED_CHALLENGE))"
 bg tr tcpdump -i br0 -U -w "$TOPO_DIR/transit.pcap" "$NOT_FLOOD" >/dev/null 2>&1
 bg hB nc -lk 443
 bg hB nc -lk 80
@@ -269,7 +269,7 @@ check "transit: no cleartext from hostA to hostC (only ESP-in-UDP)" test "$(clea
 check "transit: traffic to the denied part (198.18.3.200) left gwA in clear, as its policy says" \
   test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'icmp and dst host 198.18.3.200' 2>/dev/null | wc -l)" -gt 0
 check "transit: no cleartext from hostA to hostB" test "$(cleartext_count 198.18.2.20)" -eq 0
-check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'udp dst port 500 and udp[26] = 0xf0' 2>/dev/null | wc -l)" -gt 0
+check "transit: TED probes (exchange 240) were seen" test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" "$PROBES" 2>/dev/null | wc -l)" -gt 0
 
 # 4b. Probes pass gateways that do not answer them: hostA - gwA - gwC - gwB - hostB, where
 # gwC's ted intercepts probes to hostB (its policy has 198.18.2.0/24 as a local half, for
@@ -290,7 +290,7 @@ check "pass-through: gwC passed probes on (ted_probes_passed_total $(metric_of C
 check "pass-through: gwA's child SA to gwB is exactly 198.18.1.0/24[udp] === 198.18.2.0/24[udp/5353]" \
   child_ts A 198.51.100.2 '198.18.1.0/24\[udp\]' '198.18.2.0/24\[udp/(5353|mdns)\]'
 check "pass-through: the capture saw the probes (exchange 240) crossing to gwC" \
-  test "$(captured passthrough 'udp dst port 500 and udp[26] = 0xf0 and ether dst '"$(in_ns gC cat /sys/class/net/outside/address)")" -gt 0
+  test "$(captured passthrough "$PROBES and ether dst $(in_ns gC cat /sys/class/net/outside/address)")" -gt 0
 check "pass-through: no udp/5353 in clear between the gateways" test "$(captured passthrough 'udp port 5353')" -eq 0
 in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.2
 
@@ -403,7 +403,7 @@ check "gwA's ted exits 0 on SIGTERM while charon is down" ted_stop A
 check "ted starts while charon is down" ted_start A
 capture_start "charon down"; new_flow; capture_stop
 check "charon down: the capture saw gwA's probes for the flow (exchange 240)" \
-  test "$(captured "charon down" 'udp dst port 500 and udp[26] = 0xf0')" -gt 0
+  test "$(captured "charon down" "$PROBES")" -gt 0
 check "charon down: 0 packets of a new protected flow in clear" \
   test "$(captured "charon down" 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
 charon_start A

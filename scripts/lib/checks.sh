@@ -13,6 +13,16 @@ require() {
   echo "$name: skipped (set CI to make this a failure)"; exit 0
 }
 
+# Capture filters for ISAKMP, written from the wire format (docs/WIRE-FORMAT.md), not read
+# from ted's code, so a check stays an independent witness: port 500, and the exchange type
+# at byte 18 of the ISAKMP header (26 of the UDP datagram).
+ISAKMP_PORT=500
+# exchange TYPE: matches ISAKMP messages of exchange TYPE (a number, or one of the names below).
+exchange() { echo "udp[26] = $1"; }
+TED_PROBE=0xf0 TED_RESPONSE=0xf1 TED_CHALLENGE=0xf2 IKE_SA_INIT=34
+# TED probes on their way to port 500.
+PROBES="udp dst port $ISAKMP_PORT and $(exchange $TED_PROBE)"
+
 passed=0; failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }

@@ -291,7 +291,7 @@ fail_closed() {
   check "$1: the live tunnel kept carrying pings ($(received "$TOPO_DIR/$1.ping") of 20), ESP on the transit ($(captured "$1" esp) packets)" \
     test "$(received "$TOPO_DIR/$1.ping")" -ge 18 -a "$(captured "$1" esp)" -gt 0
   check "$1: 0 packets of a new protected flow in clear on the transit (next hop resolved: $(in_ns gA ip neigh show 198.51.100.3 | grep -c lladdr))" \
-    test "$(captured "$1" 'dst host 198.18.3.30 and not udp port 500')" -eq 0 -a "$(in_ns gA ip neigh show 198.51.100.3 | grep -c lladdr)" -eq 1
+    test "$(captured "$1" "dst host 198.18.3.30 and not udp port $ISAKMP_PORT")" -eq 0 -a "$(in_ns gA ip neigh show 198.51.100.3 | grep -c lladdr)" -eq 1
 }
 in_ns gA ping -c 1 -W 2 198.51.100.3 >/dev/null 2>&1   # gwA knows the next hop's MAC (see topology_up_kernel)
 check "gwA's ted exits 0 on SIGTERM" ted_stop A
@@ -323,7 +323,7 @@ check "the restart made no duplicate on gwB either: IKE SAs $b_ike_before, then 
 # --- the whole transit capture --------------------------------------------------------------
 section "transit capture"
 cleartext_count() {
-  tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port 500) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
+  tcpdump -nn -r "$TOPO_DIR/transit.pcap" "host $1 and not (udp port $ISAKMP_PORT) and not (icmp and icmp[0] = 3)" 2>/dev/null | wc -l
 }
 sleep 0.5
 check "transit (whole run): ESP seen ($(captured transit esp) packets), no ESP-in-UDP needed ($(captured transit 'udp port 4500'))" \
@@ -331,9 +331,9 @@ check "transit (whole run): ESP seen ($(captured transit esp) packets), no ESP-i
 check "transit (whole run): no cleartext of hostB (198.18.2.20) besides TED probes" test "$(cleartext_count 198.18.2.20)" -eq 0
 check "transit (whole run): no cleartext of hostB's IPv6 address besides TED probes" test "$(cleartext_count 2001:db8:2::20)" -eq 0
 check "transit (whole run): no cleartext of hostA (198.18.1.10) towards gwB's side" \
-  test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" 'src host 198.18.1.10 and dst net 198.18.2.0/24 and not udp port 500' 2>/dev/null | wc -l)" -eq 0
+  test "$(tcpdump -nn -r "$TOPO_DIR/transit.pcap" "src host 198.18.1.10 and dst net 198.18.2.0/24 and not udp port $ISAKMP_PORT" 2>/dev/null | wc -l)" -eq 0
 check "transit (whole run): TED probes (exchange 240) were seen" \
-  test "$(captured transit 'udp dst port 500 and udp[26] = 0xf0')" -gt 0
+  test "$(captured transit "$PROBES")" -gt 0
 
 # --- 6. ted cleanup -------------------------------------------------------------------------
 section "6: ted cleanup"
