@@ -49,6 +49,22 @@ import TEDWire
         #expect(m.records.isEmpty)
     }
 
+    /// Records carry selectors, shown in charon's notation: the proposal's, and an adopted
+    /// child's own lists (each local with each remote) back as charon gave them.
+    @Test func recordsShowTheSelectorsInCharonsNotation() throws {
+        var m = try machine()
+        let mdns = TrafficSelector(proto: .udp, local: AddressPattern("198.18.1.0/24")!,
+                                   remote: AddressPattern("198.18.2.0/24")!, remotePorts: PortRange(5353, 5353)!)
+        _ = m.discovered(discovery(), child: mdns, waits: false, now: t0)
+        let adopted = IKEEvent(kind: .childUp, connection: "ted-live", remoteAddress: "198.51.100.3", child: "ted-live-7",
+                               localTS: ["198.18.1.0/25", "198.18.1.128/25"], remoteTS: ["198.18.9.0/24[tcp/443]"])
+        _ = m.reconciled(live: [adopted], connections: [], keep: [], now: t0)
+        #expect(m.records.map(\.description).sorted() == [
+            "\(HandoffMachine.connectionName(peer: peer, child: mdns)) connecting peer 198.51.100.2: 198.18.1.0/24[udp] === 198.18.2.0/24[udp/5353]",
+            "ted-live up peer 198.51.100.3: 198.18.1.0/25[tcp],198.18.1.128/25[tcp] === 198.18.9.0/24[tcp/443]",
+        ].sorted())
+    }
+
     @Test func aTunnelNotUpInTimeFailsAndRefutesItsPeer() throws {
         var m = try machine()
         _ = m.discovered(discovery(), child: child, waits: false, now: t0)

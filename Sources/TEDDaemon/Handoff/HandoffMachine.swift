@@ -69,14 +69,16 @@ struct HandoffMachine {
         let intersection: Proxy?
         /// The child ted proposed; nil for an adopted tunnel.
         let child: TrafficSelector?
+        /// The child's selectors as charon reports them (ted's proposal through charon's
+        /// notation, or an adopted child's own).
+        let selectors: [TrafficSelector]
         var state: State
         /// When the discovery was handed off (`ted_tunnel_setup_seconds`).
         let began: NIODeadline
 
         var name: String { connection.name }
         var record: TunnelRecord {
-            TunnelRecord(name: name, peer: peer, intersection: intersection, localTS: connection.children[0].localTS,
-                         remoteTS: connection.children[0].remoteTS, state: state.text)
+            TunnelRecord(name: name, peer: peer, intersection: intersection, selectors: selectors, state: state.text)
         }
     }
 
@@ -185,24 +187,26 @@ struct HandoffMachine {
         let peer = discovery.peer.address
         let name = Self.connectionName(peer: peer, child: child)
         guard tunnels[name] == nil else { return [] }
-        let selectors = TrafficSelectors.strongSwan(child)
+        let text = TrafficSelectors.strongSwan(child)
         let connection = IKEConnection(
             name: name, localAddress: "\(settings.identity)", remoteAddress: "\(peer)",
             proposals: settings.proposals, espProposals: settings.espProposals,
             localID: "\(settings.identity)", remoteID: "\(peer)",
-            children: [IKEChild(name: name, localTS: [selectors.local], remoteTS: [selectors.remote])])
+            children: [IKEChild(name: name, localTS: [text.local], remoteTS: [text.remote])])
+        // Through charon's notation once, so its spelling (service names, what it leaves out
+        // for ICMP) cannot make the selectors it reports differ from these.
+        let selectors = TrafficSelectors.selectors(local: [text.local], remote: [text.remote])
         let toPeer = tunnels.values.count { $0.peer == peer }
         let cap: String? = tunnels.count >= settings.maxConnections ? "capped: \(settings.maxConnections) connections in all"
             : toPeer >= settings.maxConnectionsPerPeer ? "capped: \(settings.maxConnectionsPerPeer) connections to this peer" : nil
         if let cap {
             capped.removeAll { $0.name == name }
-            capped.append(TunnelRecord(name: name, peer: peer, intersection: discovery.intersection,
-                                       localTS: [selectors.local], remoteTS: [selectors.remote], state: cap))
+            capped.append(TunnelRecord(name: name, peer: peer, intersection: discovery.intersection, selectors: selectors, state: cap))
             if capped.count > Self.shown { capped.removeFirst() }
             return [.report(.capped(name, reason: cap))]
         }
         var tunnel = Tunnel(connection: connection, peer: peer, intersection: discovery.intersection, child: child,
-                            state: .connecting(until: now + settings.initiateTimeout), began: now)
+                            selectors: selectors, state: .connecting(until: now + settings.initiateTimeout), began: now)
         // A child already up to that peer (its IKE SA came while this discovery was out)
         // carries the packet: no second IKE SA.
         if let carrier = children.first(where: { $0.value.covers(child, peer: peer) })?.key {
@@ -319,10 +323,9 @@ struct HandoffMachine {
             actions.append(.childUp(child, adopted.selectors))
             if !event.owner.hasPrefix(ResponderConnections.childPrefix), tunnels[event.owner] == nil, let peer = adopted.peer {
                 let connection = IKEConnection(name: event.owner, localAddress: "\(settings.identity)", remoteAddress: "\(peer)",
-                                               proposals: [], espProposals: [], localID: "", remoteID: "",
-                                               children: [IKEChild(name: event.owner, localTS: event.localTS, remoteTS: event.remoteTS)])
+                                               proposals: [], espProposals: [], localID: "", remoteID: "", children: [])
                 tunnels[event.owner] = Tunnel(connection: connection, peer: peer, intersection: nil, child: nil,
-                                              state: .up(carriedBy: nil), began: now)
+                                              selectors: adopted.selectors, state: .up(carriedBy: nil), began: now)
             }
         }
         let liveConnections = Set(live.map(\.connection) + live.map(\.owner))
@@ -407,8 +410,7 @@ struct HandoffMachine {
             if let shown = installFailures.first(where: { $0.name == event.connection && $0.peer == peer }),
                shown.state.contains(" === "), !state.contains(" === ") { return [] }
             installFailures.removeAll { $0.name == event.connection && $0.peer == peer }
-            installFailures.append(TunnelRecord(name: event.connection, peer: peer, intersection: nil, localTS: [], remoteTS: [],
-                                                state: state))
+            installFailures.append(TunnelRecord(name: event.connection, peer: peer, intersection: nil, selectors: [], state: state))
             if installFailures.count > Self.shown { installFailures.removeFirst() }
             return [.report(.peerInstallFailed(connection: event.connection, peer: peer, charon: reason))]
         }
@@ -423,11 +425,7 @@ struct HandoffMachine {
     private func failedTunnel(_ event: IKEEvent, peer: IPAddress?) -> String? {
         let connecting = tunnels.values.filter { if case .connecting = $0.state { true } else { false } }
         if let named = event.reason.flatMap(Self.routeSelectors) {
-            // Both sides through charon's text, so its spelling (service names, what it
-            // leaves out for ICMP) cannot make equal selectors differ.
-            return connecting.first {
-                TrafficSelectors.selectors(local: $0.connection.children[0].localTS, remote: $0.connection.children[0].remoteTS) == named
-            }?.name
+            return connecting.first { $0.selectors == named }?.name
         }
         if let tunnel = tunnels[event.connection], case .connecting = tunnel.state { return tunnel.name }
         let toPeer = connecting.filter { $0.peer == peer }

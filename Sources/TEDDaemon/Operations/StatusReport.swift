@@ -1,6 +1,7 @@
 import NIOCore
 import TEDEngine
 import TEDModel
+import TEDVici
 import TEDWire
 
 /// What `ted status` shows: counters, discoveries in flight, the cache, and tunnels.
@@ -159,17 +160,25 @@ public struct TunnelRecord: Hashable, Sendable, CustomStringConvertible {
     public var peer: IPAddress
     /// The discovered intersection; nil for a tunnel adopted from the IKE daemon after a restart.
     public var intersection: Proxy?
-    public var localTS: [String]
-    public var remoteTS: [String]
+    /// The child's selectors, as the IKE daemon reports them; shown in its notation.
+    public var selectors: [TrafficSelector]
     public var state: String
 
-    public init(name: String, peer: IPAddress, intersection: Proxy?, localTS: [String], remoteTS: [String], state: String) {
+    public init(name: String, peer: IPAddress, intersection: Proxy?, selectors: [TrafficSelector], state: String) {
         self.name = name
         self.peer = peer
         self.intersection = intersection
-        self.localTS = localTS
-        self.remoteTS = remoteTS
+        self.selectors = selectors
         self.state = state
+    }
+
+    /// strongSwan's `local_ts` and `remote_ts` of `selectors`, each once, in order.
+    public var localTS: [String] { Self.unique(selectors.map { TrafficSelectors.strongSwan($0).local }) }
+    public var remoteTS: [String] { Self.unique(selectors.map { TrafficSelectors.strongSwan($0).remote }) }
+
+    private static func unique(_ texts: [String]) -> [String] {
+        var seen: Set<String> = []
+        return texts.filter { seen.insert($0).inserted }
     }
 
     public var json: JSON {
