@@ -27,6 +27,15 @@ import TEDEngine
         }
     }
 
+    /// Each of `accepted` loads; each of `refused` is refused, the message naming `bounds`.
+    static func check(_ section: String, _ key: String, accepted: [String], refused: [String], naming bounds: String,
+                      sourceLocation: SourceLocation = #_sourceLocation) {
+        for value in accepted { #expect(accepts(yaml(section, key, value)), "\(key): \(value)", sourceLocation: sourceLocation) }
+        for value in refused {
+            #expect(Self.refused(yaml(section, key, value), naming: bounds), "\(key): \(value)", sourceLocation: sourceLocation)
+        }
+    }
+
     @Test(arguments: [
         ("discovery", "retries", DiscoverySettings.validRetries),
         ("discovery", "max-pending", DiscoverySettings.validMaxPending),
@@ -43,11 +52,8 @@ import TEDEngine
         ("ike", "max-connections-per-peer", IKEOptions.validMaxConnectionsPerPeer),
     ])
     func wholeNumbers(section: String, key: String, range: ClosedRange<Int>) {
-        let bounds = "from \(range.lowerBound) to \(range.upperBound)"
-        #expect(Self.accepts(Self.yaml(section, key, "\(range.lowerBound)")))
-        #expect(Self.accepts(Self.yaml(section, key, "\(range.upperBound)")))
-        #expect(Self.refused(Self.yaml(section, key, "\(range.lowerBound - 1)"), naming: bounds))
-        #expect(Self.refused(Self.yaml(section, key, "\(range.upperBound + 1)"), naming: bounds))
+        Self.check(section, key, accepted: ["\(range.lowerBound)", "\(range.upperBound)"],
+                   refused: ["\(range.lowerBound - 1)", "\(range.upperBound + 1)"], naming: "from \(range.lowerBound) to \(range.upperBound)")
     }
 
     @Test(arguments: [
@@ -58,19 +64,15 @@ import TEDEngine
         ("ike", "initiate-timeout", IKEOptions.validInitiateTimeout),
     ])
     func durations(section: String, key: String, range: ClosedRange<Double>) {
-        let bounds = "from \(range.lowerBound) to \(range.upperBound) s"
-        #expect(Self.accepts(Self.yaml(section, key, "\(range.lowerBound)s")))
-        #expect(Self.accepts(Self.yaml(section, key, "\(range.upperBound)s")))
-        #expect(Self.refused(Self.yaml(section, key, "\(range.lowerBound - 0.001)s"), naming: bounds))
-        #expect(Self.refused(Self.yaml(section, key, "\(range.upperBound + 1)s"), naming: bounds))
+        Self.check(section, key, accepted: ["\(range.lowerBound)s", "\(range.upperBound)s"],
+                   refused: ["\(range.lowerBound - 0.001)s", "\(range.upperBound + 1)s"],
+                   naming: "from \(range.lowerBound) to \(range.upperBound) s")
     }
 
     @Test func holdBytes() {
         let range = HeldPackets.Limits.validBytes
-        #expect(Self.accepts(Self.yaml("hold", "bytes", "\(range.lowerBound)")))
-        #expect(Self.accepts(Self.yaml("hold", "bytes", "\(range.upperBound)")))
-        #expect(!Self.accepts(Self.yaml("hold", "bytes", "\(range.lowerBound - 1)")))
-        #expect(!Self.accepts(Self.yaml("hold", "bytes", "\(range.upperBound + 1)")))
+        Self.check("hold", "bytes", accepted: ["\(range.lowerBound)", "\(range.upperBound)"],
+                   refused: ["\(range.lowerBound - 1)", "\(range.upperBound + 1)"], naming: "'bytes'")
     }
 
     /// The configuration's defaults are the engine's.
