@@ -39,7 +39,8 @@ public struct DiscoverySettings: Hashable, Sendable {
     // and refuses values outside them.
     public static let defaultRetries = 3
     public static let validRetries = 0...10
-    /// The wait after the first probe; each retry of the daemon's schedule doubles it.
+    /// The wait after the first probe; each retry of the default schedule doubles it
+    /// (0.5, 1, 2, 4 s), as the configuration's `timeout` does.
     public static let defaultFirstWait = TimeAmount.milliseconds(500)
     public static let validWait = TimeAmount.milliseconds(10)...TimeAmount.hours(1)
     public static let defaultCacheTTL = TimeAmount.seconds(300)
@@ -53,7 +54,7 @@ public struct DiscoverySettings: Hashable, Sendable {
     public static let validWantedEntries = 1...Response.maximumEntries
 
     public init(retries: Int = Self.defaultRetries,
-                retransmitSchedule: [TimeAmount] = [.milliseconds(500), .seconds(1), .seconds(2)],
+                retransmitSchedule: [TimeAmount] = Self.doubling(from: Self.defaultFirstWait, retries: Self.defaultRetries),
                 jitter: Double = 0.1,
                 cacheTTL: TimeAmount = Self.defaultCacheTTL,
                 negativeTTL: TimeAmount = Self.defaultNegativeTTL,

@@ -121,13 +121,15 @@ import TEDWire
         #expect(sends.map(\.1.attempt) == Array(1...(retries + 1)))
         #expect(Set(sends.map(\.1.bytes)).count == 1)
         #expect(Set(sends.map(\.1.cookie)).count == 1)
-        let schedule: [Int64] = [500, 1000, 2000]
+        // The default schedule doubles from 0.5 s for each of the 3 default retries; past
+        // its end the last wait repeats.
+        let schedule: [Int64] = [500, 1000, 2000, 4000]
         var previous = t0
         for (index, send) in sends.enumerated().dropFirst() {
-            assertWithinJitter(send.0 - previous, base: schedule[min(index - 1, 2)])
+            assertWithinJitter(send.0 - previous, base: schedule[min(index - 1, 3)])
             previous = send.0
         }
-        assertWithinJitter(now - previous, base: schedule[min(retries, 2)])
+        assertWithinJitter(now - previous, base: schedule[min(retries, 3)])
         #expect(failure?.reason == .timeout && failure?.attempts == retries + 1 && failure?.packet == p)
         #expect(failure.map { "\($0)" } == "timeout for tcp 10.1.0.5:40000 10.2.0.7:443 after \(retries + 1) probe\(retries == 0 ? "" : "s") to 10.2.0.7")
         #expect(initiator.counters.retransmits == retries && initiator.counters.failures[.timeout] == 1)

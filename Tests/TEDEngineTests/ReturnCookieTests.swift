@@ -298,7 +298,10 @@ import TEDWire
     func flood(challenges: Bool) throws -> FloodOutcome {
         var responder = Responder(policy: responderPolicy, identity: responderIdentity,
                                   settings: defaultSettings(challenges: challenges))
-        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        // Three retransmissions 0.5, 1 and 2 s apart: a starved discovery fails by 6.6 s,
+        // inside the flood.
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity,
+                                  settings: DiscoverySettings(retransmitSchedule: [.milliseconds(500), .seconds(1), .seconds(2)]))
         var rng = SeededRNG(seed: 2101)
         var attacker = SeededRNG(seed: 666)
         let start = at(1000)

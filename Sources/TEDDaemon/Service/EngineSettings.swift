@@ -10,8 +10,7 @@ import TEDWire
 /// and only here):
 /// - probes carry the proxy address (`discovery.send-proxy-address`, engine: off): a
 ///   responder can then check the initiator's side as well as the summary;
-/// - the responder challenges what its rate limits refuse (engine: off), issue 21;
-/// - the retransmit schedule doubles from `discovery.timeout` (engine: 0.5, 1, 2 s).
+/// - the responder challenges what its rate limits refuse (engine: off), issue 21.
 extension Configuration {
     /// The identity put in probes and responses: this gateway's address and advertised port.
     public var tedIdentity: Identity { Identity(address: identity, port: advertisePort) }
