@@ -29,23 +29,9 @@ final class FirstPacketHold: Sendable {
         /// Each held packet's mark, to restore (without ted's bit) on release.
         var marks: [UInt32: UInt32] = [:]
         var queue: PacketQueue?
-        var counters: Counters?
+        var counters: HoldMetrics?
         /// The selectors of the child SAs that are up.
         var tunnels = ChildReferences<TrafficSelector>()
-    }
-
-    private struct Counters {
-        let held: Counter
-        let released: Counter
-        let dropped: [HeldPackets.DropReason: Counter]
-
-        init(_ registry: MetricsRegistry) {
-            held = Counter(label: "ted_held_packets_total", factory: registry)
-            released = Counter(label: "ted_held_released_total", factory: registry)
-            dropped = Dictionary(uniqueKeysWithValues: HeldPackets.DropReason.allCases.map {
-                ($0, Counter(label: "ted_held_dropped_total", dimensions: [("reason", $0.rawValue)], factory: registry))
-            })
-        }
     }
 
     init(configuration: Configuration, tunnelDevice: String?, logger: Logger) {
@@ -68,7 +54,7 @@ final class FirstPacketHold: Sendable {
     /// its failure cache, `trigger` asks for a packet's discovery.
     func start(metrics: MetricsRegistry, knownToFail: @escaping @Sendable ([Packet]) -> Set<Packet>,
                trigger: @escaping @Sendable (Packet) -> Void) throws(LinuxError) {
-        let counters = Counters(metrics)
+        let counters = HoldMetrics(registry: metrics)
         state.withLockedValue { $0.counters = counters }
         let queue = try PacketQueue(number: table.queue, maxLength: limits.packets)
         // Known before the first packet is read: every packet read gets a verdict.

@@ -1,4 +1,3 @@
-import CoreMetrics
 import Logging
 import TEDLinux
 
@@ -9,15 +8,13 @@ import TEDLinux
 /// again; the next TED gateway on the path may intercept and answer it.
 struct ProbePasser: Sendable {
     let enabled: Bool
-    let passed: Counter
-    let unpassed: Counter
+    let metrics: PassMetrics
     let logger: Logger
     private let errorLog = LogLimiter()
 
     init(enabled: Bool, metrics: MetricsRegistry, logger: Logger) {
         self.enabled = enabled
-        self.passed = Counter(label: "ted_probes_passed_total", factory: metrics)
-        self.unpassed = Counter(label: "ted_probes_not_passed_total", factory: metrics)
+        self.metrics = PassMetrics(registry: metrics)
         self.logger = logger
     }
 
@@ -25,16 +22,16 @@ struct ProbePasser: Sendable {
         guard enabled, let destination = datagram.originalDestination else { return }
         // A router does not forward a packet whose TTL runs out here; neither does ted.
         guard datagram.ttl > 1 else {
-            unpassed.increment()
+            metrics.notPassed.increment()
             return
         }
         do {
             try TransparentProbe.send(datagram.bytes, from: datagram.source, port: datagram.sourcePort,
                                       to: destination, port: datagram.originalPort, ttl: datagram.ttl - 1,
                                       mark: NFTInterception.passedMark, exactPort: true)
-            passed.increment()
+            metrics.passed.increment()
         } catch {
-            unpassed.increment()
+            metrics.notPassed.increment()
             if errorLog.allow("\(error.code)") {
                 logger.warning("cannot pass an intercepted probe on", metadata: ["ted.error": "\(error)",
                                                                                  "ted.destination": "\(destination)"])

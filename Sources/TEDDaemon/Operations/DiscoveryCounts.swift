@@ -95,9 +95,9 @@ struct PrometheusText {
         family(name, help, "counter", [("", value)])
     }
 
-    /// A counter with one label: the counts of equal label values summed, in a stable order.
+    /// A counter with one label: the counts of equal label values summed, in a stable order;
+    /// with none yet, the family alone (so every metric is listed from the first scrape).
     mutating func counter(_ name: String, _ help: String, _ label: String, _ values: [(String, Int)]) {
-        guard !values.isEmpty else { return }
         let summed = Dictionary(values, uniquingKeysWith: +)
         family(name, help, "counter", summed.sorted { $0.key < $1.key }.map { ("{\(label)=\"\($0.key)\"}", $0.value) })
     }

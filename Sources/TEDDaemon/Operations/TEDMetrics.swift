@@ -2,9 +2,10 @@ import CoreMetrics
 import TEDEngine
 import TEDWire
 
-/// The metrics discovery records as they happen: durations, which only a histogram
-/// keeps. Every count is the engines' and the socket's (`DiscoveryCounts`), rendered at
-/// scrape time beside these.
+/// Every metric ted records as it happens, declared here: discovery's and the hand-off's
+/// durations (only a histogram keeps them), and the data plane's packet verdicts below.
+/// Every other count is the engines' and the socket's (`DiscoveryCounts`), rendered at
+/// scrape time beside these. docs/OPERATOR.md lists them all (`MetricsDocumentationTests`).
 final class TEDMetrics: Sendable {
     let registry: MetricsRegistry
     /// Where a new tunnel's time goes: the first probe to the accepted response, then the
@@ -19,6 +20,33 @@ final class TEDMetrics: Sendable {
         discoverySeconds = Timer(label: "ted_discovery_seconds", factory: registry)
         setupInitiated = Timer(label: "ted_tunnel_setup_seconds", dimensions: [("how", "initiated")], factory: registry)
         setupCarried = Timer(label: "ted_tunnel_setup_seconds", dimensions: [("how", "carried")], factory: registry)
+    }
+}
+
+/// The data plane's counts, recorded as the kernel's packets meet their verdicts: held
+/// first packets (`FirstPacketHold`).
+struct HoldMetrics: Sendable {
+    let held: Counter
+    let released: Counter
+    let dropped: [HeldPackets.DropReason: Counter]
+
+    init(registry: MetricsRegistry) {
+        held = Counter(label: "ted_held_packets_total", factory: registry)
+        released = Counter(label: "ted_held_released_total", factory: registry)
+        dropped = Dictionary(uniqueKeysWithValues: HeldPackets.DropReason.allCases.map {
+            ($0, Counter(label: "ted_held_dropped_total", dimensions: [("reason", $0.rawValue)], factory: registry))
+        })
+    }
+}
+
+/// Intercepted probes sent on towards their host, or not (`ProbePasser`).
+struct PassMetrics: Sendable {
+    let passed: Counter
+    let notPassed: Counter
+
+    init(registry: MetricsRegistry) {
+        passed = Counter(label: "ted_probes_passed_total", factory: registry)
+        notPassed = Counter(label: "ted_probes_not_passed_total", factory: registry)
     }
 }
 
