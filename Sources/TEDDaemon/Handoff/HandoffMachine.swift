@@ -63,7 +63,9 @@ struct HandoffMachine {
     }
 
     struct Tunnel: Hashable {
-        let connection: IKEConnection
+        let name: String
+        /// What charon is asked to load and initiate; nil for an adopted tunnel.
+        let connection: IKEConnection?
         let peer: IPAddress
         /// The discovered intersection; nil for a tunnel adopted from charon after a restart.
         let intersection: Proxy?
@@ -76,7 +78,6 @@ struct HandoffMachine {
         /// When the discovery was handed off (`ted_tunnel_setup_seconds`).
         let began: NIODeadline
 
-        var name: String { connection.name }
         var record: TunnelRecord {
             TunnelRecord(name: name, peer: peer, intersection: intersection, selectors: selectors, state: state.text)
         }
@@ -205,7 +206,7 @@ struct HandoffMachine {
             if capped.count > Self.shown { capped.removeFirst() }
             return [.report(.capped(name, reason: cap))]
         }
-        var tunnel = Tunnel(connection: connection, peer: peer, intersection: discovery.intersection, child: child,
+        var tunnel = Tunnel(name: name, connection: connection, peer: peer, intersection: discovery.intersection, child: child,
                             selectors: selectors, state: .connecting(until: now + settings.initiateTimeout), began: now)
         // A child already up to that peer (its IKE SA came while this discovery was out)
         // carries the packet: no second IKE SA.
@@ -235,8 +236,10 @@ struct HandoffMachine {
             guard let deadline = tunnel.state.deadline, deadline <= now else { continue }
             switch tunnel.state {
             case .waiting:
+                // Only a discovered tunnel waits, and it has its connection.
+                guard let connection = tunnel.connection else { continue }
                 tunnels[tunnel.name]?.state = .connecting(until: now + settings.initiateTimeout)
-                actions += [.start(tunnel.connection), .report(.initiating(tunnel.name, peer: tunnel.peer))]
+                actions += [.start(connection), .report(.initiating(tunnel.name, peer: tunnel.peer))]
             case .connecting:
                 actions += fail(tunnel.name, reason: "no child SA within initiate-timeout", refute: true)
             case .installFailed:
@@ -322,9 +325,7 @@ struct HandoffMachine {
             children[child] = adopted
             actions.append(.childUp(child, adopted.selectors))
             if !event.owner.hasPrefix(ResponderConnections.childPrefix), tunnels[event.owner] == nil, let peer = adopted.peer {
-                let connection = IKEConnection(name: event.owner, localAddress: "\(settings.identity)", remoteAddress: "\(peer)",
-                                               proposals: [], espProposals: [], localID: "", remoteID: "", children: [])
-                tunnels[event.owner] = Tunnel(connection: connection, peer: peer, intersection: nil, child: nil,
+                tunnels[event.owner] = Tunnel(name: event.owner, connection: nil, peer: peer, intersection: nil, child: nil,
                                               selectors: adopted.selectors, state: .up(carriedBy: nil), began: now)
             }
         }
