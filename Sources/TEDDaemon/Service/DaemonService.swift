@@ -142,7 +142,6 @@ extension Optional {
     }
 }
 
-
 /// The control socket's line protocol: `status`, `status text`, `discover <packet>`.
 enum ControlProtocol {
     static func answer(_ request: String, node: TEDNode, identity: Identity, plugins: [any DaemonPlugin]) async -> String {
