@@ -6,7 +6,7 @@
 # catches the mutant; a green one lets it survive. The working tree is never modified.
 #
 #   scripts/mutants.sh                 every mutant; exit 1 when one survives
-#   scripts/mutants.sh --sample 15     a fixed, evenly spread sample (what CI runs)
+#   scripts/mutants.sh --sample 15     a fixed, evenly spread sample, slow ones left out (what CI runs)
 #   scripts/mutants.sh --only M01,E37  just these
 #   scripts/mutants.sh --verify-equivalent   also run the ones marked equivalent
 #
@@ -86,9 +86,14 @@ for row in "${rows[@]}"; do
   if python3 "$helper" check "$list" "$id" "$scratch" 2>/dev/null; then selected+=("$row"); else stale+=("$id"); fi
 done
 if [ "$sample" -gt 0 ]; then
-  # Evenly spread over the mutants that are not equivalent: fixed for a fixed list.
+  # Evenly spread over the mutants that are neither equivalent nor slow (caught only by
+  # the timeout: the full run has them): fixed for a fixed list.
+  slow=",$(python3 "$helper" slow "$list" | paste -sd,),"
   live=()
-  for row in "${selected[@]}"; do IFS=$'\t' read -r id file reason <<<"$row"; [ -n "$reason" ] || live+=("$row"); done
+  for row in "${selected[@]}"; do
+    IFS=$'\t' read -r id file reason <<<"$row"
+    [ -n "$reason" ] || [[ "$slow" == *",$id,"* ]] || live+=("$row")
+  done
   picked=()
   n=${#live[@]}
   for ((k = 0; k < sample && k < n; k++)); do picked+=("${live[$(( (k * n) / sample ))]}"); done

@@ -2,6 +2,7 @@
 """Reads scripts/mutants.txt and applies one mutant to a copy of the sources.
 
     mutants.py list FILE            one line per mutant: id, tab, path, tab, equivalent reason or ""
+    mutants.py slow FILE            the ids of the mutants marked slow, one a line
     mutants.py apply FILE ID ROOT   rewrites ROOT/<path>; exit 3 when the snippet is stale
     mutants.py check FILE ID ROOT   the same test, writing nothing
     mutants.py sync SRC DST DIR...  makes DST/DIR equal to SRC/DIR, rewriting only files that differ
@@ -40,7 +41,7 @@ def parse(path):
             if line.startswith("[") and "]" in line:
                 ident, _, file = line[1:].partition("]")
                 current = {"id": ident.strip(), "file": file.strip(), "old": None, "new": None,
-                           "equivalent": "", "line": number}
+                           "equivalent": "", "slow": "", "line": number}
                 mutants.append(current)
             elif current is None or not line.strip() or line.startswith("#"):
                 continue
@@ -50,6 +51,8 @@ def parse(path):
                 current["new"] = line[2:].replace("\\n", "\n")
             elif line.startswith("= equivalent:"):
                 current["equivalent"] = line[len("= equivalent:"):].strip()
+            elif line.startswith("~ slow:"):
+                current["slow"] = line[len("~ slow:"):].strip()
             else:
                 sys.exit(f"{path}:{number}: unexpected line: {line}")
     ids = [m["id"] for m in mutants]
@@ -72,6 +75,11 @@ def main():
     if command == "list":
         for m in mutants:
             print(f"{m['id']}\t{m['file']}\t{m['equivalent']}")
+        return
+    if command == "slow":
+        for m in mutants:
+            if m["slow"]:
+                print(m["id"])
         return
     if command in ("apply", "check"):
         ident, root = sys.argv[3], sys.argv[4]
