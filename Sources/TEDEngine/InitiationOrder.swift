@@ -18,6 +18,12 @@ import TEDModel
 /// would propose, and starts its own only if none came: a peer whose IKE fails costs at
 /// most `wait`.
 ///
+/// Anyone can send a probe naming a peer, so an answer proves nothing about the peer
+/// unless its probe echoed a good cookie (`proven`). A spoofer who keeps the record of an
+/// unproven answer fresh would make this gateway wait for a child that never comes; so an
+/// unproven answer makes it wait at most once per peer in `unprovenWaitInterval`. The
+/// crossing it exists for happens once per pair, when the pair first talks.
+///
 /// Pure: the driver records every response it sends (`answered`) and asks `shouldWait`
 /// when a discovery is handed to IKE.
 public struct InitiationOrder: Sendable {
@@ -25,23 +31,39 @@ public struct InitiationOrder: Sendable {
     public static let answerWindow = TimeAmount.seconds(2)
     /// The longest a gateway waits for the peer's child before starting its own.
     public static let wait = TimeAmount.seconds(1)
+    /// How long after waiting for a peer on an unproven answer the next unproven answer
+    /// is not waited on.
+    public static let unprovenWaitInterval = TimeAmount.seconds(60)
 
-    private var answers: BoundedLRU<IPAddress, NIODeadline>
+    private struct Answer: Sendable {
+        var at: NIODeadline
+        var proven: Bool
+    }
+
+    private var answers: BoundedLRU<IPAddress, Answer>
+    /// When this gateway last waited for a peer on an unproven answer.
+    private var unprovenWaits: BoundedLRU<IPAddress, NIODeadline>
 
     /// Remembers the latest answer to at most `capacity` identities (the oldest go first).
     public init(capacity: Int = 4096) {
         answers = BoundedLRU(capacity: capacity)
+        unprovenWaits = BoundedLRU(capacity: capacity)
     }
 
-    /// This gateway sent a response to the identity `peer` at `now`.
-    public mutating func answered(_ peer: IPAddress, now: NIODeadline) {
-        _ = answers.insert(now, for: peer)
+    /// This gateway sent a response to the identity `peer` at `now`; `proven` when the
+    /// probe echoed a good cookie.
+    public mutating func answered(_ peer: IPAddress, proven: Bool, now: NIODeadline) {
+        _ = answers.insert(Answer(at: now, proven: proven), for: peer)
     }
 
     /// Whether this gateway (`own`), whose discovery of `peer` sent its first probe at
     /// `probed`, should leave the IKE SA with `peer` to the peer for now.
-    public func shouldWait(for peer: IPAddress, own: IPAddress, probed: NIODeadline, now: NIODeadline) -> Bool {
-        guard let answered = answers.peek(peer), now - answered <= Self.answerWindow else { return false }
-        return answered < probed || own > peer
+    public mutating func shouldWait(for peer: IPAddress, own: IPAddress, probed: NIODeadline, now: NIODeadline) -> Bool {
+        guard let answer = answers.peek(peer), now - answer.at <= Self.answerWindow,
+              answer.at < probed || own > peer else { return false }
+        if answer.proven { return true }
+        if let waited = unprovenWaits.peek(peer), now - waited < Self.unprovenWaitInterval { return false }
+        _ = unprovenWaits.insert(now, for: peer)
+        return true
     }
 }

@@ -24,6 +24,13 @@ public struct Initiator: Sendable {
     private var cache: DiscoveryCache
     private var failureCache: FailureCache
     private var refutations: RefutationCache
+    /// Cookies for this gateway's identity from challenges to probes it did not send (a
+    /// flood naming it provokes them), by the challenging responder's address.
+    private var learned = BoundedLRU<IPAddress, LearnedCookie>(capacity: Initiator.learnedKept)
+    static let learnedKept = 64
+    /// How long a learned cookie is echoed: one 10-second slot of ted's responders (a cookie
+    /// the responder no longer takes costs nothing: the probe goes on as one without).
+    static let learnedLifetime = TimeAmount.seconds(10)
 
     public init(policy: any PolicyLookup, identity: Identity, settings: DiscoverySettings = DiscoverySettings()) {
         self.policy = policy
@@ -91,8 +98,8 @@ public struct Initiator: Sendable {
         let response: Response
         switch message {
         case .probe: return reject(.unexpectedProbe)
-        case .challenge(let challenge): return answer(challenge)
-        case .response(let answer): response = answer
+        case .challenge(let challenge): return answer(challenge, from: source.unmappedV4, now: now)
+        case .response(let answer): response = answer.unmapped
         }
         guard let key = pendingByCookie[response.initiatorCookie], let discovery = pending[key] else {
             return ignore(finished.peek(response.initiatorCookie) != nil ? .duplicate : .unknownCookie)
@@ -114,7 +121,7 @@ public struct Initiator: Sendable {
             .sorted { ($0.nextEvent, $0.cookie) < ($1.nextEvent, $1.cookie) }
         var actions: [InitiatorAction] = []
         for var discovery in due {
-            switch discovery.step(now: now) {
+            switch discovery.step(now: now, learned: learnedCookie(for: discovery.key.destination, now: now)) {
             case .retransmit(let probe):
                 pending[discovery.key] = discovery
                 counters.retransmits += 1
@@ -235,7 +242,8 @@ public struct Initiator: Sendable {
                                          proxy: proxyAddress?.pattern.family, summary: p.family)
             : nil
         let message = Probe(initiatorCookie: cookie, capabilities: .ted, identity: identity,
-                            proxyAddress: proxyAddress, summary: p, padding: padding)
+                            proxyAddress: proxyAddress, summary: p, padding: padding,
+                            cookie: learnedCookie(for: key.destination, now: now))
         let probe = OutgoingProbe(bytes: TEDCodec.encode(.probe(message)), cookie: cookie, source: p.source,
                                   sourcePort: p.proto.hasPorts ? (p.sourcePort ?? ISAKMP.port) : ISAKMP.port,
                                   destination: key.destination, destinationPort: key.destinationPort, attempt: 1)
@@ -246,19 +254,39 @@ public struct Initiator: Sendable {
         return .send(probe)
     }
 
-    /// A challenge (exchange 242) for a discovery in flight: its probe goes again at once,
-    /// to the discovery's own destination, echoing the cookie; so do its retransmissions.
-    /// Only the initiator cookie ties a challenge to a discovery, and only those on the
-    /// probe's path have seen it; even they get at most `PendingDiscovery.maxEchoes`
-    /// resends out of one discovery, so challenges cannot turn it into a stream.
-    private mutating func answer(_ challenge: Challenge) -> InitiatorAction {
-        guard let key = pendingByCookie[challenge.initiatorCookie], var discovery = pending[key] else {
-            return ignore(finished.peek(challenge.initiatorCookie) != nil ? .duplicate : .unknownCookie)
+    /// A challenge (exchange 242), taken only from the address probed or from a responder
+    /// that may answer (`peers`): anyone else's is set aside.
+    ///
+    /// For a discovery in flight its cookie is kept, the newest winning, and echoed by every
+    /// later send; the first challenge after each send also sends the probe again at once
+    /// (`PendingDiscovery.take`). A challenge never shortens or ends a discovery: a forged
+    /// one costs at most one extra send, and the responder treats a cookie it did not make
+    /// as none. For no discovery in flight, its cookie (which names this gateway's identity,
+    /// not a probe) is learned, and new probes and retransmissions echo it for
+    /// `learnedLifetime`: a flood naming this gateway's identity teaches it the cookie that
+    /// gets its own probes answered.
+    private mutating func answer(_ challenge: Challenge, from source: IPAddress, now: NIODeadline) -> InitiatorAction {
+        let discovery = pendingByCookie[challenge.initiatorCookie].flatMap { pending[$0] }
+        guard source == discovery?.key.destination || settings.authorizations(of: source) != nil,
+              settings.peerCheck.refusal(of: source) == nil else { return ignore(.challengeNotAllowed) }
+        guard var discovery else {
+            _ = learned.insert(LearnedCookie(cookie: challenge.cookie, at: now), for: source)
+            return ignore(.cookieLearned)
         }
-        guard let probe = discovery.echo(challenge.cookie) else { return ignore(.tooManyChallenges) }
-        pending[key] = discovery
+        guard let probe = discovery.take(challenge.cookie) else {
+            pending[discovery.key] = discovery
+            return ignore(.challengeKept)
+        }
+        pending[discovery.key] = discovery
         counters.challengesAnswered += 1
         return .send(probe)
+    }
+
+    /// The learned cookie to echo towards `destination`: the one its own address gave, else
+    /// the newest; none older than `learnedLifetime`.
+    private func learnedCookie(for destination: IPAddress, now: NIODeadline) -> ReturnCookie? {
+        if let own = learned.peek(destination), now - own.at < Self.learnedLifetime { return own.cookie }
+        return learned.firstNewest { _, value in now - value.at < Self.learnedLifetime }?.value.cookie
     }
 
     /// A fresh non-zero cookie that no live or recently ended discovery uses.
@@ -327,4 +355,24 @@ public struct Initiator: Sendable {
         counters.responsesIgnored[reason, default: 0] += 1
         return .ignored(reason)
     }
+}
+
+/// A cookie for this gateway's identity, and when it came.
+struct LearnedCookie: Sendable {
+    var cookie: ReturnCookie
+    var at: NIODeadline
+}
+
+extension Response {
+    /// The response with its identity unmapped (an IPv4-mapped IPv6 address as IPv4).
+    var unmapped: Response {
+        guard identity.address.unmappedV4 != identity.address else { return self }
+        return Response(initiatorCookie: initiatorCookie, responderCookie: responderCookie, capabilities: capabilities,
+                        identity: identity.unmapped, entries: entries)
+    }
+}
+
+extension Identity {
+    /// The identity with an IPv4-mapped IPv6 address as IPv4: every table and check sees one form.
+    var unmapped: Identity { Identity(address: address.unmappedV4, port: port) }
 }

@@ -138,8 +138,15 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     /// IKE did not prove this peer's claim for the packet recently (`Initiator.refute`):
     /// never taken again before `negativeTTL` passes; the discovery keeps waiting.
     case refutedClaim
-    /// A challenge for a discovery that already answered `PendingDiscovery.maxEchoes`.
-    case tooManyChallenges
+    /// A challenge for a discovery that already sent an extra probe since its last
+    /// scheduled one: its cookie is kept for the next send.
+    case challengeKept
+    /// A challenge for no discovery in flight: its cookie, which names this gateway's
+    /// identity, is echoed by new probes for a while (a flood naming this gateway).
+    case cookieLearned
+    /// A challenge from an address that is neither the one probed nor a peer that may
+    /// answer: set aside.
+    case challengeNotAllowed
 
     public var description: String { rawValue }
 }

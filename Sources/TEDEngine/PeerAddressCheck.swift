@@ -15,6 +15,9 @@ public enum IdentityRefusal: String, Hashable, Sendable, CaseIterable {
     case linkLocal
     /// One of this gateway's own addresses.
     case ownAddress
+    /// A port below 1024 other than ISAKMP's 500 (0 stands for 500): a well-known
+    /// service such as DNS or NTP, never a TED peer.
+    case privilegedPort
 }
 
 /// The addresses of this gateway that an identity must not name; filled in by the daemon
@@ -33,9 +36,15 @@ public struct PeerAddressCheck: Hashable, Sendable {
         self.allowLoopback = allowLoopback
     }
 
-    /// Why `address` may not be a peer, or nil when it may.
+    /// Why an identity at `address`:`port` (its effective port) may not be a peer, or nil
+    /// when it may.
+    public func refusal(of address: IPAddress, port: UInt16) -> IdentityRefusal? {
+        if port < 1024, port != 500 { return .privilegedPort }
+        return refusal(of: address)
+    }
+
+    /// Why `address` (unmapped) may not be a peer, or nil when it may.
     public func refusal(of address: IPAddress) -> IdentityRefusal? {
-        let address = address.unmappedV4
         if let special = Self.specialRange(of: address), special != .loopback || !allowLoopback { return special }
         // A loopback address is one of ours too; it got here only because loopback is allowed.
         if own.contains(address), Self.specialRange(of: address) != .loopback { return .ownAddress }
@@ -69,7 +78,7 @@ public struct PeerAddressCheck: Hashable, Sendable {
 
 extension IPAddress {
     /// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it names.
-    var unmappedV4: IPAddress {
+    public var unmappedV4: IPAddress {
         guard family == .v6, bits >> 32 == 0xffff else { return self }
         return IPAddress(v4: UInt32(truncatingIfNeeded: bits))
     }

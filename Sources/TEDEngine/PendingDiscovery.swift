@@ -31,14 +31,17 @@ struct PendingDiscovery: Sendable {
     let rule: PolicyRule
     let localProxy: Proxy
     let firstSent: NIODeadline
-    /// What every (re)transmission sends; a challenge's cookie changes it.
-    private var firstProbe: OutgoingProbe
+    /// What the last send sent, and the cookie it echoed.
+    private var lastProbe: OutgoingProbe
+    private var lastEchoed: ReturnCookie?
     private let message: Probe
-    /// Challenges answered (`echo`).
-    private(set) var echoes = 0
-    /// Challenges one discovery answers at most: a genuine path challenges each cookieless
-    /// probe at most once, and after the first echo every probe carries the cookie.
-    static let maxEchoes = 2
+    /// The newest challenge's cookie for this discovery: every later send echoes it.
+    private var challenged: ReturnCookie?
+    /// Challenges taken (`take`).
+    private(set) var challenges = 0
+    /// Whether a challenge already made an extra send since the last scheduled one: at most
+    /// one per send, so challenges cannot turn a discovery into a stream.
+    private var echoedSinceSend = false
     /// Jittered waits after each send, one per send.
     private let waits: [TimeAmount]
     private(set) var sends = 1
@@ -55,7 +58,8 @@ struct PendingDiscovery: Sendable {
         self.rule = rule
         self.localProxy = localProxy
         self.firstSent = now
-        self.firstProbe = probe
+        self.lastProbe = probe
+        self.lastEchoed = message.cookie
         self.waits = waits.isEmpty ? [.seconds(1)] : waits
         self.state = Self.state(afterSend: 1, waits: self.waits, now: now)
     }
@@ -68,31 +72,46 @@ struct PendingDiscovery: Sendable {
 
     mutating func join() { joined += 1 }
 
-    /// The probe again with `cookie`, from now on for retransmissions too; nil after
-    /// `maxEchoes`. The retransmission schedule is left as it is: the echo is an extra send.
-    mutating func echo(_ cookie: ReturnCookie) -> OutgoingProbe? {
-        guard echoes < Self.maxEchoes else { return nil }
-        echoes += 1
-        let bytes = TEDCodec.encode(.probe(message.echoing(cookie)))
-        firstProbe = OutgoingProbe(bytes: bytes, cookie: firstProbe.cookie, source: firstProbe.source,
-                                   sourcePort: firstProbe.sourcePort, destination: firstProbe.destination,
-                                   destinationPort: firstProbe.destinationPort, attempt: sends)
-        var echo = firstProbe
+    /// A challenge for this discovery: its cookie is kept (the newest wins) for every later
+    /// send. Returns the probe to send at once, echoing it, unless a challenge already made
+    /// an extra send since the last scheduled one; then the cookie goes with the next.
+    /// The schedule is left as it is: a challenge never shortens or ends a discovery.
+    mutating func take(_ cookie: ReturnCookie) -> OutgoingProbe? {
+        challenges += 1
+        challenged = cookie
+        guard !echoedSinceSend else { return nil }
+        echoedSinceSend = true
+        var echo = probe(echoing: cookie, attempt: sends)
         echo.answersChallenge = true
         return echo
     }
 
-    /// Advances to `now`: a retransmission (same bytes, same cookie), a timeout, or nothing yet.
-    mutating func step(now: NIODeadline) -> Step? {
+    /// Advances to `now`: a retransmission, a timeout, or nothing yet. A retransmission
+    /// echoes the discovery's own challenge cookie, or else `learned` (a cookie for this
+    /// gateway's identity that a challenge to another probe taught), or none.
+    mutating func step(now: NIODeadline, learned: ReturnCookie?) -> Step? {
         guard nextEvent <= now else { return nil }
         switch state {
         case .awaitingRetransmit:
             sends += 1
+            echoedSinceSend = false
             state = Self.state(afterSend: sends, waits: waits, now: now)
-            return .retransmit(firstProbe.attempt(sends))
+            return .retransmit(probe(echoing: challenged ?? learned, attempt: sends))
         case .awaitingLastAnswer:
             return .timedOut
         }
+    }
+
+    /// The probe echoing `cookie`, encoded again only when the cookie changed.
+    private mutating func probe(echoing cookie: ReturnCookie?, attempt: Int) -> OutgoingProbe {
+        if cookie != lastEchoed {
+            let bytes = TEDCodec.encode(.probe(message.echoing(cookie)))
+            lastProbe = OutgoingProbe(bytes: bytes, cookie: lastProbe.cookie, source: lastProbe.source,
+                                      sourcePort: lastProbe.sourcePort, destination: lastProbe.destination,
+                                      destinationPort: lastProbe.destinationPort, attempt: attempt)
+            lastEchoed = cookie
+        }
+        return lastProbe.attempt(attempt)
     }
 
     private static func state(afterSend send: Int, waits: [TimeAmount], now: NIODeadline) -> State {

@@ -1,60 +1,122 @@
 import NIOCore
 import TEDModel
 
-/// Token buckets per source prefix and per target prefix (/24 IPv4, /64 IPv6) in bounded
-/// LRU tables, plus one global bucket. A probe passes only when all three have a token;
-/// only then are all three charged.
+/// Every budget of the responder: what it may send, and towards whom.
 ///
-/// The source is where the datagram came from; the target is the identity the response
-/// would be sent to. Limiting only by source lets many sources aim one victim (reflection).
+/// Prefixes are /24 for IPv4, /64 for IPv6; every per-prefix table is a bounded LRU.
+/// - Towards an unproven identity (no good cookie), answers and challenges alike take a
+///   token of the identity prefix's target bucket: that bucket alone bounds what forged
+///   probes can aim at one victim, whatever the mix. An empty one means silence.
+/// - An answer also takes a token per source prefix and one of the global bucket.
+/// - A challenge instead takes a token of the source prefix's challenge bucket and one of
+///   the global challenge bucket, so that a flood from one source prefix cannot spend the
+///   challenges other initiators need.
+/// - A proven identity (good cookie) is answered from its prefix's proven bucket and a
+///   global proven cap, which forged probes never reach (they cannot read the cookie).
+/// So at most `perTarget` + `proven` (bursts plus rates over time) reach one identity prefix.
 struct ProbeRateLimiter: Sendable {
+    /// What the responder may do with a probe whose identity is not proven.
     enum Verdict: Hashable, Sendable {
-        case allowed
-        case sourceLimited
-        case targetLimited
-        case globalLimited
+        case answer
+        /// A challenge instead of the answer, for the reason the answer was refused.
+        case challenge(DropReason)
+        case refuse(DropReason)
     }
 
-    private let perSource: RateLimit
-    private let perTarget: RateLimit
-    private let global: RateLimit
+    private let limits: ResponderSettings
     private var sources: BoundedLRU<IPAddress, TokenBucket>
     private var targets: BoundedLRU<IPAddress, TokenBucket>
     private var globalBucket: TokenBucket?
+    private var challengeSources: BoundedLRU<IPAddress, TokenBucket>
+    private var challengeBucket: TokenBucket?
+    private var proven: BoundedLRU<IPAddress, TokenBucket>
+    private var provenBucket: TokenBucket?
 
-    init(perSource: RateLimit, perTarget: RateLimit, global: RateLimit, maxTracked: Int) {
-        self.perSource = perSource
-        self.perTarget = perTarget
-        self.global = global
-        self.sources = BoundedLRU(capacity: maxTracked)
-        self.targets = BoundedLRU(capacity: maxTracked)
+    init(settings: ResponderSettings) {
+        limits = settings
+        let capacity = settings.effectiveMaxTrackedSources
+        sources = BoundedLRU(capacity: capacity)
+        targets = BoundedLRU(capacity: capacity)
+        challengeSources = BoundedLRU(capacity: capacity)
+        proven = BoundedLRU(capacity: capacity)
     }
 
     var trackedSources: Int { sources.count }
     var trackedTargets: Int { targets.count }
 
-    mutating func admit(from source: IPAddress, to target: IPAddress, now: NIODeadline) -> Verdict {
-        let sourcePrefix = Self.prefix(of: source), targetPrefix = Self.prefix(of: target)
-        var sourceBucket = sources.use(sourcePrefix) ?? TokenBucket(limit: perSource, now: now)
-        var targetBucket = targets.use(targetPrefix) ?? TokenBucket(limit: perTarget, now: now)
-        var shared = globalBucket ?? TokenBucket(limit: global, now: now)
+    /// A probe from `source` naming the unproven identity `target`. `canChallenge`: the
+    /// responder would send a challenge (challenges on, and one fits within the probe).
+    ///
+    /// With challenges possible, a target bucket below half its burst is under attack or
+    /// close to it: the rest of its tokens go to challenges, so that the identity's own
+    /// initiator learns a cookie and is served from its proven bucket from then on.
+    mutating func admit(from source: IPAddress, to target: IPAddress, canChallenge: Bool, now: NIODeadline) -> Verdict {
+        let targetPrefix = Self.prefix(of: target)
+        var targetBucket = targets.use(targetPrefix) ?? TokenBucket(limit: limits.perTargetRate, now: now)
+        defer { targets.insert(targetBucket, for: targetPrefix) }
+        guard targetBucket.hasToken(limit: limits.perTargetRate, now: now) else { return .refuse(.rateLimitedTarget) }
+
+        let sourcePrefix = Self.prefix(of: source)
+        var sourceBucket = sources.use(sourcePrefix) ?? TokenBucket(limit: limits.perSourceRate, now: now)
+        var shared = globalBucket ?? TokenBucket(limit: limits.globalRate, now: now)
         defer {
             sources.insert(sourceBucket, for: sourcePrefix)
-            targets.insert(targetBucket, for: targetPrefix)
             globalBucket = shared
         }
-        guard sourceBucket.hasToken(limit: perSource, now: now) else { return .sourceLimited }
-        guard targetBucket.hasToken(limit: perTarget, now: now) else { return .targetLimited }
-        guard shared.hasToken(limit: global, now: now) else { return .globalLimited }
+        let refusal: DropReason? = !sourceBucket.hasToken(limit: limits.perSourceRate, now: now) ? .rateLimitedSource
+            : !shared.hasToken(limit: limits.globalRate, now: now) ? .rateLimitedGlobal : nil
+        let pressed = targetBucket.isBelowHalf(limit: limits.perTargetRate)
+        if refusal == nil, !(canChallenge && pressed) {
+            sourceBucket.take()
+            shared.take()
+            targetBucket.take()
+            return .answer
+        }
+        let reason = refusal ?? .rateLimitedTarget
+        if canChallenge, takeChallenge(sourcePrefix: sourcePrefix, now: now) {
+            targetBucket.take()
+            return .challenge(reason)
+        }
+        // No challenge to give: a pressed target still gets its answer while the rest allow it.
+        guard refusal == nil else { return .refuse(reason) }
         sourceBucket.take()
-        targetBucket.take()
         shared.take()
-        return .allowed
+        targetBucket.take()
+        return .answer
     }
 
-    /// The prefix a source or target is counted under.
+    /// Whether a proven identity may be answered now; takes its tokens when it may.
+    mutating func admitProven(_ identity: IPAddress, now: NIODeadline) -> Bool {
+        let prefix = Self.prefix(of: identity)
+        var bucket = proven.use(prefix) ?? TokenBucket(limit: limits.provenRate, now: now)
+        var cap = provenBucket ?? TokenBucket(limit: limits.provenGlobalRate, now: now)
+        defer {
+            proven.insert(bucket, for: prefix)
+            provenBucket = cap
+        }
+        guard bucket.hasToken(limit: limits.provenRate, now: now), cap.hasToken(limit: limits.provenGlobalRate, now: now)
+        else { return false }
+        bucket.take()
+        cap.take()
+        return true
+    }
+
+    private mutating func takeChallenge(sourcePrefix: IPAddress, now: NIODeadline) -> Bool {
+        var bucket = challengeSources.use(sourcePrefix) ?? TokenBucket(limit: limits.challengePerSourceRate, now: now)
+        var shared = challengeBucket ?? TokenBucket(limit: limits.challengeRate, now: now)
+        defer {
+            challengeSources.insert(bucket, for: sourcePrefix)
+            challengeBucket = shared
+        }
+        guard bucket.hasToken(limit: limits.challengePerSourceRate, now: now),
+              shared.hasToken(limit: limits.challengeRate, now: now) else { return false }
+        bucket.take()
+        shared.take()
+        return true
+    }
+
+    /// The prefix a source or target is counted under (addresses arrive unmapped).
     static func prefix(of address: IPAddress) -> IPAddress {
-        let address = address.unmappedV4
         let length = address.family == .v4 ? 24 : 64
         return AddressPattern(address: address, prefixLength: length)?.address ?? address
     }

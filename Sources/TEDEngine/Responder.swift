@@ -13,10 +13,10 @@ import TEDWire
 /// response stays within three times the probe's size (no amplification, spec section 1). No match and deny stay silent. The responder
 /// cookie is a keyed hash of the probe, so a retransmitted probe gets the same bytes.
 ///
-/// A probe the rate limits refuse gets a challenge instead of silence (when its summary
-/// meets a permit and the challenge budget allows): a cookie sent to its identity. A
-/// probe that echoes a good cookie skips those limits for a bucket of its proven identity
-/// (`ReturnCookies`), which forged floods without the cookie never reach.
+/// A probe the ordinary budgets would not answer may get a challenge instead (when
+/// challenges are on and the identity's target budget allows): a cookie sent to its
+/// identity. A probe that echoes a good cookie is answered from its identity prefix's
+/// proven budget (`ReturnCookies`, `ProbeRateLimiter`), which forged floods never reach.
 public struct Responder: Sendable {
     public let identity: Identity
     public private(set) var settings: ResponderSettings
@@ -32,9 +32,6 @@ public struct Responder: Sendable {
     private let offers: [IPAddress.Family: [(ruleIndex: Int, proxy: Proxy)]]
     private var limiter: ProbeRateLimiter
     private var cookies: ReturnCookies
-    private var challengeBucket: TokenBucket?
-    /// Buckets of identities proven by a good cookie, by identity address.
-    private var proven: BoundedLRU<IPAddress, TokenBucket>
     /// The last reply's entries and bytes, reused for the next: once the caller has let go
     /// of the previous reply (the daemon copies it out at once), a reply allocates nothing.
     private var replyEntries: [Proxy] = []
@@ -62,10 +59,8 @@ public struct Responder: Sendable {
             }
         }
         self.offers = offers
-        self.limiter = ProbeRateLimiter(perSource: settings.perSourceRate, perTarget: settings.perTargetRate,
-                                        global: settings.globalRate, maxTracked: settings.effectiveMaxTrackedSources)
+        self.limiter = ProbeRateLimiter(settings: settings)
         self.cookies = ReturnCookies(secret: settings.challengeSecret, slot: settings.cookieSlot)
-        self.proven = BoundedLRU(capacity: settings.effectiveMaxTrackedSources)
     }
 
     /// Source prefixes that have a token bucket now (at most `maxTrackedSources`).
@@ -74,6 +69,12 @@ public struct Responder: Sendable {
     public var trackedTargets: Int { limiter.trackedTargets }
 
     /// One datagram that arrived on the TED port from `source`:`port`.
+    ///
+    /// In order: decode; the identity (unmapped once here) and its port; the policy (a
+    /// probe no permit covers costs nothing more); a good cookie's proven budget; else the
+    /// ordinary budgets, which answer, challenge or stay silent (`ProbeRateLimiter`). An
+    /// echoed cookie that is not good is counted and then ignored: the probe is treated
+    /// exactly as one without.
     public mutating func received(_ datagram: ByteBuffer, from source: IPAddress, port: UInt16,
                                   now: NIODeadline) -> ResponderAction {
         counters.received += 1
@@ -85,21 +86,10 @@ public struct Responder: Sendable {
             return drop(.rejected(error.reason))
         }
         guard case .probe(let probe) = message else { return drop(.notAProbe) }
-        if let refusal = settings.peerCheck.refusal(of: probe.identity.address) { return drop(.refusedIdentity(refusal)) }
-        if let echoed = probe.cookie {
-            switch cookies.verify(echoed, identity: probe.identity, source: source, initiatorCookie: probe.initiatorCookie,
-                                  now: now) {
-            case .refused(let why): return drop(.badCookie(why))
-            case .valid: counters.cookiesAccepted += 1
-            }
-            guard admitProven(probe.identity.address, now: now) else { return drop(.rateLimitedProven) }
-        } else {
-            switch limiter.admit(from: source, to: probe.identity.address, now: now) {
-            case .allowed: break
-            case .sourceLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedSource)
-            case .targetLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedTarget)
-            case .globalLimited: return challenge(probe, size: datagram.readableBytes, source: source, now: now, else: .rateLimitedGlobal)
-            }
+        let identity = probe.identity.unmapped
+        let source = source.unmappedV4
+        if let refusal = settings.peerCheck.refusal(of: identity.address, port: identity.effectivePort) {
+            return drop(.refusedIdentity(refusal))
         }
         // By position: the entry is read from the policy's plain entries, the rule not copied.
         guard let position = lookup.firstMatchPosition(probe.summary, as: .responder) else { return drop(.noMatch) }
@@ -107,8 +97,26 @@ public struct Responder: Sendable {
         guard entry.action == .permit else { return drop(.deny) }
         guard let piece = share(ofPosition: position, family: probe.summary.family).piece(of: entry, holding: probe.summary)
         else { return drop(.unservable) }
-        guard let matched = piece.proxy(as: .responder, family: probe.summary.family) else {
-            return drop(.noMatch)
+        guard let matched = piece.proxy(as: .responder, family: probe.summary.family) else { return drop(.noMatch) }
+
+        var kind = ReplyKind.answer
+        if let echoed = probe.cookie {
+            switch cookies.verify(echoed, identity: identity, now: now) {
+            case .refused(let why): counters.cookiesRefused[why, default: 0] += 1
+            case .valid:
+                counters.cookiesAccepted += 1
+                if limiter.admitProven(identity.address, now: now) { kind = .provenAnswer }
+            }
+        }
+        if kind == .answer {
+            let canChallenge = settings.challenges && TEDCodec.challengeSize(cookieSize: ReturnCookies.size) <= datagram.readableBytes
+            switch limiter.admit(from: source, to: identity.address, canChallenge: canChallenge, now: now) {
+            case .answer: break
+            case .refuse(let reason): return drop(reason)
+            case .challenge(let reason):
+                guard let cookie = cookies.make(identity: identity, now: now) else { return drop(reason) }
+                return challenge(probe, identity: identity, cookie: cookie)
+            }
         }
         var entries = replyEntries
         replyEntries = []
@@ -117,7 +125,7 @@ public struct Responder: Sendable {
         if settings.offerAdditionalEntries, probe.capabilities.contains(.multipleEntries) {
             let limit = min(settings.effectiveMaxEntries,
                             TEDCodec.entriesWithinAmplificationBound(probeSize: datagram.readableBytes,
-                                                                     identity: identity.address.family,
+                                                                     identity: self.identity.address.family,
                                                                      family: probe.summary.family))
             let ruleIndex = policy.rules[position].index
             for offer in offers[probe.summary.family] ?? [] where entries.count < limit {
@@ -125,46 +133,21 @@ public struct Responder: Sendable {
             }
         }
         let response = Response(initiatorCookie: probe.initiatorCookie,
-                                responderCookie: cookie(for: probe, source: source, port: port),
-                                capabilities: .ted, identity: identity, entries: entries)
+                                responderCookie: cookie(for: probe, identity: identity, source: source, port: port),
+                                capabilities: .ted, identity: self.identity, entries: entries)
         counters.replies += 1
         replyBuffer.clear()
         TEDCodec.encode(.response(response), into: &replyBuffer)
         replyEntries = entries
-        return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
+        return .reply(bytes: replyBuffer, to: identity.address, port: identity.effectivePort, kind: kind)
     }
 
-    /// A challenge for a probe the limits refused, or the drop `reason` when challenges are
-    /// off, their budget is spent, no permit covers the summary (another gateway on the
-    /// path may, and must see the probe without a cookie it cannot read), or the challenge
-    /// would be larger than the probe.
-    private mutating func challenge(_ probe: Probe, size: Int, source: IPAddress, now: NIODeadline,
-                                    else reason: DropReason) -> ResponderAction {
-        guard settings.challenges else { return drop(reason) }
-        var budget = challengeBucket ?? TokenBucket(limit: settings.challengeRate, now: now)
-        defer { challengeBucket = budget }
-        guard budget.hasToken(limit: settings.challengeRate, now: now) else { return drop(reason) }
-        // Charged before the lookup, so that the budget bounds the lookups too.
-        budget.take()
-        guard let position = lookup.firstMatchPosition(probe.summary, as: .responder),
-              policy.entry(at: position).action == .permit,
-              let cookie = cookies.make(identity: probe.identity, source: source,
-                                        initiatorCookie: probe.initiatorCookie, now: now),
-              TEDCodec.challengeSize(cookieSize: cookie.bytes.count) <= size
-        else { return drop(reason) }
+    /// A challenge to the probe's identity, which the budgets have already charged for.
+    private mutating func challenge(_ probe: Probe, identity: Identity, cookie: ReturnCookie) -> ResponderAction {
         counters.challenges += 1
         replyBuffer.clear()
         TEDCodec.encode(.challenge(Challenge(initiatorCookie: probe.initiatorCookie, cookie: cookie)), into: &replyBuffer)
-        return .reply(bytes: replyBuffer, to: probe.identity.address, port: probe.identity.effectivePort)
-    }
-
-    /// Takes a token of the proven identity's own bucket.
-    private mutating func admitProven(_ identity: IPAddress, now: NIODeadline) -> Bool {
-        var bucket = proven.use(identity) ?? TokenBucket(limit: settings.provenRate, now: now)
-        defer { proven.insert(bucket, for: identity) }
-        guard bucket.hasToken(limit: settings.provenRate, now: now) else { return false }
-        bucket.take()
-        return true
+        return .reply(bytes: replyBuffer, to: identity.address, port: identity.effectivePort, kind: .challenge)
     }
 
     private mutating func share(ofPosition position: Int, family: IPAddress.Family) -> EntryShare {
@@ -176,7 +159,7 @@ public struct Responder: Sendable {
     }
 
     /// SipHash-2-4 under the secret of everything that identifies the probe, never zero.
-    private func cookie(for probe: Probe, source: IPAddress, port: UInt16) -> Cookie {
+    private func cookie(for probe: Probe, identity: Identity, source: IPAddress, port: UInt16) -> Cookie {
         var hash = SipHash24(k0: settings.secret.k0, k1: settings.secret.k1)
         hash.append(bigEndian: probe.initiatorCookie)
         let summary = probe.summary
@@ -190,9 +173,9 @@ public struct Responder: Sendable {
         hash.append(source.family.rawValue)
         hash.append(source)
         hash.append(bigEndian: port)
-        hash.append(probe.identity.address.family.rawValue)
-        hash.append(probe.identity.address)
-        hash.append(bigEndian: probe.identity.port)
+        hash.append(identity.address.family.rawValue)
+        hash.append(identity.address)
+        hash.append(bigEndian: identity.port)
         hash.append(bigEndian: probe.capabilities.rawValue)
         if let proxy = probe.proxyAddress {
             hash.append(proxy.pattern.family.rawValue)

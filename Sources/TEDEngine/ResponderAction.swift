@@ -6,9 +6,20 @@ import TEDWire
 public enum ResponderAction: Hashable, Sendable {
     /// Send `bytes` from the TED port to the probe's identity address and port: a response,
     /// or a challenge (never larger than the probe it answers).
-    case reply(bytes: ByteBuffer, to: IPAddress, port: UInt16)
+    case reply(bytes: ByteBuffer, to: IPAddress, port: UInt16, kind: ReplyKind)
     /// Send nothing.
     case drop(DropReason)
+}
+
+/// What a reply is, and what the responder knows of the identity it goes to.
+public enum ReplyKind: Hashable, Sendable {
+    /// A response to a probe whose identity proved nothing.
+    case answer
+    /// A response to a probe that echoed a good cookie: its sender receives what is sent
+    /// to its identity.
+    case provenAnswer
+    /// A challenge (exchange 242) instead of a response.
+    case challenge
 }
 
 /// Why the responder stayed silent; each is counted.
@@ -30,10 +41,6 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case rateLimitedTarget
     /// All sources together used up the global tokens.
     case rateLimitedGlobal
-    /// The identity proven by a good cookie used up its own tokens.
-    case rateLimitedProven
-    /// The probe echoed a cookie this responder does not take.
-    case badCookie(CookieRefusal)
     /// The probe's identity can never be a peer.
     case refusedIdentity(IdentityRefusal)
     /// Responding is switched off.
@@ -45,9 +52,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// responder on the path whose policy covers P answers).
     public var passesOn: Bool {
         switch self {
-        // A cookie another gateway on the path made is no proof here, but may be there.
-        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal,
-             .rateLimitedProven, .badCookie: true
+        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
         case .rejected, .notAProbe, .refusedIdentity: false
         }
     }
@@ -62,8 +67,6 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .rateLimitedSource: "rate limited (source)"
         case .rateLimitedTarget: "rate limited (target)"
         case .rateLimitedGlobal: "rate limited (global)"
-        case .rateLimitedProven: "rate limited (proven identity)"
-        case .badCookie(let why): "cookie \(why.rawValue)"
         case .refusedIdentity(let why): "refused identity: \(why.rawValue)"
         case .disabled: "disabled"
         }
@@ -77,18 +80,13 @@ public struct ResponderCounters: Hashable, Sendable {
     public var drops: [DropReason: Int] = [:]
     /// Challenges sent instead of a rate-limited drop (not counted in `replies` or `drops`).
     public var challenges = 0
-    /// Probes whose echoed cookie was taken (refused ones are drops: `.badCookie(why)`).
+    /// Probes whose echoed cookie was taken.
     public var cookiesAccepted = 0
+    /// Echoed cookies refused, by why; the probe then went on as one without a cookie.
+    public var cookiesRefused: [CookieRefusal: Int] = [:]
 
     public init() {}
 
     /// All drops, whatever the reason.
     public var totalDrops: Int { drops.values.reduce(0, +) }
-
-    /// Echoed cookies refused, by why.
-    public var cookiesRefused: [CookieRefusal: Int] {
-        var refused: [CookieRefusal: Int] = [:]
-        for (reason, count) in drops { if case .badCookie(let why) = reason { refused[why, default: 0] += count } }
-        return refused
-    }
 }

@@ -52,8 +52,14 @@ public struct ResponderSettings: Hashable, Sendable {
     public var challengeSecret: CookieSecret
     /// Challenges sent, to everyone together: bounds the work and the traffic they make.
     public var challengeRate: RateLimit
-    /// Probes echoing a good cookie, per identity address.
+    /// Challenges provoked from one source prefix (/24, /64): a flood from one prefix
+    /// cannot spend the challenges other initiators need.
+    public var challengePerSourceRate: RateLimit
+    /// Probes echoing a good cookie, per identity prefix (/24, /64).
     public var provenRate: RateLimit
+    /// Probes echoing a good cookie, all identities together: identities that can read
+    /// their own cookies (many prefixes of one attacker) get no more than this.
+    public var provenGlobalRate: RateLimit
     /// Length of a cookie's time slot: a cookie is good in its slot and the next.
     public var cookieSlot: TimeAmount
 
@@ -68,8 +74,10 @@ public struct ResponderSettings: Hashable, Sendable {
                 maxEntries: Int = Response.maximumEntries,
                 challenges: Bool = false,
                 challengeSecret: CookieSecret? = nil,
-                challengeRate: RateLimit = RateLimit(perSecond: 20_000, burst: 20_000),
-                provenRate: RateLimit = RateLimit(perSecond: 10, burst: 20),
+                challengeRate: RateLimit = Self.defaultChallengeRate,
+                challengePerSourceRate: RateLimit = Self.defaultChallengePerSourceRate,
+                provenRate: RateLimit = Self.defaultProvenRate,
+                provenGlobalRate: RateLimit = Self.defaultProvenGlobalRate,
                 cookieSlot: TimeAmount = .seconds(10)) {
         self.enabled = enabled
         self.secret = secret
@@ -85,7 +93,9 @@ public struct ResponderSettings: Hashable, Sendable {
         // draws both at random; tests inject them).
         self.challengeSecret = challengeSecret ?? CookieSecret(k0: ~secret.k1, k1: secret.k0 ^ 0x7265_7475_726e_636b)
         self.challengeRate = challengeRate
+        self.challengePerSourceRate = challengePerSourceRate
         self.provenRate = provenRate
+        self.provenGlobalRate = provenGlobalRate
         self.cookieSlot = cookieSlot
     }
 
@@ -94,6 +104,10 @@ public struct ResponderSettings: Hashable, Sendable {
     public static let defaultPerSourceRate = RateLimit(perSecond: 100, burst: 200)
     public static let defaultPerTargetRate = RateLimit(perSecond: 100, burst: 200)
     public static let defaultGlobalRate = RateLimit(perSecond: 1_000, burst: 2_000)
+    public static let defaultChallengeRate = RateLimit(perSecond: 20_000, burst: 20_000)
+    public static let defaultChallengePerSourceRate = RateLimit(perSecond: 1_000, burst: 2_000)
+    public static let defaultProvenRate = RateLimit(perSecond: 50, burst: 100)
+    public static let defaultProvenGlobalRate = RateLimit(perSecond: 1_000, burst: 2_000)
     public static let defaultMaxTrackedSources = 65_536
     public static let validMaxTrackedSources = 1...10_000_000
 

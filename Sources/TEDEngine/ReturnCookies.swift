@@ -3,20 +3,21 @@ import TEDModel
 import TEDWire
 
 /// Return-routability cookies (IKEv2's COOKIE, RFC 7296 section 2.6; QUIC's Retry): what
-/// a responder puts in a challenge and checks when a probe echoes it, without state but a
-/// bounded table of recent uses.
+/// a responder puts in a challenge and checks when a probe echoes it, without state.
 ///
 /// A cookie is 16 bytes: the time slot it was made in (8 bytes, big-endian) and a MAC
-/// (8 bytes), SipHash-2-4 of the identity address and port, the probe's IP source and
-/// initiator cookie under a key of the slot's own. The slot key is itself SipHash of the
-/// slot number under the injected secret, so every slot has its own key and no key has to
-/// be stored or rotated by hand: a cookie is good in the slot it was made in and the next
-/// one (10 to 20 s with 10-second slots), never older, never from a future slot.
+/// (8 bytes), SipHash-2-4 of the identity address and port under a key of the slot's own.
+/// The slot key is itself SipHash of the slot number under the injected secret, so every
+/// slot has its own key and no key has to be stored or rotated by hand: a cookie is good
+/// in the slot it was made in and the next one (10 to 20 s with 10-second slots), never
+/// older, never from a future slot.
 ///
 /// Only the identity can have read the cookie (the challenge goes there), so a probe that
-/// echoes it proves that the identity's owner sent it, or at least sees what is sent to
-/// it, and from the source it names: a spoofer that forges sources and identities in a
-/// victim's prefix never learns a cookie.
+/// echoes it proves that whoever sent it receives what is sent to the identity: a spoofer
+/// off the path never learns a cookie. The cookie names the identity, not one probe, so
+/// the identity's initiator may echo one it learned from a challenge another probe
+/// provoked (a flood naming it); what a captured cookie can be replayed into is bounded by
+/// the identity prefix's proven budget, and every answer goes to the identity.
 struct ReturnCookies: Sendable {
     /// Why an echoed cookie is not taken.
     enum Verdict: Hashable, Sendable {
@@ -25,21 +26,9 @@ struct ReturnCookies: Sendable {
     }
 
     static let size = 16
-    /// Uses of one cookie that are taken: a genuine initiator sends the probe that echoes
-    /// it at most once per transmission (first send and 3 retransmissions by default).
-    /// Counting uses rather than allowing one keeps retransmissions working; counting
-    /// at all bounds what one captured probe can be replayed into: at most this many
-    /// answers, to the identity that already asked.
-    static let maxUses = 4
-    /// Recent cookies remembered for the replay bound. Forgetting one (the least recently
-    /// used goes first) gives at most `maxUses` more answers for it, still within the
-    /// proven identity's own bucket; every cookie costs a challenge from the global
-    /// challenge budget, so filling the table is as hard as filling that budget.
-    static let remembered = 4096
 
     private let secret: CookieSecret
     private let slotNanoseconds: UInt64
-    private var uses = BoundedLRU<UInt64, Int>(capacity: ReturnCookies.remembered)
     /// The keys of the last two slots asked for: under a flood every cookie checked costs
     /// one SipHash, not three.
     private var keys: [(slot: UInt64, key: CookieSecret)] = []
@@ -51,11 +40,10 @@ struct ReturnCookies: Sendable {
 
     private func slot(at now: NIODeadline) -> UInt64 { now.uptimeNanoseconds / slotNanoseconds }
 
-    /// The cookie for a probe from `source` naming `identity` with `initiatorCookie`, at `now`.
-    /// (Never nil: 16 bytes always make a `ReturnCookie`.)
-    mutating func make(identity: Identity, source: IPAddress, initiatorCookie: Cookie, now: NIODeadline) -> ReturnCookie? {
+    /// The cookie for `identity` at `now` (never nil: 16 bytes always make a `ReturnCookie`).
+    mutating func make(identity: Identity, now: NIODeadline) -> ReturnCookie? {
         let slot = slot(at: now)
-        let mac = Self.mac(key: key(for: slot), identity: identity, source: source, initiatorCookie: initiatorCookie)
+        let mac = Self.mac(key: key(for: slot), identity: identity)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.size)
         for value in [slot, mac] {
@@ -64,20 +52,15 @@ struct ReturnCookies: Sendable {
         return ReturnCookie(bytes)
     }
 
-    /// Checks an echoed cookie and, when it is good, counts a use of it.
-    mutating func verify(_ cookie: ReturnCookie, identity: Identity, source: IPAddress, initiatorCookie: Cookie,
-                         now: NIODeadline) -> Verdict {
+    /// Checks an echoed cookie.
+    mutating func verify(_ cookie: ReturnCookie, identity: Identity, now: NIODeadline) -> Verdict {
         guard cookie.bytes.count == Self.size else { return .refused(.forged) }
         let slot = cookie.bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let mac = cookie.bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let current = self.slot(at: now)
         guard slot <= current else { return .refused(.forged) }
         guard current - slot <= 1 else { return .refused(.stale) }
-        guard mac == Self.mac(key: key(for: slot), identity: identity, source: source, initiatorCookie: initiatorCookie)
-        else { return .refused(.forged) }
-        let used = uses.use(mac) ?? 0
-        guard used < Self.maxUses else { return .refused(.replayed) }
-        uses.insert(used + 1, for: mac)
+        guard mac == Self.mac(key: key(for: slot), identity: identity) else { return .refused(.forged) }
         return .valid
     }
 
@@ -99,14 +82,11 @@ struct ReturnCookies: Sendable {
         return CookieSecret(k0: half(1), k1: half(2))
     }
 
-    private static func mac(key: CookieSecret, identity: Identity, source: IPAddress, initiatorCookie: Cookie) -> UInt64 {
+    private static func mac(key: CookieSecret, identity: Identity) -> UInt64 {
         var hash = SipHash24(k0: key.k0, k1: key.k1)
         hash.append(identity.address.family.rawValue)
         hash.append(identity.address)
         hash.append(bigEndian: identity.effectivePort)
-        hash.append(source.family.rawValue)
-        hash.append(source)
-        hash.append(bigEndian: initiatorCookie)
         return hash.finalize()
     }
 }
@@ -115,11 +95,8 @@ struct ReturnCookies: Sendable {
 public enum CookieRefusal: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     /// Made more than one slot ago.
     case stale
-    /// Not made by this responder for this identity, source and initiator cookie (or of a
-    /// size or slot it never makes).
+    /// Not made by this responder for this identity (or of a size or slot it never makes).
     case forged
-    /// Already used `ReturnCookies.maxUses` times.
-    case replayed
 
     public var description: String { rawValue }
 }

@@ -43,6 +43,11 @@ struct TokenBucket: Hashable, Sendable {
         return nanoTokens >= Self.scale
     }
 
+    /// Whether less than half the burst is left (as of the last `hasToken`).
+    func isBelowHalf(limit: RateLimit) -> Bool {
+        nanoTokens < Int64(limit.clamped.burst) * Self.scale / 2
+    }
+
     /// Takes one token; call only after `hasToken` said yes.
     mutating func take() {
         nanoTokens = max(0, nanoTokens - Self.scale)

@@ -71,8 +71,8 @@ public struct Probe: Hashable, Sendable {
         self.cookie = cookie
     }
 
-    /// The same probe carrying `cookie` (the answer to a challenge).
-    public func echoing(_ cookie: ReturnCookie) -> Probe {
+    /// The same probe carrying `cookie` (the answer to a challenge), or none.
+    public func echoing(_ cookie: ReturnCookie?) -> Probe {
         Probe(initiatorCookie: initiatorCookie, capabilities: capabilities, identity: identity,
               proxyAddress: proxyAddress, summary: summary, padding: padding, cookie: cookie)
     }

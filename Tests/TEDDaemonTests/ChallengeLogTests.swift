@@ -27,7 +27,7 @@ import TEDWire
     }
 
     func probe(identity: String, cookie: Cookie) throws -> ByteBuffer {
-        TEDCodec.encode(.probe(Probe(initiatorCookie: cookie, identity: Identity(address: IPAddress(identity)!, port: 9),
+        TEDCodec.encode(.probe(Probe(initiatorCookie: cookie, identity: Identity(address: IPAddress(identity)!, port: 9500),
                                      summary: try Packet(parsing: "tcp 198.18.1.10:40000 198.18.2.20:443"))))
     }
 

@@ -83,7 +83,7 @@ extension InitiatorAction {
 
 extension ResponderAction {
     var replyBytes: ByteBuffer? {
-        if case .reply(let bytes, _, _) = self { return bytes }
+        if case .reply(let bytes, _, _, _) = self { return bytes }
         return nil
     }
 }
@@ -99,12 +99,12 @@ func exchange(_ initiator: inout Initiator, _ responder: inout Responder, _ p: P
 
 /// The challenge a responder's action sends, if it sends one.
 func challenge(_ action: ResponderAction) -> Challenge? {
-    guard case .reply(let bytes, _, _) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
+    guard case .reply(let bytes, _, _, .challenge) = action, case .challenge(let challenge) = try? TEDCodec.decode(bytes) else { return nil }
     return challenge
 }
 
 /// Whether a responder's action sends a response.
 func isResponse(_ action: ResponderAction) -> Bool {
-    guard case .reply(let bytes, _, _) = action, case .response = try? TEDCodec.decode(bytes) else { return false }
+    guard case .reply(let bytes, _, _, let kind) = action, kind != .challenge, case .response = try? TEDCodec.decode(bytes) else { return false }
     return true
 }

@@ -29,9 +29,36 @@ import TEDWire
                            "fec0::1", "fe7f::1", "feff::1", "::2", "2001:db8::1", "fe00::1"]
     let check = PeerAddressCheck(own: [ip("198.51.100.2")], broadcasts: [ip("198.51.100.255")])
 
+    /// The check takes addresses as the engines pass them, unmapped once at the edge
+    /// (`responderNeverAnswersARefusedIdentity` sends the mapped ones through a responder).
     @Test(arguments: refused)
     func specialIdentitiesAreRefused(address: String, reason: IdentityRefusal) {
-        #expect(check.refusal(of: ip(address)) == reason)
+        #expect(check.refusal(of: ip(address).unmappedV4) == reason)
+    }
+
+    /// An identity's port must be one a TED peer can use: 500 (0 means 500) or an
+    /// unprivileged one; never a well-known service's (DNS, NTP, ...), whatever the address.
+    @Test(arguments: [(UInt16(0), true), (500, true), (1024, true), (4500, true), (65535, true),
+                      (1, false), (53, false), (123, false), (499, false), (501, false), (1023, false)])
+    func onlyPortsATEDPeerCanUseAreAnswered(port: UInt16, answered: Bool) {
+        var responder = Responder(policy: policy40, identity: responderIdentity, settings: generousResponderSettings())
+        let datagram = TEDCodec.encode(.probe(Probe(initiatorCookie: 9, identity: Identity(address: ip("198.51.100.7"), port: port),
+                                                    summary: summary)))
+        let action = responder.received(datagram, from: ip("10.1.0.5"), port: 1, now: t0)
+        #expect(answered ? action.replyBytes != nil : action == .drop(.refusedIdentity(.privilegedPort)), "\(port)")
+    }
+
+    /// An IPv4-mapped identity is its IPv4 address everywhere: one target bucket for both forms.
+    @Test func aMappedIdentitySharesItsIPv4TargetBucket() {
+        var settings = generousResponderSettings()
+        settings.perTargetRate = RateLimit(perSecond: 0, burst: 2)
+        var responder = Responder(policy: policy40, identity: responderIdentity, settings: settings)
+        let actions = ["198.51.100.7", "::ffff:198.51.100.8", "198.51.100.9"].map {
+            responder.received(probe(identity: $0), from: ip("10.1.0.5"), port: 1, now: t0)
+        }
+        #expect(actions.prefix(2).allSatisfy { $0.replyBytes != nil } && actions[2] == .drop(.rateLimitedTarget))
+        guard case .reply(_, let to, _, _) = actions[1] else { return }
+        #expect(to == ip("198.51.100.8"))
     }
 
     @Test(arguments: accepted)
@@ -102,6 +129,34 @@ import TEDWire
         #expect(responder.received(probe(identity: "203.0.113.9"), from: ip("10.9.0.1"), port: 1, now: at(200_000_000))
             .replyBytes != nil)
         #expect(responder.trackedTargets == 2)
+    }
+
+    /// Issue 28's attack, with the daemon's defaults and challenges on: 20,000 probes in
+    /// 1 s from one host naming one victim, each from a source of its own /24 (no source
+    /// bucket ever refuses), some echoing made-up cookies. Answers and challenges together
+    /// reach the victim's /24 no more than its target bucket allows: burst + rate x 1 s.
+    @Test func answersAndChallengesTogetherStayWithinTheTargetBound() throws {
+        let settings = ResponderSettings(secret: secret, challenges: true)
+        var responder = Responder(policy: policy40, identity: responderIdentity, settings: settings)
+        var rng = SeededRNG(seed: 28)
+        var answers = 0, challenges = 0
+        for index in 0..<20_000 {
+            let source = IPAddress(v4: 0x0a00_0000 | UInt32(index) << 8 | 5)
+            let victim = "203.0.113.\(index % 250 + 1)"
+            let forged = index % 4 == 0 ? ReturnCookie((0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }) : nil
+            let datagram = TEDCodec.encode(.probe(Probe(initiatorCookie: UInt64(index + 1),
+                                                        identity: Identity(address: ip(victim), port: 500), summary: summary,
+                                                        padding: 64, cookie: forged)))
+            switch responder.received(datagram, from: source, port: 1, now: t0 + .microseconds(Int64(index) * 50)) {
+            case .reply(_, _, _, .challenge): challenges += 1
+            case .reply: answers += 1
+            case .drop: break
+            }
+        }
+        let bound = settings.perTargetRate.burst + settings.perTargetRate.perSecond
+        #expect(answers + challenges <= bound, "\(answers) answers, \(challenges) challenges")
+        #expect(answers > 0 && challenges > 0, "the bound is shared, not spent by one kind")
+        #expect(responder.counters.cookiesRefused[.forged] == 5_000)
     }
 
     /// A response is never more than three times its probe; entry 1 always fits.

@@ -40,7 +40,7 @@ import TEDWire
         var responder = makeResponder()
         let action = responder.received(probe("tcp 10.1.0.5:40000 10.2.0.7:443"), from: ip("10.1.0.5"),
                                         port: 40000, now: t0)
-        guard case .reply(_, let to, let port) = action else {
+        guard case .reply(_, let to, let port, _) = action else {
             Issue.record("no reply: \(action)")
             return
         }
@@ -59,7 +59,7 @@ import TEDWire
             let identity = Identity(address: ip("192.0.2.1"), port: identityPort)
             let action = responder.received(probe("tcp 10.1.0.5:1 10.2.0.7:443", identity: identity),
                                             from: ip("10.1.0.5"), port: 1, now: t0)
-            #expect(action == .reply(bytes: try #require(action.replyBytes), to: ip("192.0.2.1"), port: expected))
+            #expect(action == .reply(bytes: try #require(action.replyBytes), to: ip("192.0.2.1"), port: expected, kind: .answer))
         }
     }
 

@@ -5,9 +5,10 @@ import TEDModel
 import TEDWire
 @testable import TEDEngine
 
-/// Return-routability cookies (issue 21): a responder whose rate limits refuse a probe
-/// challenges it, and a probe that echoes a good cookie is served from its identity's own
-/// bucket, which forged floods cannot reach.
+/// Return-routability cookies (issues 21, 28): a responder whose rate limits refuse a probe
+/// challenges it, and a probe that echoes a good cookie is served from its identity
+/// prefix's own bucket, which forged floods cannot reach; a cookie it does not take is no
+/// cookie.
 @Suite struct ReturnCookieTests {
     let responderPolicy = policy("permit tcp 10.2.0.0/16 10.1.0.0/16")
     let initiatorPolicy = policy("permit tcp 10.1.0.0/16 10.2.0.0/16")
@@ -37,7 +38,7 @@ import TEDWire
         var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: tightSettings())
         #expect(isResponse(responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: time)))
         let action = responder.received(probe(), from: ip("10.1.0.5"), port: 40000, now: time)
-        guard case .reply(_, let to, let port) = action else { throw CookieTestError.noChallenge }
+        guard case .reply(_, let to, let port, .challenge) = action else { throw CookieTestError.noChallenge }
         #expect(to == initiatorIdentity.address && port == initiatorIdentity.effectivePort)
         let issued = try #require(challenge(action))
         #expect(issued.initiatorCookie == 0x0102_0304_0506_0708)
@@ -83,16 +84,17 @@ import TEDWire
         #expect(challenge(responder.received(probe(), from: ip("10.1.0.5"), port: 1, now: t0)) != nil)
     }
 
-    /// A probe no permit covers (no match, or a deny first) passes on without a challenge:
-    /// another gateway may answer it.
+    /// A probe no permit covers (no match, or a deny first) passes on without a challenge
+    /// (another gateway may answer it), and costs nothing beyond the lookup: no bucket.
     @Test func aProbeNoPermitCoversIsNotChallenged() {
         let withDeny = policy("deny tcp 10.2.9.0/24 10.1.0.0/16", "permit tcp 10.2.0.0/16 10.1.0.0/16")
         var responder = Responder(policy: withDeny, identity: responderIdentity, settings: tightSettings())
         _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
-        for summary in ["udp 10.1.0.5:1 10.2.0.7:53", "tcp 10.1.0.5:1 10.2.9.7:443"] {
-            #expect(responder.received(probe(packet(summary)), from: ip("10.1.0.5"), port: 1, now: t0)
-                == .drop(.rateLimitedSource), "\(summary)")
+        for (summary, reason) in [("udp 10.1.0.5:1 10.2.0.7:53", DropReason.noMatch), ("tcp 10.1.0.5:1 10.2.9.7:443", .deny)] {
+            #expect(responder.received(probe(packet(summary)), from: ip("10.1.0.5"), port: 1, now: t0) == .drop(reason),
+                    "\(summary)")
         }
+        #expect(responder.trackedSources == 1 && responder.trackedTargets == 1)
         #expect(challenge(responder.received(probe(packet("tcp 10.1.0.5:1 10.2.8.7:443")), from: ip("10.1.0.5"), port: 1,
                                              now: t0)) != nil)
         #expect(responder.counters.challenges == 1)
@@ -136,7 +138,8 @@ import TEDWire
             var (responder, cookie) = try challenged()
             let action = responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: time)
             if let expected {
-                #expect(action == .drop(.badCookie(expected)), "\(time)")
+                // No cookie: the limits refuse it, so it is challenged afresh.
+                #expect(challenge(action) != nil, "\(time)")
                 #expect(responder.counters.cookiesRefused == [expected: 1])
             } else {
                 #expect(isResponse(action), "\(time)")
@@ -153,8 +156,8 @@ import TEDWire
         #expect(first.bytes.prefix(8) != next.bytes.prefix(8) && first.bytes.suffix(8) != next.bytes.suffix(8))
         var (responder, _) = try challenged(at: at(10_000))
         let moved = try #require(ReturnCookie(Array(next.bytes.prefix(8)) + Array(first.bytes.suffix(8))))
-        #expect(responder.received(probe(echo: moved), from: ip("10.1.0.5"), port: 40000, now: at(10_000))
-            == .drop(.badCookie(.forged)))
+        #expect(challenge(responder.received(probe(echo: moved), from: ip("10.1.0.5"), port: 40000, now: at(10_000))) != nil)
+        #expect(responder.counters.cookiesRefused == [.forged: 1])
         #expect(isResponse(responder.received(probe(echo: next), from: ip("10.1.0.5"), port: 40000, now: at(10_000))))
         // One responder across the turn of the slot: two keys, both cookies taken in the second slot.
         var (one, before) = try challenged(at: t0)
@@ -166,63 +169,81 @@ import TEDWire
         }
     }
 
-    @Test func aCookieForAnotherProbeOrTamperedWithIsForged() throws {
+    /// A cookie names the identity: tampered with, from a future slot, for another identity
+    /// or port, of another size or secret, it is forged, and the probe is treated as one
+    /// without (challenged afresh here); for another probe of the same identity (another
+    /// source, another initiator cookie) it is good.
+    @Test func aCookieForAnotherIdentityOrTamperedWithIsForged() throws {
         let (base, cookie) = try challenged()
         var tampered = cookie.bytes
         tampered[15] ^= 1
         var future = cookie.bytes
         future[7] &+= 1
-        let cases: [(String, ByteBuffer, IPAddress)] = [
-            ("tampered MAC", probe(echo: ReturnCookie(tampered)), ip("10.1.0.5")),
-            ("future slot", probe(echo: ReturnCookie(future)), ip("10.1.0.5")),
-            ("another source", probe(echo: cookie), ip("10.1.0.6")),
-            ("another initiator cookie", probe(cookie: 7, echo: cookie), ip("10.1.0.5")),
-            ("another identity", probe(identity: Identity(address: ip("198.51.100.7"), port: 500), echo: cookie), ip("10.1.0.5")),
-            ("another identity port", probe(identity: Identity(address: initiatorIdentity.address, port: 4500), echo: cookie),
-             ip("10.1.0.5")),
-            ("another size", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(12)))), ip("10.1.0.5")),
-            ("another secret", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(8)) + Array(repeating: 0, count: 8))), ip("10.1.0.5")),
+        let cases: [(String, ByteBuffer)] = [
+            ("tampered MAC", probe(echo: ReturnCookie(tampered))),
+            ("future slot", probe(echo: ReturnCookie(future))),
+            ("another identity", probe(identity: Identity(address: ip("198.51.100.7"), port: 500), echo: cookie)),
+            ("another identity port", probe(identity: Identity(address: initiatorIdentity.address, port: 4500), echo: cookie)),
+            ("another size", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(12))))),
+            ("another secret", probe(echo: ReturnCookie(Array(cookie.bytes.prefix(8)) + Array(repeating: 0, count: 8)))),
         ]
-        for (name, datagram, source) in cases {
+        for (name, datagram) in cases {
             var responder = base
-            #expect(responder.received(datagram, from: source, port: 40000, now: t0) == .drop(.badCookie(.forged)), "\(name)")
+            #expect(challenge(responder.received(datagram, from: ip("10.1.0.5"), port: 40000, now: t0)) != nil, "\(name)")
             #expect(responder.counters.cookiesRefused == [.forged: 1] && responder.counters.cookiesAccepted == 0, "\(name)")
         }
-        // The twin: the cookie as given.
-        var responder = base
-        #expect(isResponse(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: t0)))
-    }
-
-    /// A cookie serves the probe and its retransmissions (4 uses), and no more.
-    @Test func aCookieIsTakenAtMostFourTimes() throws {
-        var (responder, cookie) = try challenged()
-        for use in 1...ReturnCookies.maxUses {
-            #expect(isResponse(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: at(Int64(use)))),
-                    "use \(use)")
+        for (name, datagram, source) in [("as given", probe(echo: cookie), ip("10.1.0.5")),
+                                         ("another source", probe(echo: cookie), ip("10.1.0.6")),
+                                         ("another initiator cookie", probe(cookie: 7, echo: cookie), ip("10.1.0.5"))] {
+            var responder = base
+            #expect(isResponse(responder.received(datagram, from: source, port: 40000, now: t0)), "\(name)")
+            #expect(responder.counters.cookiesAccepted == 1, "\(name)")
         }
-        #expect(responder.received(probe(echo: cookie), from: ip("10.1.0.5"), port: 40000, now: at(9))
-            == .drop(.badCookie(.replayed)))
-        #expect(responder.counters.cookiesAccepted == 4 && responder.counters.cookiesRefused == [.replayed: 1])
-        #expect(DropReason.badCookie(.replayed).passesOn && DropReason.rateLimitedProven.passesOn)
     }
 
-    /// Good cookies of one identity share that identity's bucket.
-    @Test func provenProbesHaveABucketPerIdentity() throws {
+    /// Good cookies of one identity prefix share its proven bucket; past it the probe meets
+    /// the ordinary limits (here: challenged again). Another prefix has its own.
+    @Test func provenProbesHaveABucketPerIdentityPrefix() throws {
         var settings = tightSettings()
         settings.provenRate = RateLimit(perSecond: 0, burst: 2)
         var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
         _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        let neighbour = Identity(address: ip("198.51.100.7"), port: 500)
         var actions: [ResponderAction] = []
-        for cookie in UInt64(1)...3 {
-            let issued = try #require(challenge(responder.received(probe(cookie: cookie), from: ip("10.1.0.5"), port: 1, now: t0)))
-            actions.append(responder.received(probe(cookie: cookie, echo: issued.cookie), from: ip("10.1.0.5"), port: 1, now: t0))
+        for (cookie, identity) in [(UInt64(1), initiatorIdentity), (2, neighbour), (3, initiatorIdentity)] {
+            let issued = try #require(challenge(responder.received(probe(cookie: cookie, identity: identity), from: ip("10.1.0.5"),
+                                                                   port: 1, now: t0)))
+            actions.append(responder.received(probe(cookie: cookie, identity: identity, echo: issued.cookie), from: ip("10.1.0.5"),
+                                              port: 1, now: t0))
         }
         #expect(actions.prefix(2).allSatisfy(isResponse))
-        #expect(actions[2] == .drop(.rateLimitedProven))
-        // Another identity has its own bucket.
-        let other = Identity(address: ip("198.51.100.7"), port: 500)
+        #expect(challenge(actions[2]) != nil)
+        let other = Identity(address: ip("198.51.101.7"), port: 500)
         let issued = try #require(challenge(responder.received(probe(identity: other), from: ip("10.1.0.5"), port: 1, now: t0)))
         #expect(isResponse(responder.received(probe(identity: other, echo: issued.cookie), from: ip("10.1.0.5"), port: 1, now: t0)))
+    }
+
+    /// Identities that read their own cookies (a /64 of an attacker's, each address its
+    /// own) get no more than the global proven cap, whatever their prefixes.
+    @Test func provenIdentitiesShareAGlobalCap() throws {
+        var settings = defaultSettings()
+        settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
+        settings.provenGlobalRate = RateLimit(perSecond: 0, burst: 5)
+        var responder = Responder(policy: policy("permit tcp 2001:db8:2::/48 2001:db8:1::/48"), identity: responderIdentity,
+                                  settings: settings)
+        let summary = packet("tcp [2001:db8:1::5]:1 [2001:db8:2::7]:443")
+        _ = responder.received(probe(summary, cookie: 99), from: summary.source, port: 1, now: t0)
+        var answered = 0
+        for n in 1...40 {
+            // 2001:db8:ff00:<n>::1: every identity in a /64 of its own.
+            let identity = Identity(address: IPAddress(v6: (UInt128(0x2001_0db8_ff00_0000) | UInt128(n)) << 64 | 1), port: 500)
+            let issued = try #require(challenge(responder.received(probe(summary, cookie: UInt64(n), identity: identity),
+                                                                   from: summary.source, port: 1, now: t0)))
+            if isResponse(responder.received(probe(summary, cookie: UInt64(n), identity: identity, echo: issued.cookie),
+                                             from: summary.source, port: 1, now: t0)) { answered += 1 }
+        }
+        #expect(answered == 5)
+        #expect(responder.counters.cookiesAccepted == 40)
     }
 
     // MARK: - The initiator
@@ -232,14 +253,8 @@ import TEDWire
         var rng = SeededRNG(seed: 5)
         let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).sentProbe)
         let cookie = try #require(ReturnCookie(Array(1...16)))
-        func challengeBytes(_ initiatorCookie: Cookie) -> ByteBuffer {
-            TEDCodec.encode(.challenge(Challenge(initiatorCookie: initiatorCookie, cookie: cookie)))
-        }
-        // A challenge for no discovery is ignored.
-        #expect(initiator.received(challengeBytes(first.cookie ^ 1), from: ip("192.0.2.9"), port: 500, now: t0)
-            == .ignored(.unknownCookie))
-        let echo = try #require(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(20))
-            .sentProbe)
+        let echo = try #require(initiator.received(challengeBytes(first.cookie, cookie), from: ip("192.0.2.9"), port: 500,
+                                                   now: at(20)).sentProbe)
         // The same probe, to the discovery's own destination (not the challenge's source), with the cookie.
         #expect(echo.destination == first.destination && echo.destinationPort == first.destinationPort)
         #expect(echo.source == first.source && echo.sourcePort == first.sourcePort && echo.cookie == first.cookie)
@@ -247,14 +262,104 @@ import TEDWire
         guard case .probe(let sent) = try TEDCodec.decode(first.bytes), case .probe(let echoed) = try TEDCodec.decode(echo.bytes)
         else { throw CookieTestError.noChallenge }
         #expect(echoed == sent.echoing(cookie) && sent.cookie == nil)
-        // Retransmissions carry it too.
+        // One extra send per scheduled send: a second challenge now is kept, and the newest
+        // cookie goes with the retransmission.
+        let newer = try #require(ReturnCookie(Array(101...116)))
+        #expect(initiator.received(challengeBytes(first.cookie, newer), from: ip("192.0.2.9"), port: 500, now: at(30))
+            == .ignored(.challengeKept))
         let retransmit = try #require(initiator.tick(now: at(10_000)).first?.sentProbe)
-        #expect(retransmit.bytes == echo.bytes && !retransmit.answersChallenge && retransmit.attempt == 2)
-        #expect(initiator.counters.challengesAnswered == 1)
-        // At most two challenges per discovery.
-        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(30)).sentProbe != nil)
-        #expect(initiator.received(challengeBytes(first.cookie), from: ip("192.0.2.9"), port: 500, now: at(40))
-            == .ignored(.tooManyChallenges))
+        #expect(retransmit.bytes == TEDCodec.encode(.probe(sent.echoing(newer))))
+        #expect(!retransmit.answersChallenge && retransmit.attempt == 2)
+        // After that send, a challenge makes an extra send again.
+        #expect(initiator.received(challengeBytes(first.cookie, cookie), from: ip("192.0.2.9"), port: 500, now: at(10_010))
+            .sentProbe != nil)
+        #expect(initiator.counters.challengesAnswered == 2)
+    }
+
+    func challengeBytes(_ initiatorCookie: Cookie, _ cookie: ReturnCookie) -> ByteBuffer {
+        TEDCodec.encode(.challenge(Challenge(initiatorCookie: initiatorCookie, cookie: cookie)))
+    }
+
+    /// A challenge comes only from the address probed or a peer that may answer (`peers`):
+    /// anyone else's is set aside, however well it guessed the initiator cookie.
+    @Test func aChallengeFromAnAddressThatMayNotAnswerIsSetAside() throws {
+        let settings = DiscoverySettings(peers: [PeerAuthorization(identity: pattern("198.51.100.0/24"))])
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity, settings: settings)
+        var rng = SeededRNG(seed: 5)
+        let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).sentProbe)
+        let cookie = try #require(ReturnCookie(Array(1...16)))
+        #expect(initiator.received(challengeBytes(first.cookie, cookie), from: ip("203.0.113.9"), port: 500, now: at(5))
+            == .ignored(.challengeNotAllowed))
+        #expect(initiator.received(challengeBytes(first.cookie, cookie), from: first.destination, port: 500, now: at(6))
+            .sentProbe != nil, "the address probed")
+        #expect(initiator.received(challengeBytes(first.cookie, cookie), from: ip("198.51.100.20"), port: 500, now: at(7))
+            == .ignored(.challengeKept), "a peer that may answer")
+    }
+
+    /// A random challenge injected after the genuine probe costs one extra send and
+    /// delays nothing: the responder takes the made-up cookie as none and answers.
+    @Test func aForgedChallengeNeitherEndsNorDelaysADiscovery() throws {
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: defaultSettings())
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        var rng = SeededRNG(seed: 11)
+        let first = try #require(initiator.packet(genuine, now: t0, rng: &rng).sentProbe)
+        let junk = try #require(ReturnCookie((0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        let echo = try #require(initiator.received(challengeBytes(first.cookie, junk), from: ip("198.51.100.66"), port: 500,
+                                                   now: at(1)).sentProbe)
+        // The genuine probe and the echo of the junk both reach the responder: both answered.
+        for probe in [first, echo] {
+            let reply = try #require(responder.received(probe.bytes, from: probe.source, port: probe.sourcePort, now: at(10))
+                .replyBytes)
+            if case .discovered(let found) = initiator.received(reply, from: responderIdentity.address, port: 500, now: at(20)) {
+                #expect(found.attempts == 1 && found.rtt == .milliseconds(20))
+            }
+        }
+        #expect(initiator.counters.discoveries == 1)
+        #expect(responder.counters.cookiesRefused == [.forged: 1])
+    }
+
+    /// A 10-retry schedule with a 5-second first wait runs minutes, past every cookie's
+    /// life: stale cookies are no cookie, the responder challenges again, and the discovery
+    /// completes through a responder that challenges every probe without a good cookie.
+    @Test func aLongScheduleCompletesThroughAChallengingResponder() throws {
+        var settings = tightSettings()
+        settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(cookie: 99), from: ip("10.1.0.9"), port: 1, now: t0)
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity,
+                                  settings: DiscoverySettings(retries: 10, retransmitSchedule: DiscoverySettings.doubling(from: .seconds(5), retries: 10),
+                                                              jitter: 0))
+        var rng = SeededRNG(seed: 12)
+        var outbox = [try #require(initiator.packet(genuine, now: t0, rng: &rng).sentProbe)]
+        var now = t0
+        var found: Discovery?
+        // Sends at 0, 5, 15, 35, 75, 155, 315 and 635 s. Every answer is lost on the way back
+        // until 600 s, then delivered; challenges arrive.
+        var challenges = 0
+        while found == nil, now < t0 + .seconds(6000) {
+            while found == nil, !outbox.isEmpty {
+                let probe = outbox.removeFirst()
+                let action = responder.received(probe.bytes, from: probe.source, port: probe.sourcePort, now: now)
+                guard let reply = action.replyBytes else { continue }
+                if challenge(action) != nil { challenges += 1 }
+                guard challenge(action) != nil || now >= t0 + .seconds(600) else { continue }
+                switch initiator.received(reply, from: responderIdentity.address, port: 500, now: now + .milliseconds(10)) {
+                case .discovered(let discovery): found = discovery
+                case .send(let again): outbox.append(again)
+                default: break
+                }
+            }
+            now = initiator.nextDeadline ?? now + .seconds(1)
+            for action in initiator.tick(now: now) {
+                if case .send(let probe) = action { outbox.append(probe) }
+                if case .failed(let failure) = action { Issue.record("failed: \(failure.reason)") }
+            }
+        }
+        let discovery = try #require(found)
+        // The cookie of 0 s serves the sends of 5 and 15 s (its slot and the next); from 35 s
+        // on each send's cookie is stale, so each is challenged afresh and echoes the new one.
+        #expect(discovery.attempts == 8 && challenges == 6)
+        #expect(responder.counters.cookiesRefused == [.stale: 5] && responder.counters.cookiesAccepted == 8)
     }
 
     // MARK: - A flood
@@ -320,7 +425,7 @@ import TEDWire
         }
         func serve(_ bytes: ByteBuffer, from source: IPAddress, port: UInt16, now: NIODeadline) {
             let action = responder.received(bytes, from: source, port: port, now: now)
-            guard case .reply(let reply, let to, _) = action else { return }
+            guard case .reply(let reply, let to, _, _) = action else { return }
             outcome.largestRatio = max(outcome.largestRatio, Double(reply.readableBytes) / Double(bytes.readableBytes))
             // Replies to probes naming the victim reach the victim's initiator; the
             // victim's own replies are few, the forged ones' challenges many.

@@ -141,7 +141,7 @@ import TEDWire
                 } else if let site = siteIndex(for: datagram.destination) {
                     let action = responders[site].received(datagram.bytes, from: datagram.source,
                                                            port: datagram.sourcePort, now: now)
-                    if case .reply(let bytes, let to, let port) = action {
+                    if case .reply(let bytes, let to, let port, _) = action {
                         if case .response(let response) = try? TEDCodec.decode(bytes) {
                             answers[response.initiatorCookie, default: []].insert(bytes)
                         }

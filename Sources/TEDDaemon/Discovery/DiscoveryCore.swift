@@ -136,13 +136,12 @@ final class DiscoveryCore: @unchecked Sendable {
         if exchange == .response || exchange == .challenge, hasInitiator {
             apply(initiator!.received(data, from: address, port: port, now: .now()))
         } else if hasResponder {
-            let challenges = responder!.counters.challenges
             let action = responder!.received(data, from: address, port: port, now: .now())
             switch action {
-            case .reply(let bytes, let to, let toPort):
-                if responder!.counters.challenges == challenges {
+            case .reply(let bytes, let to, let toPort, let kind):
+                if kind != .challenge {
                     // Only a gateway that also initiates ever asks who starts IKE.
-                    if hasInitiator { initiationOrder.answered(to, now: .now()) }
+                    if hasInitiator { initiationOrder.answered(to, proven: kind == .provenAnswer, now: .now()) }
                 } else if challengeLog.allow("\(to)") {
                     logger.info("challenged a rate-limited probe (first challenge toward this identity in a minute)",
                                 metadata: ["ted.identity": "\(to)", "ted.source": "\(address)"])

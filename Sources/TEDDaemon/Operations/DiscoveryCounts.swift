@@ -54,6 +54,9 @@ public struct DiscoveryCounts: Sendable {
             text.counter("ted_responder_replies_total", "Responses sent.", r.replies)
             text.counter("ted_responder_challenges_total", "Rate-limited probes challenged instead of dropped.", r.challenges)
             text.counter("ted_responder_cookies_accepted_total", "Probes whose echoed cookie was taken.", r.cookiesAccepted)
+            text.counter("ted_responder_cookies_refused_total",
+                         "Echoed cookies not taken, by reason (the probe went on as one without).", "reason",
+                         r.cookiesRefused.map { ($0.key.rawValue, $0.value) })
             text.counter("ted_responder_drops_total", "Datagrams the responder dropped, by reason.", "reason",
                          r.drops.map { ($0.key.metricLabel, $0.value) })
         }

@@ -66,6 +66,7 @@ public struct StatusReport: Sendable {
             members.append(("responder", .object([
                 ("received", .int(r.received)), ("replies", .int(r.replies)),
                 ("challenges", .int(r.challenges)), ("cookies_accepted", .int(r.cookiesAccepted)),
+                ("cookies_refused", .object(r.cookiesRefused.map { ($0.key.rawValue, .int($0.value)) }.sorted { $0.0 < $1.0 })),
                 ("drops", .object(r.drops.map { ($0.key.description, .int($0.value)) }.sorted { $0.0 < $1.0 })),
             ])))
         }

@@ -62,8 +62,6 @@ extension DropReason {
         case .rateLimitedSource: "rate_limited_source"
         case .rateLimitedTarget: "rate_limited_target"
         case .rateLimitedGlobal: "rate_limited_global"
-        case .rateLimitedProven: "rate_limited_proven"
-        case .badCookie(let why): "cookie_\(why.rawValue)"
         case .refusedIdentity(let why): "identity_\(why.rawValue)"
         case .disabled: "disabled"
         }

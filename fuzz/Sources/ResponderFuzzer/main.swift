@@ -29,7 +29,7 @@ func makeResponder(challenging: Bool) -> Responder {
                                      peerCheck: PeerAddressCheck(own: [IPAddress("198.51.100.2")!]),
                                      offerAdditionalEntries: true, challenges: challenging,
                                      challengeSecret: CookieSecret(k0: 3, k1: 4), challengeRate: unlimited,
-                                     provenRate: unlimited)
+                                     challengePerSourceRate: unlimited, provenRate: unlimited, provenGlobalRate: unlimited)
     return Responder(policy: policy, identity: Identity(address: IPAddress("198.51.100.2")!, port: 500),
                      settings: settings)
 }
@@ -44,11 +44,12 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let now = NIODeadline.uptimeNanoseconds(UInt64(tick) * 1000)
     let source = IPAddress(v4: 0xc612_0100 | UInt32(truncatingIfNeeded: size & 0xff))
     let plain = responder.received(datagram, from: source, port: 40000, now: now)
-    if case .reply(let bytes, let to, _) = plain {
+    if case .reply(let bytes, let to, _, _) = plain {
         precondition(bytes.readableBytes <= 3 * size, "amplification: \(bytes.readableBytes) > 3 * \(size)")
         guard case .probe(let probe) = try? TEDCodec.decode(datagram),
               case .response(let response) = try? TEDCodec.decode(bytes) else { preconditionFailure("reply does not decode") }
-        precondition(response.initiatorCookie == probe.initiatorCookie && to == probe.identity.address, "reply to the wrong probe")
+        precondition(response.initiatorCookie == probe.initiatorCookie && to == probe.identity.address.unmappedV4,
+                     "reply to the wrong probe")
     }
     challengeAndEcho(datagram, from: source, plain: plain)
     return 0
@@ -58,26 +59,25 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 /// the unlimited responder answered is challenged, the challenge goes to the probe's
 /// identity and is no larger than the probe, and the probe echoing its cookie (sent at once,
 /// from the same source) gets a response when the unlimited responder gave one. Each input is one cookie slot (10 s) later than
-/// the last, so that repeated inputs never exhaust a cookie's uses.
+/// the last, so that no cookie outlives its input. A cookie the fuzzer made up is no cookie.
 func challengeAndEcho(_ datagram: ByteBuffer, from source: IPAddress, plain: ResponderAction) {
     let now = NIODeadline.uptimeNanoseconds(UInt64(tick) * 10_000_000_000)
     let action = challenger.received(datagram, from: source, port: 40000, now: now)
-    guard case .reply(let bytes, let to, _) = action else {
+    guard case .reply(let bytes, let to, _, _) = action else {
         if case .reply = plain { preconditionFailure("a probe the unlimited responder answers is not challenged: \(action)") }
         return
     }
     guard case .probe(let probe) = try? TEDCodec.decode(datagram) else { preconditionFailure("a reply to no probe") }
-    precondition(probe.cookie == nil, "a cookie no challenge carried was taken")
     let reply = try? TEDCodec.decode(bytes)
     if case .response = reply { return }  // the challenger's one token
     guard case .challenge(let challenge) = reply else { preconditionFailure("challenge does not decode") }
     precondition(bytes.readableBytes <= datagram.readableBytes, "challenge larger than its probe")
-    precondition(challenge.initiatorCookie == probe.initiatorCookie && to == probe.identity.address,
+    precondition(challenge.initiatorCookie == probe.initiatorCookie && to == probe.identity.address.unmappedV4,
                  "challenge to the wrong probe")
     let answer = challenger.received(TEDCodec.encode(.probe(probe.echoing(challenge.cookie))), from: source, port: 40000,
                                      now: now)
     guard case .reply = plain else { return }  // the echo meets the same lookup: no match, deny, unservable
-    guard case .reply(let echoReply, _, _) = answer, case .response(let response) = try? TEDCodec.decode(echoReply),
+    guard case .reply(let echoReply, _, _, _) = answer, case .response(let response) = try? TEDCodec.decode(echoReply),
           response.initiatorCookie == probe.initiatorCookie else {
         preconditionFailure("the echo of a good cookie is not answered: \(answer)")
     }
