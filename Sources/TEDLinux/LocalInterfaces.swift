@@ -9,11 +9,13 @@ public struct LocalInterfaces: Sendable {
     public var addresses: Set<IPAddress> = []
     public var broadcasts: Set<IPAddress> = []
 
-    /// Read now; empty when the interfaces cannot be listed.
-    public static func current() -> LocalInterfaces {
+    public init() {}
+
+    /// Read now; nil when the interfaces cannot be listed (the caller keeps what it had).
+    public static func current() -> LocalInterfaces? {
         var result = LocalInterfaces()
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return result }
+        guard getifaddrs(&list) == 0 else { return nil }
         defer { freeifaddrs(list) }
         var cursor = list
         while let entry = cursor?.pointee {

@@ -61,8 +61,8 @@ import TEDModel
 
 /// This host's own and subnet broadcast addresses, as the identity check reads them.
 @Suite struct LocalInterfacesTests {
-    @Test func loopbackIsOursAndNothingIsItsOwnBroadcast() {
-        let local = LocalInterfaces.current()
+    @Test func loopbackIsOursAndNothingIsItsOwnBroadcast() throws {
+        let local = try #require(LocalInterfaces.current())
         #expect(local.addresses.contains(IPAddress("127.0.0.1")!))
         #expect(local.broadcasts.isDisjoint(with: local.addresses))
         // 127.0.0.1/8 on lo: its subnet broadcast is 127.255.255.255.

@@ -29,6 +29,21 @@ import TEDWire
         #expect(seen.withLock { $0 }.count == 1, "a stopped watch hands nothing over")
     }
 
+    /// A read that fails (getifaddrs) changes nothing: the engines keep the last good set
+    /// rather than an empty one that would let identities naming this gateway through.
+    @Test(.timeLimit(.minutes(1))) func aFailedReadKeepsTheLastGoodSet() async throws {
+        let vrrp = PeerAddressCheck(own: [IPAddress("198.51.100.1")!, IPAddress("198.51.100.254")!])
+        let reads = Mutex<[PeerAddressCheck?]>([nil, nil, nil, vrrp])
+        let seen = Mutex<[PeerAddressCheck]>([])
+        let watch = OwnAddressWatch(loop: MultiThreadedEventLoopGroup.singleton.next(), interval: .milliseconds(10),
+                                    initial: PeerAddressCheck(own: [IPAddress("198.51.100.1")!]),
+                                    read: { reads.withLock { $0.isEmpty ? vrrp : $0.removeFirst() } },
+                                    changed: { check in seen.withLock { $0.append(check) } })
+        defer { watch.stop() }
+        for _ in 0..<500 where seen.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(seen.withLock { $0 } == [vrrp], "three failed reads handed nothing over; the good one did")
+    }
+
     /// The engines take the new set at once: a response from the address just added is
     /// refused, a probe naming it is not answered.
     @Test func theEnginesRefuseAnAddressAddedAfterStart() throws {

@@ -87,7 +87,7 @@ public final class TEDNode: Sendable {
     }
 
     private func watchOwnAddresses(_ configuration: Configuration) {
-        let watch = OwnAddressWatch(loop: loop, initial: configuration.peerCheck, read: { configuration.peerCheck }) { [weak self] check in
+        let watch = OwnAddressWatch(loop: loop, initial: configuration.peerCheck, read: { configuration.currentPeerCheck }) { [weak self] check in
             self?.withCore { $0.update(peerCheck: check) }
         }
         addressWatch.withLock { $0 = watch }

@@ -34,9 +34,15 @@ extension Configuration {
     }
 
     /// Identities never taken as peers: special ranges, and this host's own and broadcast
-    /// addresses (read from its interfaces now). Loopback is allowed when ted listens there.
-    public var peerCheck: PeerAddressCheck {
-        let local = LocalInterfaces.current()
+    /// addresses (read from its interfaces now; only the special ranges when they cannot be
+    /// listed). Loopback is allowed when ted listens there.
+    public var peerCheck: PeerAddressCheck { peerCheck(LocalInterfaces.current() ?? LocalInterfaces()) }
+
+    /// The same from interfaces read now; nil when they cannot be listed, so that a watch
+    /// keeps the last set it read rather than forgetting this gateway's addresses.
+    var currentPeerCheck: PeerAddressCheck? { LocalInterfaces.current().map(peerCheck) }
+
+    private func peerCheck(_ local: LocalInterfaces) -> PeerAddressCheck {
         let loopback = [listen.address, identity].contains { $0.isLoopback }
         return PeerAddressCheck(own: local.addresses, broadcasts: local.broadcasts, allowLoopback: loopback)
     }
