@@ -43,6 +43,12 @@ public final class OwnedProcess: @unchecked Sendable {
     /// The raw wait status once the child has exited.
     public var status: Int32? { exit.status }
 
+    /// The exit code once the child has exited by itself, 128 + the signal when killed.
+    public var exitCode: Int32? {
+        guard let status = exit.status else { return nil }
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
+    }
+
     public func signal(_ signal: Int32) {
         if isRunning { _ = Glibc.kill(pid, signal) }
     }
