@@ -20,7 +20,7 @@ TED=${TED:-$PWD/.build/debug/ted}
 TRIES=${TRIES:-30}
 [ "$SITES" -ge 2 ] && [ "$SITES" -le 60 ] || { echo "mesh: 2 to 60 sites"; exit 2; }
 
-TOPO=${TOPO:-mesh$$}
+TOPO_PREFIX=mesh
 TOPO_DIR=$(mktemp -d /tmp/ted-mesh.XXXXXX)
 TOPO_PIDS=()
 declare -A CHARON_PID
