@@ -20,7 +20,7 @@ TED=${TED:-$PWD/.build/debug/ted}
 TRIES=${TRIES:-30}
 [ "$SITES" -ge 2 ] && [ "$SITES" -le 60 ] || { echo "mesh: 2 to 60 sites"; exit 2; }
 
-TOPO=${TOPO:-mesh$$}
+TOPO_PREFIX=mesh
 TOPO_DIR=$(mktemp -d /tmp/ted-mesh.XXXXXX)
 TOPO_PIDS=()
 declare -A CHARON_PID
@@ -85,7 +85,7 @@ for i in $(seq 1 "$SITES"); do
   } > "$TOPO_DIR/g$i.yaml"
 done
 for i in $(seq 1 "$SITES"); do ted_start $i || { fail "ted on g$i"; echo "$passed passed, $failed failed"; exit 1; }; done
-bg core tcpdump -i any -nn -U -w "$TOPO_DIR/core.pcap" 'icmp and net 198.18.0.0/16' >/dev/null 2>&1
+bg core tcpdump -Z root -i any -nn -U -w "$TOPO_DIR/core.pcap" 'icmp and net 198.18.0.0/16' >/dev/null 2>&1
 sleep 1
 elapsed() { awk -v now="$(date +%s.%N)" -v since="$1" 'BEGIN { printf "%.3f", now - since }'; }
 setup_s=$(elapsed "$start_setup")

@@ -76,7 +76,7 @@ CHARON_PLUGINS="    addrblock {
     }"
 for site in A B C; do charon_start $site || { fail "charon on g$site"; echo "$passed passed, $failed failed"; exit 1; }; done
 for site in A B C; do check "g$site's charon has the addrblock plugin loaded" grep -qw addrblock <<< "$(plugins_of $site)"; done
-bg tr tcpdump -i br0 -U -w "$TOPO_DIR/transit.pcap" >/dev/null 2>&1
+bg tr tcpdump -Z root -i br0 -U -w "$TOPO_DIR/transit.pcap" >/dev/null 2>&1
 sleep 0.5
 
 ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
@@ -216,7 +216,7 @@ GROUP_PSK[C]="the rogue's key for anyone"
 ted_config A "permit ip 198.18.1.0/24 198.18.0.0/15"
 ted_config B "permit ip 198.18.2.0/24 198.18.1.0/24"
 ted_config C "permit ip 198.18.3.0/24 198.18.1.0/24" "permit ip 198.18.2.0/24 198.18.1.0/24"
-bg tr tcpdump -i br0 -U -w "$TOPO_DIR/psk.pcap" >/dev/null 2>&1
+bg tr tcpdump -Z root -i br0 -U -w "$TOPO_DIR/psk.pcap" >/dev/null 2>&1
 sleep 0.5
 for site in A B C; do ted_start $site || { fail "ted on g$site (psk)"; echo "$passed passed, $failed failed"; exit 1; }; done
 : > "$TOPO_DIR/gA.children"

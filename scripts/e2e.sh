@@ -47,7 +47,7 @@ for site in A B C; do charon_start $site || { fail "charon on g$site"; exit 1; }
 # so that tcpdump keeps up with everything else.
 FLOOD_MAC=02:7e:d0:00:00:21
 NOT_FLOOD="not ether src $FLOOD_MAC and not (udp src port 1500 and $(exchange $TED_CHALLENGE))"
-bg tr tcpdump -i br0 -U -w "$TOPO_DIR/transit.pcap" "$NOT_FLOOD" >/dev/null 2>&1
+bg tr tcpdump -Z root -i br0 -U -w "$TOPO_DIR/transit.pcap" "$NOT_FLOOD" >/dev/null 2>&1
 bg hB nc -lk 443
 bg hB nc -lk 80
 bg hC nc -lk 22
@@ -280,7 +280,7 @@ ted_start C
 in_ns gC sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.outside.send_redirects=0
 in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.3
 capture_start passthrough
-bg hB sh -c "nc -lku 5353 > $TOPO_DIR/hostB.5353"
+bg hB sh -c "exec nc -lku 5353 > $TOPO_DIR/hostB.5353"
 sleep 0.3
 mdns_arrived() { in_ns hA bash -c 'echo hello-through-gwC > /dev/udp/198.18.2.20/5353'; sleep 0.3; grep -q hello-through-gwC "$TOPO_DIR/hostB.5353"; }
 check "pass-through: hostA reaches hostB udp/5353 through a tunnel discovered across gwC" retry 30 mdns_arrived
@@ -414,7 +414,7 @@ check "charon back: ted status lists the new tunnel as up" retry 10 adopted
 # (to gwB's MAC): TCP to hostB:443, what gwB's policy protects. gwB's guard counts them (so
 # they reached gwB) and hostB never sees them.
 gwb_mac=$(in_ns gB cat /sys/class/net/outside/address)
-bg hB tcpdump -i eth0 -U -w "$TOPO_DIR/hostB.pcap" src host 198.18.1.10 and src port 7777 >/dev/null 2>&1; hb_capture=$!
+bg hB tcpdump -Z root -i eth0 -U -w "$TOPO_DIR/hostB.pcap" src host 198.18.1.10 and src port 7777 >/dev/null 2>&1; hb_capture=$!
 sleep 0.5
 in_ns tr /usr/bin/python3 -c "
 from scapy.all import Ether, IP, TCP, sendp

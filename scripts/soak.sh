@@ -15,6 +15,8 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x "$TED" ]; then
   echo "soak: skipped (set CI to make this a failure)"; exit 0
 fi
 
+source scripts/lib/reap.sh
+run_mark tedsoak   # what killed soak runs left
 tag=tedsoak$$
 R=$tag-r; A=$tag-a; F=$tag-f
 dir=$(mktemp -d /tmp/ted-soak.XXXXXX)
@@ -70,7 +72,7 @@ NFT
   echo "control-socket: $dir/ted.sock"
   echo "metrics: 127.0.0.1:9500"
 } > "$dir/ted.yaml"
-( umask 000; exec ip netns exec "$R" "$TED" daemon --config "$dir/ted.yaml" ) > "$dir/ted.log" 2>&1 &
+( umask 000; exec "${OWNED[@]}" ip netns exec "$R" "$TED" daemon --config "$dir/ted.yaml" ) > "$dir/ted.log" 2>&1 &
 ted_pid=$!; pids+=($ted_pid)
 for _ in $(seq 1 100); do [ -S "$dir/ted.sock" ] && break; sleep 0.1; done
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$ted_pid/status" 2>/dev/null || echo 0; }
@@ -122,7 +124,7 @@ print('ok' if closed == len(conns) and ok else 'held %d of %d' % (len(conns) - c
 check "metrics endpoint closes idle connections and still serves" test "$(idle_metrics)" = ok
 
 rss_before=$(rss)
-ip netns exec "$A" python3 scripts/lib/soak.py legit 198.51.100.1 198.51.100.2 "$dir/stop" > "$dir/legit.json" &
+"${OWNED[@]}" ip netns exec "$A" python3 scripts/lib/soak.py legit 198.51.100.1 198.51.100.2 "$dir/stop" > "$dir/legit.json" &
 legit_pid=$!; pids+=($legit_pid)
 sleep 0.5
 bad="0.0.0.0,127.0.0.1,224.0.0.5,255.255.255.255,198.51.100.255,169.254.9.9,198.51.100.1,198.18.99.9,198.18.98.9,198.18.97.9,198.18.96.77"
@@ -182,7 +184,7 @@ policy:
 YAML
 challenges_before=$(metric ted_responder_challenges_total); cookies_before=$(metric ted_responder_cookies_accepted_total)
 ip netns exec "$R" nft reset counter inet soak to_victim > /dev/null
-ip netns exec "$F" python3 scripts/lib/soak.py flood 198.51.100.1 198.51.100.2 198.18.1.0/24,198.18.0.0/16 "$flood_seconds" "$flood_rate" \
+"${OWNED[@]}" ip netns exec "$F" python3 scripts/lib/soak.py flood 198.51.100.1 198.51.100.2 198.18.1.0/24,198.18.0.0/16 "$flood_seconds" "$flood_rate" \
   > "$dir/flood.json" &
 flood_pid=$!; pids+=($flood_pid)
 sleep 1   # every bucket spent

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TEDTestSupport
 
 /// `ted daemon` where an operator starts it: it makes its runtime directory, and a start
 /// that cannot succeed is one clear line naming what to do, exit 1.
@@ -39,20 +40,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socketPath = "\(directory)/run/ted.sock"
         let path = try Self.config(listen: "127.0.0.1:0", socket: socketPath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLITests.ted)
-        process.arguments = ["daemon", "--config", path]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        let process = try OwnedProcess(CLITests.ted, ["daemon", "--config", path])
+        defer { process.terminate() }
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: socketPath) { usleep(20_000) }
         let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/run")
         #expect((attributes[.posixPermissions] as? Int) == 0o750)
         let socketMode = try FileManager.default.attributesOfItem(atPath: socketPath)[.posixPermissions] as? Int
         #expect(socketMode == 0o600)
         process.terminate()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.exitCode == 0)
     }
 }
 

@@ -17,13 +17,18 @@ import Glibc
     static let charonPath = "/usr/lib/ipsec/charon"
 
     final class Charon: @unchecked Sendable {
-        let namespace = "tedvici\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        let namespace = "\(TestRuns.tag("tedvici", leftovers: { [Charon.directory(of: $0)] }))-\(UInt16.random(in: 0...UInt16.max))"
         let directory: String
-        var process: Process?
+        var process: OwnedProcess?
         var socket: String { "\(directory)/charon.vici" }
 
+        /// The work directory of the charon in `namespace`.
+        static func directory(of namespace: String) -> String {
+            FileManager.default.temporaryDirectory.appendingPathComponent("ted-vici-\(namespace)").path
+        }
+
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("ted-vici-\(namespace)").path
+            directory = Self.directory(of: namespace)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try """
                 charon {
@@ -53,23 +58,16 @@ import Glibc
 
         func start() throws {
             unlink(socket)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["ip", "netns", "exec", namespace, "unshare", "-m", "sh", "-c",
-                                 "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=\(directory)/strongswan.conf exec \(ViciLiveCharonTests.charonPath)"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            self.process = process
+            // One pid from ip to charon (each execs the next), so the death signal reaches charon.
+            process = try OwnedProcess("/usr/bin/env", ["ip", "netns", "exec", namespace, "unshare", "-m", "sh", "-c",
+                                                        "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=\(directory)/strongswan.conf exec \(ViciLiveCharonTests.charonPath)"])
             for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(25_000) }
             guard access(socket, F_OK) == 0 else { throw HarnessFailure("charon did not open \(socket)") }
         }
 
         func kill() {
-            guard let process else { return }
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            self.process = nil
+            process?.kill()
+            process = nil
         }
 
         deinit {
@@ -92,6 +90,62 @@ import Glibc
             print("skipped: the live charon test needs root and \(charonPath)")
         }
         return false
+    }
+
+    static let holdVariable = "TED_TEST_HOLD_CHARON"
+
+    /// Issue 33: a test process killed by SIGKILL takes its charon along at once (the death
+    /// signal), and the next run removes the namespace it left (the reaper). The run to kill
+    /// is this test binary again, running `holdACharonUntilKilled` only.
+    @Test func aKilledRunLeavesNoCharonAndTheNextRunRemovesItsNamespace() throws {
+        guard Self.available() else { return }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("ted-hold-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let report = "\(work)/held"
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let run = try OwnedProcess("/usr/bin/env", ["\(Self.holdVariable)=\(report)", binary, "--testing-library", "swift-testing",
+                                                    "--filter", "holdACharonUntilKilled"], output: "\(work)/run.log")
+        defer { run.kill() }
+        var held: [Substring] = []
+        for _ in 0..<1200 where held.count != 2 && run.isRunning {
+            usleep(50_000)
+            held = ((try? String(contentsOfFile: report, encoding: .utf8)) ?? "").split(separator: " ")
+        }
+        let log = (try? String(contentsOfFile: "\(work)/run.log", encoding: .utf8)) ?? ""
+        try #require(held.count == 2, "the killed run never reported its charon: \(log.suffix(2000))")
+        let namespace = String(held[0])
+        let charon = try #require(pid_t(held[1]))
+        #expect(TestRuns.startTime(of: charon) != nil, "charon runs while its test does")
+
+        run.kill()
+        for _ in 0..<100 where TestRuns.startTime(of: charon) != nil { usleep(50_000) }
+        #expect(TestRuns.startTime(of: charon) == nil, "charon \(charon) outlived the test process that started it")
+        if TestRuns.startTime(of: charon) != nil { kill(charon, SIGKILL) }
+
+        #expect(Self.namespaces().contains(namespace), "the reaper, not the death signal, removes the namespace")
+        let reaped = TestRuns.reapDeadRuns(prefix: "tedvici", leftovers: { [Charon.directory(of: $0)] })
+        #expect(reaped.contains(namespace))
+        #expect(!Self.namespaces().contains(namespace))
+        #expect(!FileManager.default.fileExists(atPath: Charon.directory(of: namespace)))
+        // This run's own namespaces are alive and stay.
+        #expect(reaped.allSatisfy { TestRuns.runPID($0, prefix: "tedvici") != getpid() })
+    }
+
+    /// The run `aKilledRunLeavesNoCharonAndTheNextRunRemovesItsNamespace` kills: starts a
+    /// charon, reports its namespace and pid, and waits (60 s at most) to be killed.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[holdVariable] != nil, "only as the run that test kills"))
+    func holdACharonUntilKilled() throws {
+        let report = try #require(ProcessInfo.processInfo.environment[Self.holdVariable])
+        let charon = try Charon()
+        try charon.start()
+        let pid = try #require(charon.process?.pid)
+        try "\(charon.namespace) \(pid)".write(toFile: report, atomically: true, encoding: .utf8)
+        sleep(60)
+    }
+
+    static func namespaces() -> [String] {
+        runCommand("/usr/bin/env", ["ip", "netns", "list"]).stdout.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
     }
 
     @Test func everyCommandTedUsesAgainstARealCharon() async throws {

@@ -34,7 +34,7 @@ enum NamespaceHarness {
     /// Creates a namespace, runs `body` on a thread inside it (with `setup` commands run
     /// there first), and deletes the namespace whatever happens.
     static func inNamespace<T: Sendable>(setup: [[String]], _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let name = "tedtest\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let name = "\(TestRuns.tag("tedtest"))-\(UInt32.random(in: 0...UInt32.max))"
         guard run(["ip", "netns", "add", name]).status == 0 else { throw HarnessError("ip netns add failed") }
         defer { run(["ip", "netns", "del", name]) }
         for command in setup {

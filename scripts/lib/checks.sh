@@ -32,7 +32,7 @@ declare -A TED_PID
 # ted_start SITE: ted on gwSITE with $TOPO_DIR/gSITE.yaml, until its control socket is there.
 ted_start() {
   local site=$1
-  ip netns exec "$(ns g$site)" "$TED" daemon --config "$TOPO_DIR/g$site.yaml" >> "$TOPO_DIR/g$site.ted.log" 2>&1 &
+  "${OWNED[@]}" ip netns exec "$(ns g$site)" "$TED" daemon --config "$TOPO_DIR/g$site.yaml" >> "$TOPO_DIR/g$site.ted.log" 2>&1 &
   TED_PID[$site]=$!; TOPO_PIDS+=($!)
   local i
   for i in $(seq 1 100); do [ -S "$TOPO_DIR/g$site.sock" ] && return 0; sleep 0.1; done

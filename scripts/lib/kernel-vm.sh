@@ -11,6 +11,7 @@
 # stdout as it comes. Returns the guest's status, 124 on timeout, 125 when the guest never
 # wrote a status (did not boot, crashed). Every process it starts is gone when it returns.
 
+source "$(dirname "${BASH_SOURCE[0]}")/reap.sh"   # OWNED: QEMU and virtiofsd die with the suite
 KVM_KVER=${KVM_KVER:-$(ls /lib/modules 2>/dev/null | grep -- '-cloud-amd64$' | sort -V | tail -1)}
 KVM_CACHE=${KVM_CACHE:-/var/tmp/ted-kernel-vm}
 KVM_VIRTIOFSD=${KVM_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
@@ -101,10 +102,10 @@ kernel_vm_run() {
   } > "$out/run.sh"
   sock_dir=$(mktemp -d /tmp/ted-kvm-sock.XXXXXX)
   # One virtiofsd per share and per boot (each serves one guest and exits).
-  "$KVM_VIRTIOFSD" --socket-path="$sock_dir/root.sock" -o source=/ -o cache="$KVM_ROOT_CACHE" -o sandbox=chroot \
+  "${OWNED[@]}" "$KVM_VIRTIOFSD" --socket-path="$sock_dir/root.sock" -o source=/ -o cache="$KVM_ROOT_CACHE" -o sandbox=chroot \
     > "$out/virtiofsd-root.log" 2>&1 &
   KVM_PIDS+=($!)
-  "$KVM_VIRTIOFSD" --socket-path="$sock_dir/out.sock" -o source="$out" -o cache=none -o sandbox=chroot \
+  "${OWNED[@]}" "$KVM_VIRTIOFSD" --socket-path="$sock_dir/out.sock" -o source="$out" -o cache=none -o sandbox=chroot \
     > "$out/virtiofsd-out.log" 2>&1 &
   KVM_PIDS+=($!)
   local i
@@ -112,7 +113,7 @@ kernel_vm_run() {
   if ! [ -S "$sock_dir/root.sock" ] || ! [ -S "$sock_dir/out.sock" ]; then
     echo "kernel-vm: virtiofsd did not start"; cat "$out"/virtiofsd-*.log; kernel_vm_kill; rm -rf "$sock_dir"; return 125
   fi
-  qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$KVM_SMP" -m "$KVM_MEM" \
+  "${OWNED[@]}" qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$KVM_SMP" -m "$KVM_MEM" \
     -object memory-backend-memfd,id=mem,size="$KVM_MEM",share=on -numa node,memdev=mem \
     -chardev socket,id=c0,path="$sock_dir/root.sock" -device vhost-user-fs-pci,chardev=c0,tag=hostroot \
     -chardev socket,id=c1,path="$sock_dir/out.sock" -device vhost-user-fs-pci,chardev=c1,tag=tedout \

@@ -7,9 +7,16 @@
 # Inside networks 198.18.1.0/24 (A), 198.18.2.0/24 (B), 198.18.3.0/24 (C): host .10/.20/.30,
 # gateway .1. Outside link 198.51.100.0/24 through a bridge in the transit namespace:
 # gwA .1, gwB .2, gwC .3. IPv6 is off everywhere. Every name carries a per-run tag
-# ($TOPO), every PID started is recorded, and topology_cleanup undoes it all.
+# ($TOPO), every PID started is recorded, and topology_cleanup undoes it all. A run killed
+# before its cleanup leaves its long-lived processes dead with it (started "${OWNED[@]}")
+# and its namespaces to the next run of the same prefix (reap.sh).
 
-TOPO=${TOPO:-ted$$}
+source "$(dirname "${BASH_SOURCE[0]}")/reap.sh"
+TOPO_PREFIX=${TOPO_PREFIX:-ted}
+if [ -z "${TOPO:-}" ]; then
+  TOPO=$TOPO_PREFIX$$
+  [ "$(id -u)" = 0 ] && run_mark "$TOPO_PREFIX"
+fi
 TOPO_DIR=${TOPO_DIR:-$(mktemp -d /tmp/ted-e2e.XXXXXX)}
 TOPO_PIDS=()
 declare -A CHARON_PID
@@ -104,7 +111,7 @@ ${CHARON_PLUGINS:-}
 }
 CONF
   rm -f "$TOPO_DIR/g$site.vici"
-  ip netns exec "$(ns g$site)" unshare -m sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$conf exec /usr/lib/ipsec/charon" \
+  "${OWNED[@]}" ip netns exec "$(ns g$site)" unshare -m sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$conf exec /usr/lib/ipsec/charon" \
     > "$TOPO_DIR/g$site.charon.out" 2>&1 &
   TOPO_PIDS+=($!); CHARON_PID[$site]=$!
   local i
@@ -131,8 +138,8 @@ transit_host() {
 }
 
 # bg NS CMD...: run a command in a namespace in the background, remember its PID
-# (ip netns exec execs the command, so the PID is the command's own).
-bg() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@" & TOPO_PIDS+=($!); }
+# (setpriv and ip netns exec exec the command, so the PID is the command's own).
+bg() { local n=$1; shift; "${OWNED[@]}" ip netns exec "$(ns "$n")" "$@" & TOPO_PIDS+=($!); }
 
 topology_cleanup() {
   local pid n

@@ -11,7 +11,7 @@ capture_ready() {
 # capture_start NAME [FILTER] / capture_stop: everything crossing the transit bridge (or what
 # FILTER keeps), into NAME.pcap.
 capture_start() {
-  bg tr tcpdump --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" ${2:+"$2"} >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
+  bg tr tcpdump -Z root --immediate-mode -i br0 -U -w "$TOPO_DIR/$1.pcap" ${2:+"$2"} >/dev/null 2>"$TOPO_DIR/$1.tcpdump.log"; CAPTURE_PID=$!
   capture_ready "$TOPO_DIR/$1.tcpdump.log"
 }
 capture_stop() { sleep "$(scaled 0.3)"; kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
@@ -36,7 +36,7 @@ child_ts() { sas "$1" | awk -v peer="ted-${2//./-}-" '/^[^ ]/ { in_peer = index(
 # milliseconds to connected (or "failed"), hostA_syns NAME the SYNs hostA sent.
 first_connect() {
   capture_start "$1" "${4:-}"
-  bg hA tcpdump --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
+  bg hA tcpdump -Z root --immediate-mode -i eth0 -U -w "$TOPO_DIR/$1.hostA.pcap" "tcp[tcpflags] & tcp-syn != 0 and dst host $2" \
     >/dev/null 2>"$TOPO_DIR/$1.hostA.tcpdump.log"
   local hostA_capture=$!
   capture_ready "$TOPO_DIR/$1.hostA.tcpdump.log"
