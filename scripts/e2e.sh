@@ -292,6 +292,17 @@ check "pass-through: gwA's child SA to gwB is exactly 198.18.1.0/24[udp] === 198
 check "pass-through: the capture saw the probes (exchange 240) crossing to gwC" \
   test "$(captured passthrough "$PROBES and ether dst $(in_ns gC cat /sys/class/net/outside/address)")" -gt 0
 check "pass-through: no udp/5353 in clear between the gateways" test "$(captured passthrough 'udp port 5353')" -eq 0
+# A probe that is itself traffic gwC protects (UDP/500 from hostC's network, which gwC's
+# first entry protects towards 198.18.0.0/15) is not passed on: gwC's trap would have
+# caught it, so it must not leave in clear past the trap (issue 28).
+not_passed_before=$(metric_of C ted_probes_not_passed_total | cut -d. -f1)
+capture_start protectedprobe
+in_ns hC python3 scripts/lib/soak.py flood path 198.51.100.9 198.18.3.0/24 1 50 > /dev/null
+capture_stop
+check "pass-through: no probe from hostC's protected network left gwC in clear" \
+  test "$(captured protectedprobe "$PROBES and src net 198.18.3.0/24")" -eq 0
+check "pass-through: gwC refused to pass those 50 probes on (ted_probes_not_passed_total)" \
+  test $(( $(metric_of C ted_probes_not_passed_total | cut -d. -f1) - ${not_passed_before:-0} )) -ge 50
 in_ns gA ip route replace 198.18.2.0/24 via 198.51.100.2
 
 # 4c. Peers going down alone: gwB's responder children for gwA and for gwC share one

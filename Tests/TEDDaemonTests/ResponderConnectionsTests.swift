@@ -7,7 +7,7 @@ import TEDModel
 /// whose children were each entry's whole remote half, so any authenticated peer could
 /// take another peer's traffic. Each `peers` entry now has its own connections.
 @Suite struct ResponderConnectionsTests {
-    func plan(_ peers: String, pin: Bool = true) throws -> ResponderConnections.Plan {
+    func plan(_ peers: String) throws -> ResponderConnections.Plan {
         let configuration = try ConfigurationLoader.parse("""
             identity: 198.51.100.1
             policy:
@@ -16,7 +16,7 @@ import TEDModel
             \(peers)
             ike: { vici: /x, psk: "the group key" }
             """, path: "responder.yaml")
-        return ResponderConnections.plan(configuration, lookup: configuration.policy, pinIdentity: pin)
+        return ResponderConnections.plan(configuration, lookup: configuration.policy)
     }
 
     /// The review's shape: gwB protects 198.18.2.0/24, the branches 198.18.3.0/24. A
@@ -57,14 +57,23 @@ import TEDModel
         #expect(narrow.remoteAddress == "198.51.100.2/32")
     }
 
-    @Test func withoutPeersOneConnectionForAnyoneAndCertificatesPinNoIdentity() throws {
+    /// Certificates pin the identity as keys do: a certificate of the CA from inside one
+    /// `peers` region cannot authenticate as an identity of another.
+    @Test func withoutPeersOneConnectionForAnyoneAndCertificatesPinTheRegion() throws {
         let open = try ResponderConnections.plan(
             try ConfigurationLoader.parse("identity: 198.51.100.1\npolicy: [permit ip 198.18.1.0/24 198.18.0.0/15]\nike: { vici: /x, certificate: c, private-key: k, ca-certificate: a }",
                                           path: "open.yaml"),
-            lookup: Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]), pinIdentity: true)
+            lookup: Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]))
         #expect(open.connections.map(\.name) == ["ted-responder"] && open.connections[0].remoteAddress == "%any")
-        let certificates = try plan("peers: [{ identity: 203.0.113.0/24, protects: [198.18.3.0/24] }]", pin: false)
-        #expect(certificates.connections.map(\.remoteID) == ["%any"])
+        let certificates = try ResponderConnections.plan(
+            try ConfigurationLoader.parse("""
+                identity: 198.51.100.1
+                policy: [permit ip 198.18.1.0/24 198.18.0.0/15]
+                peers: [{ identity: 203.0.113.0/24, protects: [198.18.3.0/24] }]
+                ike: { vici: /x, certificate: c, private-key: k, ca-certificate: a }
+                """, path: "certs.yaml"),
+            lookup: Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]))
+        #expect(certificates.connections.map(\.remoteID) == ["203.0.113.0/24"])
         #expect(certificates.connections.map(\.remoteAddress) == ["203.0.113.0/24"])
     }
 }

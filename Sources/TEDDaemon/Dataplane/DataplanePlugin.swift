@@ -121,7 +121,8 @@ public final class DataplanePlugin: DaemonPlugin {
                 probePort: configuration.probePort, listenPort: options.interceptPort)
             try interception.install()
             state.withLockedValue { $0.interception = interception }
-            let passer = ProbePasser(enabled: configuration.responder.passThrough, metrics: node.metrics, logger: logger)
+            let passer = ProbePasser(enabled: configuration.responder.passThrough, policy: node.classifier,
+                                     metrics: node.metrics, logger: logger)
             let listener = try InterceptListener(port: options.interceptPort, families: interception.families) { datagram in
                 node.inject(ByteBuffer(bytes: datagram.bytes), from: datagram.source, port: datagram.sourcePort) {
                     passer.passOn(datagram)

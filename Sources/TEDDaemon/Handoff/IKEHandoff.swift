@@ -316,9 +316,8 @@ public actor IKEHandoff: DaemonPlugin {
     /// responder connections of an earlier configuration unloaded.
     private func loadResponderConnections() async throws {
         guard let authentication else { return }
-        let pin = if case .psk = authentication { true } else { false }
         // The node's classifier; compiled here only when the hand-off runs without a node.
-        let plan = ResponderConnections.plan(configuration, lookup: node?.classifier ?? CompiledPolicy(configuration.policy), pinIdentity: pin)
+        let plan = ResponderConnections.plan(configuration, lookup: node?.classifier ?? CompiledPolicy(configuration.policy))
         for warning in plan.warnings { logger.warning("\(warning.message)", metadata: warning.metadata) }
         for connection in plan.connections { try await controller.loadConnection(connection, authentication: authentication) }
         responderConnections = Set(plan.connections.map(\.name))

@@ -9,7 +9,8 @@ import TEDVici
 /// child never holds traffic an earlier entry owns. Without `peers`, one `%any`
 /// connection. With `peers`, one connection per prefix where an entry decides (the most
 /// specific entry holding an address, `[PeerAuthorization].region`): `remote_addrs` is that
-/// prefix, with pre-shared keys the peer's identity is pinned to it too, and the children
+/// prefix, the peer's identity is pinned to it too (a key's owner or a certificate's
+/// address: ted's identities are IP addresses, in the certificate as its SAN), and the children
 /// reach no further on the peer's side than that entry's `protects`. So an initiator gets
 /// over IKE only what its own authorisation lets it protect, whichever key it used.
 enum ResponderConnections {
@@ -33,7 +34,7 @@ enum ResponderConnections {
     /// The most prefixes one `peers` entry's region becomes (one connection each).
     static let maxPrefixesPerPeer = 64
 
-    static func plan(_ configuration: Configuration, lookup: any PolicyLookup, pinIdentity: Bool) -> Plan {
+    static func plan(_ configuration: Configuration, lookup: any PolicyLookup) -> Plan {
         var plan = Plan()
         let shares = shares(configuration.policy, lookup: lookup, warnings: &plan.warnings)
         guard let options = configuration.ike, !shares.isEmpty else { return plan }
@@ -65,7 +66,7 @@ enum ResponderConnections {
             for (offset, prefix) in prefixes.enumerated() {
                 let remote = "\(prefix)"
                 plan.connections.append(connection("\(namePrefix)-p\(index + 1)" + (prefixes.count > 1 ? "-\(offset + 1)" : ""),
-                                                   remote: remote, remoteID: pinIdentity ? SharedKeys.text(prefix.address, prefix.prefixLength ?? 0) : "%any",
+                                                   remote: remote, remoteID: SharedKeys.text(prefix.address, prefix.prefixLength ?? 0),
                                                    children: children))
             }
         }
