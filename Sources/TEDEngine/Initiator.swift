@@ -31,6 +31,8 @@ public struct Initiator: Sendable {
     /// How long a learned cookie is echoed: one 10-second slot of ted's responders (a cookie
     /// the responder no longer takes costs nothing: the probe goes on as one without).
     static let learnedLifetime = TimeAmount.seconds(10)
+    /// How often learning a cookie from one source offers it to the discoveries in flight.
+    static let learnedRefresh = TimeAmount.seconds(1)
 
     public init(policy: any PolicyLookup, identity: Identity, settings: DiscoverySettings = DiscoverySettings()) {
         self.policy = policy
@@ -125,6 +127,10 @@ public struct Initiator: Sendable {
             case .retransmit(let probe):
                 pending[discovery.key] = discovery
                 counters.retransmits += 1
+                actions.append(.send(probe))
+            case .echo(let probe):
+                pending[discovery.key] = discovery
+                counters.challengesAnswered += 1
                 actions.append(.send(probe))
             case .timedOut:
                 end(discovery)
@@ -269,10 +275,7 @@ public struct Initiator: Sendable {
         let discovery = pendingByCookie[challenge.initiatorCookie].flatMap { pending[$0] }
         guard source == discovery?.key.destination || settings.authorizations(of: source) != nil,
               settings.peerCheck.refusal(of: source) == nil else { return ignore(.challengeNotAllowed) }
-        guard var discovery else {
-            _ = learned.insert(LearnedCookie(cookie: challenge.cookie, at: now), for: source)
-            return ignore(.cookieLearned)
-        }
+        guard var discovery else { return learn(challenge.cookie, from: source, now: now) }
         guard let probe = discovery.take(challenge.cookie) else {
             pending[discovery.key] = discovery
             return ignore(.challengeKept)
@@ -280,6 +283,23 @@ public struct Initiator: Sendable {
         pending[discovery.key] = discovery
         counters.challengesAnswered += 1
         return .send(probe)
+    }
+
+    /// Remembers a cookie for this gateway's identity. When `source` had none for a while,
+    /// every discovery in flight without a challenge of its own sends once more at once
+    /// echoing it (`PendingDiscovery.offer`): the genuine discovery that a flood naming this
+    /// gateway left unanswered is answered one round trip after the flood's first challenge
+    /// reaches it, not at its next retransmission. The scan of the discoveries happens at
+    /// most once per `learnedRefresh` per source, whatever rate challenges come at.
+    private mutating func learn(_ cookie: ReturnCookie, from source: IPAddress, now: NIODeadline) -> InitiatorAction {
+        let previous = learned.peek(source)
+        _ = learned.insert(LearnedCookie(cookie: cookie, at: now), for: source)
+        if let previous, now - previous.at < Self.learnedRefresh { return ignore(.unknownCookie) }
+        var offered = false
+        for key in pending.keys {
+            offered = pending[key]?.offer(cookie, now: now) == true || offered
+        }
+        return ignore(offered ? .cookieLearned : .unknownCookie)
     }
 
     /// The learned cookie to echo towards `destination`: the one its own address gave, else

@@ -142,7 +142,10 @@ public enum IgnoreReason: String, Hashable, Sendable, CaseIterable, CustomString
     /// scheduled one: its cookie is kept for the next send.
     case challengeKept
     /// A challenge for no discovery in flight: its cookie, which names this gateway's
-    /// identity, is echoed by new probes for a while (a flood naming this gateway).
+    /// identity, is echoed by new probes for a while (a flood naming this gateway), and the
+    /// discoveries in flight without a challenge of their own send once more with it at
+    /// once (at their next `tick`). A challenge for no discovery that offers nothing new is
+    /// `.unknownCookie` (its cookie is still kept).
     case cookieLearned
     /// A challenge from an address that is neither the one probed nor a peer that may
     /// answer: set aside.

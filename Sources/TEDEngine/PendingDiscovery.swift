@@ -22,6 +22,8 @@ struct PendingDiscovery: Sendable {
     /// What `tick` says to do when the discovery falls due.
     enum Step: Sendable {
         case retransmit(OutgoingProbe)
+        /// An extra send, off the schedule, echoing a cookie learned since the last send.
+        case echo(OutgoingProbe)
         case timedOut
     }
 
@@ -42,6 +44,8 @@ struct PendingDiscovery: Sendable {
     /// Whether a challenge already made an extra send since the last scheduled one: at most
     /// one per send, so challenges cannot turn a discovery into a stream.
     private var echoedSinceSend = false
+    /// When an extra send echoing a learned cookie is due (`offer`).
+    private var echoDue: NIODeadline?
     /// Jittered waits after each send, one per send.
     private let waits: [TimeAmount]
     private(set) var sends = 1
@@ -65,9 +69,10 @@ struct PendingDiscovery: Sendable {
     }
 
     var nextEvent: NIODeadline {
-        switch state {
+        let scheduled = switch state {
         case .awaitingRetransmit(let due), .awaitingLastAnswer(let due): due
         }
+        return echoDue.map { min($0, scheduled) } ?? scheduled
     }
 
     mutating func join() { joined += 1 }
@@ -86,15 +91,32 @@ struct PendingDiscovery: Sendable {
         return echo
     }
 
-    /// Advances to `now`: a retransmission, a timeout, or nothing yet. A retransmission
+    /// A cookie for this gateway's identity was learned at `now` (`Initiator.answer`): a
+    /// discovery with no challenge of its own, whose last send did not echo it and which has
+    /// made no extra send since, sends once more at its next step. Returns whether it will.
+    mutating func offer(_ learned: ReturnCookie, now: NIODeadline) -> Bool {
+        guard challenged == nil, !echoedSinceSend, lastEchoed != learned else { return false }
+        echoedSinceSend = true
+        echoDue = now
+        return true
+    }
+
+    /// Advances to `now`: an extra send, a retransmission, a timeout, or nothing yet. A retransmission
     /// echoes the discovery's own challenge cookie, or else `learned` (a cookie for this
     /// gateway's identity that a challenge to another probe taught), or none.
     mutating func step(now: NIODeadline, learned: ReturnCookie?) -> Step? {
         guard nextEvent <= now else { return nil }
+        if let due = echoDue, due <= now {
+            echoDue = nil
+            var echo = probe(echoing: challenged ?? learned, attempt: sends)
+            echo.answersChallenge = true
+            return .echo(echo)
+        }
         switch state {
         case .awaitingRetransmit:
             sends += 1
             echoedSinceSend = false
+            echoDue = nil
             state = Self.state(afterSend: sends, waits: waits, now: now)
             return .retransmit(probe(echoing: challenged ?? learned, attempt: sends))
         case .awaitingLastAnswer:

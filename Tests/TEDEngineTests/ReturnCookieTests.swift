@@ -362,6 +362,41 @@ import TEDWire
         #expect(responder.counters.cookiesRefused == [.stale: 5] && responder.counters.cookiesAccepted == 8)
     }
 
+    /// The flood's first challenge reaches the victim's initiator after its own probe was
+    /// silenced (the target bucket spent): the initiator learns the cookie, which names its
+    /// identity, and its discovery sends once more at once echoing it, and is answered
+    /// from the proven bucket: one round trip after that challenge, no retransmission.
+    @Test func aDiscoveryLeftUnansweredByAFloodIsAnsweredWithTheCookieTheFloodTaught() throws {
+        var settings = defaultSettings()
+        settings.perTargetRate = RateLimit(perSecond: 0, burst: 4)
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        var rng = SeededRNG(seed: 33)
+        // Four forged probes naming the victim: 4, 3 and 2 tokens answer, 1 (below half) challenges.
+        let forged = (1...4).map { n in
+            responder.received(probe(cookie: 1000 + UInt64(n)), from: ip("10.1.7.\(n)"), port: 500, now: t0)
+        }
+        #expect(forged.prefix(3).allSatisfy(isResponse))
+        let flood = try #require(challenge(forged[3]))
+        let first = try #require(initiator.packet(genuine, now: at(1), rng: &rng).sentProbe)
+        #expect(responder.received(first.bytes, from: first.source, port: first.sourcePort, now: at(2)) == .drop(.rateLimitedTarget))
+        for reply in forged.prefix(3).compactMap(\.replyBytes) {
+            #expect(initiator.received(reply, from: responderIdentity.address, port: 500, now: at(3)) == .ignored(.unknownCookie))
+        }
+        #expect(initiator.received(challengeBytes(flood.initiatorCookie, flood.cookie), from: responderIdentity.address, port: 500,
+                                   now: at(3)) == .ignored(.cookieLearned))
+        #expect(initiator.nextDeadline == at(3), "the extra send is due at once")
+        let echo = try #require(initiator.tick(now: at(3)).first?.sentProbe)
+        #expect(echo.answersChallenge && echo.attempt == 1)
+        let answer = try #require(responder.received(echo.bytes, from: echo.source, port: echo.sourcePort, now: at(4)).replyBytes)
+        guard case .discovered(let found) = initiator.received(answer, from: responderIdentity.address, port: 500, now: at(5))
+        else { throw CookieTestError.noChallenge }
+        #expect(found.attempts == 1 && responder.counters.cookiesAccepted == 1)
+        // Challenges keep coming at the flood's pace: within a second they offer nothing new.
+        #expect(initiator.received(challengeBytes(flood.initiatorCookie &+ 1, flood.cookie), from: responderIdentity.address,
+                                   port: 500, now: at(6)) == .ignored(.unknownCookie))
+    }
+
     // MARK: - A flood
 
     /// The attack, in memory: an off-path spoofer sends valid probes naming the

@@ -356,6 +356,7 @@ extension InitiatorAction {
     /// Whether the initiator's tables (and so its next deadline) may have changed.
     var changesDeadlines: Bool {
         switch self {
+        case .ignored(.cookieLearned): true
         case .ignored, .rejected, .notProtected: false
         default: true
         }
