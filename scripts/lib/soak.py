@@ -8,8 +8,8 @@ legitimate initiator, run beside it in its own process: a probe every 10 ms.
 `soak.py flood TARGET[:PORT] VICTIM[:PORT] SITES SECONDS RATE` is the forged flood of issue 21,
 from a host off every probe's path: valid probes naming VICTIM (an identity address and TED
 port, 500 by default), from IP sources forged inside the victim's site (SITES: IPv4 prefixes,
-comma-separated, taken in turn; a source in any host of one), fresh initiator cookies,
-RATE a second for SECONDS, sent to TARGET (port 500 by default), or with TARGET `path` to
+comma-separated, taken in turn; a source in any host of one), 8192 of them taken in turn,
+RATE a second (0: as fast as this host sends) for SECONDS, sent to TARGET (port 500 by default), or with TARGET `path` to
 each probe's own packet destination (inside 198.18.2.0/24), port 500, as probes travel.
 """
 import json, os, random, socket, struct, sys, threading, time
@@ -87,8 +87,9 @@ def legit_main():
 
 
 def flood_main():
-    """Forged valid probes for one victim identity, paced, bounded in count and time; prints
-    what it sent (IP bytes, as the responder's counters count them)."""
+    """Forged valid probes for one victim identity, bounded in count and time; prints what it
+    sent (IP bytes, as the responder's counters count them). RATE 0: as fast as this host
+    sends (the datagrams are built before the clock starts, 8192 of them, sent in turn)."""
     def endpoint(text):
         address, _, port = text.partition(":")
         return address, int(port or 500)
@@ -102,23 +103,32 @@ def flood_main():
     rng = random.Random(21)
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    sent, sent_bytes, total = 0, 0, int(seconds * rate)
-    # Paced every half millisecond: a bucket's token that appears between two bursts must
-    # not wait long for the flood to take it.
-    batch = max(1, int(rate / 2000))
-    started = time.monotonic()
-    while sent < total and time.monotonic() < started + seconds + 5:
-        base, size = sites[sent % len(sites)]
+    pool = []
+    for index in range(8192):
+        base, size = sites[index % len(sites)]
         src = socket.inet_ntoa(struct.pack("!I", base + 2 + rng.randrange(size - 4)))
         sport = 1024 + rng.randrange(60000)
         dst = "198.18.2.%d" % (2 + rng.randrange(250))
         payload = probe(rng.randrange(1, 1 << 62), victim, victim_port, src=src, dst=dst, sport=sport, dport=443)
         to = dst if target == "path" else target
-        datagram = ipv4_udp(src, to, sport, target_port, payload)
-        raw.sendto(datagram, (to, 0))
-        sent += 1
-        sent_bytes += len(datagram)
-        if sent % batch == 0:
+        pool.append((ipv4_udp(src, to, sport, target_port, payload), (to, 0)))
+    total = int(seconds * rate) if rate > 0 else 1 << 62
+    sent, sent_bytes = 0, 0
+    # Paced every half millisecond: a bucket's token that appears between two bursts must
+    # not wait long for the flood to take it.
+    batch = max(1, int(rate / 2000)) if rate > 0 else 256
+    started = time.monotonic()
+    deadline = started + seconds + (5 if rate > 0 else 0)
+    while sent < total and time.monotonic() < deadline:
+        for _ in range(batch):
+            datagram, to = pool[sent % len(pool)]
+            try:
+                raw.sendto(datagram, to)
+            except BlockingIOError:
+                continue
+            sent += 1
+            sent_bytes += len(datagram)
+        if rate > 0:
             ahead = started + sent / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
