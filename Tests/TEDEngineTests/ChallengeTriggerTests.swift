@@ -88,6 +88,25 @@ import TEDWire
         #expect(plain.prefix(6).allSatisfy(isResponse) && plain[6] == .drop(.rateLimitedTarget))
     }
 
+    /// Challenges have a budget per source prefix under the global one: a flood from one
+    /// /24 spends its own, and a probe from another prefix is still challenged.
+    @Test func aFloodFromOneSourcePrefixCannotSpendOthersChallenges() {
+        var settings = settings()
+        settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
+        settings.globalRate = RateLimit(perSecond: 0, burst: 1)
+        settings.challengePerSourceRate = RateLimit(perSecond: 0, burst: 3)
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        _ = responder.received(probe(from: "10.1.0.200", identity: "198.51.100.1"), from: ip("10.1.0.200"), port: 1, now: t0)
+        let flood = (1...10).map { n in
+            responder.received(probe(from: "10.1.0.\(n)", identity: "198.51.\(100 + n).1", cookie: UInt64(n)),
+                               from: ip("10.1.0.\(n)"), port: 1, now: t0)
+        }
+        #expect(flood.prefix(3).allSatisfy { challenge($0) != nil })
+        #expect(flood.dropFirst(3).allSatisfy { $0 == .drop(.rateLimitedSource) })
+        #expect(challenge(responder.received(probe(from: "10.3.0.6", identity: "198.51.120.1"), from: ip("10.3.0.6"), port: 1,
+                                             now: t0)) != nil)
+    }
+
     /// A responder with challenges off still checks cookies (another of the same secret may
     /// have sent the challenge): a good one is taken past the limits; a forged one is
     /// counted and is no cookie, so the probe meets the ordinary limits like any other.
