@@ -179,7 +179,7 @@ check "no identity got more than its target burst + rate in one second ($(field 
 # identity) and each discovery is answered from A's proven bucket without a retransmission. What the responder sends towards A (nft counts it as it leaves) stays
 # within A's per-target bound: target burst + rate x t, plus the proven burst + rate x t.
 flood_seconds=${SOAK_FLOOD_SECONDS:-8}; flood_rate=${SOAK_FLOOD_RATE:-0}; phase_started=$SECONDS
-challenge_budget=20000; target_burst=200; target_rate=100; proven_burst=100; proven_rate=50
+challenge_budget=200000; target_burst=200; target_rate=100; proven_burst=100; proven_rate=50
 cat > "$dir/victim.yaml" <<YAML
 identity: 198.51.100.2
 listen: 0.0.0.0:500

@@ -8,9 +8,11 @@ import TEDModel
 ///   token of the identity prefix's target bucket: that bucket alone bounds what forged
 ///   probes can aim at one victim, whatever the mix. An empty one means silence.
 /// - An answer also takes a token per source prefix and one of the global bucket.
-/// - A challenge instead takes a token of the source prefix's challenge bucket and one of
-///   the global challenge bucket, so that a flood from one source prefix cannot spend the
-///   challenges other initiators need.
+/// - A challenge instead takes a token of the challenge bucket of its source prefix and
+///   identity prefix together, and one of the global challenge budget: a flood from one
+///   source prefix, even one forged inside a genuine initiator's own, spends only the
+///   buckets of the identities it names, never the genuine initiator's; only the global
+///   budget is shared (docs/RELIABILITY.md states what that leaves).
 /// - A proven identity (good cookie) is answered from its prefix's proven bucket and a
 ///   global proven cap, which forged probes never reach (they cannot read the cookie).
 /// So at most `perTarget` + `proven` (bursts plus rates over time) reach one identity prefix.
@@ -27,7 +29,7 @@ struct ProbeRateLimiter: Sendable {
     private var sources: BoundedLRU<IPAddress, TokenBucket>
     private var targets: BoundedLRU<IPAddress, TokenBucket>
     private var globalBucket: TokenBucket?
-    private var challengeSources: BoundedLRU<IPAddress, TokenBucket>
+    private var challengePairs: BoundedLRU<PrefixPair, TokenBucket>
     private var challengeBucket: TokenBucket?
     private var proven: BoundedLRU<IPAddress, TokenBucket>
     private var provenBucket: TokenBucket?
@@ -37,7 +39,7 @@ struct ProbeRateLimiter: Sendable {
         let capacity = settings.effectiveMaxTrackedSources
         sources = BoundedLRU(capacity: capacity)
         targets = BoundedLRU(capacity: capacity)
-        challengeSources = BoundedLRU(capacity: capacity)
+        challengePairs = BoundedLRU(capacity: capacity)
         proven = BoundedLRU(capacity: capacity)
     }
 
@@ -73,7 +75,7 @@ struct ProbeRateLimiter: Sendable {
             return .answer
         }
         let reason = refusal ?? .rateLimitedTarget
-        if canChallenge, takeChallenge(sourcePrefix: sourcePrefix, now: now) {
+        if canChallenge, takeChallenge(PrefixPair(source: sourcePrefix, target: targetPrefix), now: now) {
             targetBucket.take()
             return .challenge(reason)
         }
@@ -101,14 +103,19 @@ struct ProbeRateLimiter: Sendable {
         return true
     }
 
-    private mutating func takeChallenge(sourcePrefix: IPAddress, now: NIODeadline) -> Bool {
-        var bucket = challengeSources.use(sourcePrefix) ?? TokenBucket(limit: limits.challengePerSourceRate, now: now)
+    private struct PrefixPair: Hashable {
+        var source: IPAddress
+        var target: IPAddress
+    }
+
+    private mutating func takeChallenge(_ pair: PrefixPair, now: NIODeadline) -> Bool {
+        var bucket = challengePairs.use(pair) ?? TokenBucket(limit: limits.challengePairRate, now: now)
         var shared = challengeBucket ?? TokenBucket(limit: limits.challengeRate, now: now)
         defer {
-            challengeSources.insert(bucket, for: sourcePrefix)
+            challengePairs.insert(bucket, for: pair)
             challengeBucket = shared
         }
-        guard bucket.hasToken(limit: limits.challengePerSourceRate, now: now),
+        guard bucket.hasToken(limit: limits.challengePairRate, now: now),
               shared.hasToken(limit: limits.challengeRate, now: now) else { return false }
         bucket.take()
         shared.take()

@@ -50,11 +50,13 @@ public struct ResponderSettings: Hashable, Sendable {
     public var challenges: Bool
     /// Key of the challenge cookies (`ReturnCookies`); every time slot derives its own.
     public var challengeSecret: CookieSecret
-    /// Challenges sent, to everyone together: bounds the work and the traffic they make.
+    /// Challenges sent, to everyone together: bounds the work and the traffic they make
+    /// (never more than the probes that provoked them: no challenge is larger than its probe).
     public var challengeRate: RateLimit
-    /// Challenges provoked from one source prefix (/24, /64): a flood from one prefix
-    /// cannot spend the challenges other initiators need.
-    public var challengePerSourceRate: RateLimit
+    /// Challenges per pair of source prefix and identity prefix (/24, /64): a flood from
+    /// one source prefix cannot spend the challenges other initiators need, even a genuine
+    /// initiator whose own prefix the flood forges, unless it names that initiator too.
+    public var challengePairRate: RateLimit
     /// Probes echoing a good cookie, per identity prefix (/24, /64).
     public var provenRate: RateLimit
     /// Probes echoing a good cookie, all identities together: identities that can read
@@ -75,7 +77,7 @@ public struct ResponderSettings: Hashable, Sendable {
                 challenges: Bool = false,
                 challengeSecret: CookieSecret? = nil,
                 challengeRate: RateLimit = Self.defaultChallengeRate,
-                challengePerSourceRate: RateLimit = Self.defaultChallengePerSourceRate,
+                challengePairRate: RateLimit = Self.defaultChallengePairRate,
                 provenRate: RateLimit = Self.defaultProvenRate,
                 provenGlobalRate: RateLimit = Self.defaultProvenGlobalRate,
                 cookieSlot: TimeAmount = .seconds(10)) {
@@ -93,7 +95,7 @@ public struct ResponderSettings: Hashable, Sendable {
         // draws both at random; tests inject them).
         self.challengeSecret = challengeSecret ?? CookieSecret(k0: ~secret.k1, k1: secret.k0 ^ 0x7265_7475_726e_636b)
         self.challengeRate = challengeRate
-        self.challengePerSourceRate = challengePerSourceRate
+        self.challengePairRate = challengePairRate
         self.provenRate = provenRate
         self.provenGlobalRate = provenGlobalRate
         self.cookieSlot = cookieSlot
@@ -104,8 +106,12 @@ public struct ResponderSettings: Hashable, Sendable {
     public static let defaultPerSourceRate = RateLimit(perSecond: 100, burst: 200)
     public static let defaultPerTargetRate = RateLimit(perSecond: 100, burst: 200)
     public static let defaultGlobalRate = RateLimit(perSecond: 1_000, burst: 2_000)
-    public static let defaultChallengeRate = RateLimit(perSecond: 20_000, burst: 20_000)
-    public static let defaultChallengePerSourceRate = RateLimit(perSecond: 1_000, burst: 2_000)
+    /// Twice what one core receives (about 100,000 probes/s, docs/PERFORMANCE.md): what each
+    /// identity and each pair of prefixes get is bounded by their own buckets, so the global
+    /// budget only caps the work, and no flood the host can receive spends it before a
+    /// genuine initiator's turn.
+    public static let defaultChallengeRate = RateLimit(perSecond: 200_000, burst: 200_000)
+    public static let defaultChallengePairRate = RateLimit(perSecond: 10, burst: 20)
     public static let defaultProvenRate = RateLimit(perSecond: 50, burst: 100)
     public static let defaultProvenGlobalRate = RateLimit(perSecond: 1_000, burst: 2_000)
     public static let defaultMaxTrackedSources = 65_536

@@ -88,23 +88,27 @@ import TEDWire
         #expect(plain.prefix(6).allSatisfy(isResponse) && plain[6] == .drop(.rateLimitedTarget))
     }
 
-    /// Challenges have a budget per source prefix under the global one: a flood from one
-    /// /24 spends its own, and a probe from another prefix is still challenged.
+    /// Challenges have a budget per source prefix and identity prefix pair under the global
+    /// one: a flood from one /24 naming one identity spends that pair's, and the same /24
+    /// naming another identity (a genuine initiator whose prefix the flood forges), or
+    /// another /24 naming the same identity, is still challenged.
     @Test func aFloodFromOneSourcePrefixCannotSpendOthersChallenges() {
         var settings = settings()
         settings.perSourceRate = RateLimit(perSecond: 0, burst: 1)
         settings.globalRate = RateLimit(perSecond: 0, burst: 1)
-        settings.challengePerSourceRate = RateLimit(perSecond: 0, burst: 3)
+        settings.challengePairRate = RateLimit(perSecond: 0, burst: 3)
         var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
         _ = responder.received(probe(from: "10.1.0.200", identity: "198.51.100.1"), from: ip("10.1.0.200"), port: 1, now: t0)
         let flood = (1...10).map { n in
-            responder.received(probe(from: "10.1.0.\(n)", identity: "198.51.\(100 + n).1", cookie: UInt64(n)),
+            responder.received(probe(from: "10.1.0.\(n)", identity: "198.51.101.\(n)", cookie: UInt64(n)),
                                from: ip("10.1.0.\(n)"), port: 1, now: t0)
         }
         #expect(flood.prefix(3).allSatisfy { challenge($0) != nil })
         #expect(flood.dropFirst(3).allSatisfy { $0 == .drop(.rateLimitedSource) })
-        #expect(challenge(responder.received(probe(from: "10.3.0.6", identity: "198.51.120.1"), from: ip("10.3.0.6"), port: 1,
-                                             now: t0)) != nil)
+        for (source, identity) in [("10.1.0.6", "198.51.120.1"), ("10.3.0.6", "198.51.101.1")] {
+            #expect(challenge(responder.received(probe(from: source, identity: identity), from: ip(source), port: 1, now: t0)) != nil,
+                    "\(source) naming \(identity)")
+        }
     }
 
     /// A responder with challenges off still checks cookies (another of the same secret may

@@ -421,6 +421,68 @@ import TEDWire
         #expect(outcome.failure?.reason == .timeout)
     }
 
+    /// A spray faster than this machine receives (150,000 probes/s; one core reads about
+    /// 100,000): sources over the initiator's whole /16, identities over 4,096 /24s, while a
+    /// genuine initiator discovers. Its probe is refused by the spent source and global
+    /// buckets and challenged from its own pair's bucket under a global budget the spray
+    /// cannot spend; the echo is answered: two round trips.
+    @Test func aSprayOverEveryPrefixDoesNotStarveAGenuineDiscovery() throws {
+        let outcome = try spray(challengeRate: ResponderSettings.defaultChallengeRate)
+        let discovery = try #require(outcome.discovery)
+        #expect(discovery.rtt == .milliseconds(2 * Self.rtt) && discovery.attempts == 1 && outcome.challenged == 1)
+        #expect(outcome.challenges > 40_000, "the spray was challenged too")
+    }
+
+    /// Its twin: under the old global budget (20,000/s) the spray spends every challenge
+    /// before the genuine probe's turn.
+    @Test func underTheOldGlobalBudgetTheSprayStarvesIt() throws {
+        let outcome = try spray(challengeRate: RateLimit(perSecond: 20_000, burst: 20_000))
+        #expect(outcome.discovery == nil && outcome.challenged == 0)
+    }
+
+    func spray(challengeRate: RateLimit) throws -> (discovery: Discovery?, challenged: Int, challenges: Int) {
+        var settings = defaultSettings()
+        settings.challengeRate = challengeRate
+        var responder = Responder(policy: responderPolicy, identity: responderIdentity, settings: settings)
+        var initiator = Initiator(policy: initiatorPolicy, identity: initiatorIdentity)
+        var rng = SeededRNG(seed: 2802)
+        var attacker = SeededRNG(seed: 667)
+        var inFlight: [(due: NIODeadline, probe: OutgoingProbe)] = []
+        var replies: [(due: NIODeadline, bytes: ByteBuffer)] = []
+        var found: Discovery?
+        var challenged = 0
+        func handle(_ action: InitiatorAction, now: NIODeadline) {
+            if case .send(let probe) = action { inFlight.append((now + .milliseconds(Self.rtt / 2), probe)) }
+            if case .discovered(let discovery) = action { found = discovery }
+        }
+        // The genuine discovery starts at 300 ms, once the old budget's burst is spent; the
+        // spray runs until its first retransmission would be due (500 ms later).
+        for millisecond in Int64(0)..<790 where found == nil {
+            let now = at(millisecond)
+            if millisecond == 300 { handle(initiator.packet(genuine, now: now, rng: &rng), now: now) }
+            for _ in 0..<150 {
+                let source = IPAddress(v4: 0x0a01_0000 | UInt32.random(in: 0...0xffff, using: &attacker))
+                let identity = Identity(address: IPAddress(v4: 0xc633_0001 | UInt32.random(in: 0...0xfff, using: &attacker) << 8), port: 500)
+                let summary = try #require(Packet(proto: .tcp, source: source, destination: ip("10.2.0.7"), sourcePort: 1, destinationPort: 443))
+                _ = responder.received(probe(summary, cookie: UInt64.random(in: 1...UInt64.max, using: &attacker), identity: identity),
+                                       from: source, port: 500, now: now)
+            }
+            for arriving in inFlight where arriving.due <= now {
+                let action = responder.received(arriving.probe.bytes, from: arriving.probe.source, port: arriving.probe.sourcePort,
+                                                now: now)
+                if challenge(action) != nil { challenged += 1 }
+                if let bytes = action.replyBytes { replies.append((now + .milliseconds(Self.rtt / 2), bytes)) }
+            }
+            inFlight.removeAll { $0.due <= now }
+            for reply in replies where reply.due <= now {
+                handle(initiator.received(reply.bytes, from: responderIdentity.address, port: 500, now: now), now: now)
+            }
+            replies.removeAll { $0.due <= now }
+            initiator.tick(now: now).forEach { handle($0, now: now) }
+        }
+        return (found, challenged, responder.counters.challenges)
+    }
+
     static let rtt: Int64 = 20
 
     struct FloodOutcome {

@@ -29,7 +29,7 @@ func makeResponder(challenging: Bool) -> Responder {
                                      peerCheck: PeerAddressCheck(own: [IPAddress("198.51.100.2")!]),
                                      offerAdditionalEntries: true, challenges: challenging,
                                      challengeSecret: CookieSecret(k0: 3, k1: 4), challengeRate: unlimited,
-                                     challengePerSourceRate: unlimited, provenRate: unlimited, provenGlobalRate: unlimited)
+                                     challengePairRate: unlimited, provenRate: unlimited, provenGlobalRate: unlimited)
     return Responder(policy: policy, identity: Identity(address: IPAddress("198.51.100.2")!, port: 500),
                      settings: settings)
 }
