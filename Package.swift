@@ -63,12 +63,15 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // What `ted bench` and the Benchmarks package share: ClassBench sets, seeded traces, clocks.
         .target(name: "TEDBenchSupport", dependencies: ["TEDModel"]),
         .executableTarget(name: "ted", dependencies: [
             "TEDModel", "TEDWire", "TEDEngine", "TEDConfig", "TEDDaemon", "TEDLinux", "TEDVici", "TEDBenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // Helpers the test targets share (seeded randomness); never linked into the product.
         .target(name: "TEDTestSupport", dependencies: ["TEDBenchSupport"], path: "Tests/TEDTestSupport"),

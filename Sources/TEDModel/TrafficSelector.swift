@@ -160,3 +160,19 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
         return "\(proto) \(side(local, localPorts)) <-> \(side(remote, remotePorts))"
     }
 }
+
+extension Policy {
+    /// Whether every outbound packet inside `selector` is first-matched by one permit entry
+    /// (as the initiator sees it): the first entry it overlaps is a permit that holds it
+    /// whole. A child SA the policy no longer permits so is taken down after a reload.
+    public func permitsWholly(_ selector: TrafficSelector) -> Bool {
+        for rule in rules where selector.overlaps(rule.entry) {
+            let entry = rule.entry
+            guard entry.action == .permit, let local = entry.local.pattern(for: selector.family),
+                  let remote = entry.remote.pattern(for: selector.family) else { return false }
+            return TrafficSelector(proto: entry.proto, local: local, localPorts: entry.localPorts, remote: remote,
+                                   remotePorts: entry.remotePorts).contains(selector)
+        }
+        return false
+    }
+}

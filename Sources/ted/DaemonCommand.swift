@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import TEDConfig
 import TEDDaemon
 import TEDLinux
@@ -9,7 +10,7 @@ import TEDLinux
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
-        abstract: "Run the TED initiator and responder until SIGTERM or SIGINT.")
+        abstract: "Run the TED initiator and responder until SIGTERM or SIGINT; SIGHUP reloads the configuration.")
 
     @Option(help: "The configuration file (YAML).")
     var config: String
@@ -19,6 +20,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         keepLargeAllocationsMapped()
+        // Trapped before anything runs, for the process's life: SIGHUP reloads, never kills.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let configuration = try loadConfiguration(config)
         let logger = makeLogger(label: "ted", level: logLevel)
         let service: DaemonService
@@ -28,13 +31,8 @@ struct DaemonCommand: AsyncParsableCommand {
             printError("\(config): error: \(error)")
             throw ExitCode(2)
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            cancellationSignals: [],
-            logger: logger))
         do {
-            try await group.run()
+            try await DaemonSupervisor(path: config, logger: logger).run(service, reloads: hangups.map { _ in () })
         } catch {
             printError("ted daemon: \(StartupFailure.advice(for: error))")
             throw ExitCode(1)

@@ -19,7 +19,8 @@ import TEDWire
         var options = try #require(try ConfigurationLoader.parse(
             IKEHandoffTests.yaml.replacingOccurrences(of: "TIMEOUT", with: "10"), path: "test.yaml").ike)
         options.maxConnectionsPerPeer = perPeer
-        return HandoffMachine(settings: .init(identity: IPAddress("198.51.100.9")!, options: options))
+        return HandoffMachine(settings: .init(identity: IPAddress("198.51.100.9")!, options: options,
+                                              policy: try Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"])))
     }
 
     func discovery(_ peer: String = "198.51.100.2") -> Discovery { IKEHandoffTests().discovery(peer: peer) }
@@ -164,5 +165,33 @@ import TEDWire
         #expect(actions.contains(.unload("ted-stale")) && !actions.contains(.unload("ted-live"))
             && !actions.contains(.unload("ted-responder-p1")) && !actions.contains(.unload("other")))
         #expect(m.records.map(\.name) == ["ted-live"] && m.records.first?.intersection == nil && m.tunnelsUp == 1)
+    }
+
+    /// After a reload that narrowed the policy, a live child the new policy no longer
+    /// permits wholly is taken down, not adopted; one it still permits keeps its SA.
+    @Test func reconcilingTakesDownChildrenThePolicyNoLongerPermits() throws {
+        var m = try machine()
+        func live(_ name: String, _ local: String, _ remote: String) -> IKEEvent {
+            IKEEvent(kind: .childUp, connection: name, remoteAddress: "198.51.100.4", child: "\(name)-1", localTS: [local],
+                     remoteTS: [remote])
+        }
+        let actions = m.reconciled(live: [live("ted-kept", "198.18.1.0/24", "198.18.9.0/24[tcp/443]"),
+                                          live("ted-gone", "198.18.7.0/24", "198.18.9.0/24"),
+                                          live("ted-wider", "198.18.0.0/16", "198.18.9.0/24")],
+                                   connections: ["ted-kept", "ted-gone", "ted-wider"], keep: [], now: t0)
+        #expect(actions.contains(.stop("ted-gone")) && actions.contains(.stop("ted-wider")) && !actions.contains(.stop("ted-kept")))
+        #expect(m.records.map(\.name) == ["ted-kept"])
+    }
+
+    @Test func aPolicyPermitsASelectorWhollyOnlyThroughItsFirstOverlappingEntry() throws {
+        let policy = try Policy(lines: ["deny tcp 198.18.1.0/24 198.18.9.0/24 eq 22", "permit ip 198.18.1.0/24 198.18.0.0/15"])
+        func selector(_ proto: IPProtocol, _ remote: String, _ ports: PortRange = .all) throws -> TrafficSelector {
+            TrafficSelector(proto: proto, local: try #require(AddressPattern("198.18.1.0/24")), remote: try #require(AddressPattern(remote)),
+                            remotePorts: ports)
+        }
+        #expect(policy.permitsWholly(try selector(.tcp, "198.18.9.0/24", try #require(PortRange(443, 443)))))
+        #expect(!policy.permitsWholly(try selector(.tcp, "198.18.9.0/24")), "the deny above takes port 22")
+        #expect(!policy.permitsWholly(try selector(.any, "198.18.0.0/14")), "wider than the permit")
+        #expect(policy.permitsWholly(try selector(.udp, "198.18.9.0/24")))
     }
 }

@@ -22,9 +22,13 @@ struct HandoffMachine {
         var maxConnections: Int
         var maxConnectionsPerPeer: Int
         var initiateTimeout: TimeAmount
+        /// The policy this gateway initiates for: a live child it no longer permits wholly
+        /// is not adopted (a reload narrowed the policy) but taken down.
+        var policy: Policy
 
-        init(identity: IPAddress, options: IKEOptions) {
+        init(identity: IPAddress, options: IKEOptions, policy: Policy) {
             self.identity = identity
+            self.policy = policy
             proposals = options.proposals
             espProposals = options.espProposals
             maxConnections = options.maxConnections
@@ -322,9 +326,14 @@ struct HandoffMachine {
         for event in live {
             guard let child = event.child else { continue }
             let adopted = LiveChild(event)
+            let initiated = !event.owner.hasPrefix(ResponderConnections.childPrefix)
+            if initiated, !adopted.selectors.allSatisfy(settings.policy.permitsWholly) {
+                actions.append(.stop(event.owner))
+                continue
+            }
             children[child] = adopted
             actions.append(.childUp(child, adopted.selectors))
-            if !event.owner.hasPrefix(ResponderConnections.childPrefix), tunnels[event.owner] == nil, let peer = adopted.peer {
+            if initiated, tunnels[event.owner] == nil, let peer = adopted.peer {
                 tunnels[event.owner] = Tunnel(name: event.owner, connection: nil, peer: peer, intersection: nil, child: nil,
                                               selectors: adopted.selectors, state: .up(carriedBy: nil), began: now)
             }

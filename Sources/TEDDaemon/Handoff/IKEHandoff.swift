@@ -68,7 +68,7 @@ public actor IKEHandoff: DaemonPlugin {
         self.configuration = configuration
         self.options = options
         self.logger = logger
-        machine = HandoffMachine(settings: .init(identity: configuration.identity, options: options))
+        machine = HandoffMachine(settings: .init(identity: configuration.identity, options: options, policy: configuration.policy))
     }
 
     /// The discovery callback: safe to call from the event loop.
