@@ -8,7 +8,7 @@ import Glibc
 /// ted's XFRM policies in the kernel: installs a plan, removes exactly what it installed,
 /// and cleans what a crashed ted left (every outbound policy in ted's priority band).
 public final class XFRMPolicyTable: @unchecked Sendable {
-    private let fd: Int32
+    fileprivate let fd: Int32
     private var installed: [(policy: PlannedXFRMPolicy, interface: Int32)] = []
 
     public init() throws(LinuxError) {
@@ -165,4 +165,24 @@ public struct SelectorKey: Hashable, Sendable {
 public func interfaceIndex(_ name: String) -> Int32? {
     let index = if_nametoindex(name)
     return index == 0 ? nil : Int32(index)
+}
+
+extension XFRMPolicyTable {
+    /// Adds again the policies of `plan` (on `interface`) that are no longer in the kernel
+    /// (`ip xfrm policy flush`, another program); returns how many. Those still there are
+    /// left alone: no packet meets a gap because of the repair.
+    @discardableResult
+    public func restoreMissing(_ plan: [PlannedXFRMPolicy], interface: Int32 = 0) throws(LinuxError) -> Int {
+        let present = Set(try bandSelectors().map(SelectorKey.init))
+        let missing = plan.filter { !present.contains(Self.key($0, interface: interface)) }
+        for policy in missing {
+            var selector = Self.selector(policy, interface: interface)
+            let result = ted_xfrm_add_policy(fd, &selector, policy.priority, policy.trap ? 1 : 0, policy.reqid)
+            if result < 0 {
+                throw LinuxError("restore XFRM policy for entry \(policy.ruleIndex) (\(policy.source) -> \(policy.destination))",
+                                 code: -result)
+            }
+        }
+        return missing.count
+    }
 }

@@ -137,6 +137,31 @@ final class TestClock: Sendable {
         IKEHandoff.connectionName(peer: IPAddress(peer)!, child: Self.child)
     }
 
+    /// `systemctl reload strongswan` (`swanctl --load-all`) unloads every connection its
+    /// files do not name: the next check puts back ted's keys, responder connections and
+    /// tunnels' connections; while charon holds them all, a check loads nothing.
+    @Test func connectionsAndKeysUnloadedFromCharonArePutBack() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        let name = try await initiated(handoff, fake)
+        let loaded = Set(fake.connections.map(\.name))
+        #expect(loaded.contains(name) && loaded.contains("ted-responder-p1"))
+        let keys = SharedKeys.plan(try Self.configuration()).map(\.id)
+        fake.set { $0.names = Array(loaded); $0.keyIDs = keys }
+        let before = fake.calls.count
+        await handoff.repairCharon()
+        #expect(!fake.calls.dropFirst(before).contains { $0.hasPrefix("load-") }, "nothing missing, nothing loaded")
+
+        fake.set { $0.names = ["an-operators-own"]; $0.keyIDs = [] }
+        let unloaded = fake.calls.count
+        await handoff.repairCharon()
+        let repair = fake.calls.dropFirst(unloaded)
+        #expect(repair.contains("load-shared") && repair.contains("load-conn ted-responder-p1") && repair.contains("load-conn \(name)"))
+        #expect(!repair.contains { $0.hasPrefix("unload-") || $0.hasPrefix("initiate") }, "the operator's own connection stays")
+        #expect(node.metrics.value("ted_repairs_total", [("layer", "charon")]) == 1)
+    }
+
     /// Hands the test's discovery off; the connection's name, once it is initiated.
     func initiated(_ handoff: IKEHandoff, _ fake: FakeIKEController) async throws -> String {
         await handoff.handOff(discovery())

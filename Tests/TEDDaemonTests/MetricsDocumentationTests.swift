@@ -30,6 +30,7 @@ import TEDModel
         defer { Task { await node.stop() } }
         _ = HoldMetrics(registry: node.metrics)
         _ = PassMetrics(registry: node.metrics)
+        _ = RepairMetrics(registry: node.metrics)
         let exposed = Set(node.metrics.prometheusText().split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("# TYPE ") else { return nil }
             return String(line.split(separator: " ")[2])

@@ -10,14 +10,14 @@ import TEDModel
 /// 202-210), probes that leave with P's source, and nftables interception of probes
 /// addressed to the hosts this gateway protects.
 public final class DataplanePlugin: DaemonPlugin {
-    private let configuration: Configuration
-    private let plan: [PlannedXFRMPolicy]
-    private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    let configuration: Configuration
+    let plan: [PlannedXFRMPolicy]
+    let logger: Logger
+    let state = NIOLockedValueBox(State())
     /// First packets held while their tunnel is found (traps on, `hold` not off).
-    private let hold: FirstPacketHold?
+    let hold: FirstPacketHold?
 
-    private struct State {
+    struct State {
         var table: XFRMPolicyTable?
         var acquire: AcquireListener?
         var interception: NFTInterception?
@@ -31,6 +31,8 @@ public final class DataplanePlugin: DaemonPlugin {
         var trapInterface: Int32 = 0
         /// The bypasses of the child SAs that are up, shared by equal selectors.
         var bypasses = ChildReferences<Bypass>()
+        /// Puts back what other programs remove (`LayerRepair`).
+        var repair: Task<Void, Never>?
     }
 
     /// One bypass policy on the tunnel device.
@@ -95,8 +97,7 @@ public final class DataplanePlugin: DaemonPlugin {
             $0.espInKernel = espInKernel
             $0.trapInterface = interface
         }
-        try InboundGuard(policy: configuration.policy, probePort: configuration.probePort,
-                         tunnelDevice: espInKernel ? nil : Self.tunnelDevice).install()
+        try inboundGuard(espInKernel: espInKernel).install()
         if let hold { try hold.prepare() } else { HoldTable.remove() }
         logger.info("XFRM traps in place", metadata: ["ted.policies": "\(plan.count)", "ted.removed_stale": "\(removed)",
                                                       "ted.esp_in_kernel": "\(espInKernel)", "ted.guard": "inet \(InboundGuard.tableName)"])
@@ -133,6 +134,7 @@ public final class DataplanePlugin: DaemonPlugin {
             logger.info("probe interception installed", metadata: ["ted.table": "inet \(NFTInterception.tableName)",
                                                                   "ted.port": "\(options.interceptPort)"])
         }
+        startRepairs(metrics: RepairMetrics(registry: node.metrics))
     }
 
     /// A child SA is up: under kernel-libipsec its traffic is routed into ipsec0, where the
@@ -208,6 +210,7 @@ public final class DataplanePlugin: DaemonPlugin {
             defer { state = State() }
             return state
         }
+        current.repair?.cancel()
         hold?.stop()
         current.listener?.stop()
         current.interception?.remove()
@@ -215,6 +218,10 @@ public final class DataplanePlugin: DaemonPlugin {
         current.routing?.remove()
         logger.info("ted stopped listening; XFRM traps, the inbound guard and the hold table stay in place (ted cleanup removes them)",
                     metadata: ["ted.policies": "\(current.table?.installedCount ?? 0)"])
+    }
+
+    func inboundGuard(espInKernel: Bool) -> InboundGuard {
+        InboundGuard(policy: configuration.policy, probePort: configuration.probePort, tunnelDevice: espInKernel ? nil : Self.tunnelDevice)
     }
 
     private func setSysctl(_ key: String, _ value: String) {

@@ -169,6 +169,15 @@ struct HandoffMachine {
 
     var tunnelsUp: Int { tunnels.values.count { if case .up = $0.state { true } else { false } } }
 
+    /// The connections charon should hold for ted's tunnels now: every one loaded and not
+    /// left to the peer (an adopted tunnel's connection is charon's own and not known here).
+    var loadedConnections: [IKEConnection] {
+        tunnels.values.sorted { $0.name < $1.name }.compactMap { tunnel in
+            if case .waiting = tunnel.state { return nil }
+            return tunnel.connection
+        }
+    }
+
     /// Every record for `ted status`: tunnels by name, then the capped and the uninstallable.
     var records: [TunnelRecord] { tunnels.values.map(\.record).sorted { $0.name < $1.name } + capped + installFailures }
 

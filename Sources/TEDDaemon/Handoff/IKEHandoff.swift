@@ -36,6 +36,9 @@ public actor IKEHandoff: DaemonPlugin {
     private var timer: Task<Void, Never>?
     private var timerDeadline: NIODeadline?
     private var supervisor: Task<Void, Never>?
+    /// Checks that charon still holds what ted loaded (`repairCharon`).
+    private var checker: Task<Void, Never>?
+    private var repairs: RepairMetrics?
     private var connected = false
     /// What ted's connections authenticate with, as loaded into charon by `connect`; nil
     /// while not connected.
@@ -79,12 +82,20 @@ public actor IKEHandoff: DaemonPlugin {
     /// Never fails: charon may not be up yet. The supervisor keeps trying.
     public func start(node: TEDNode) async throws {
         self.node = node
+        repairs = RepairMetrics(registry: node.metrics)
         supervisor = Task { await self.supervise() }
+        checker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.checkInterval)
+                await self.repairCharon()
+            }
+        }
     }
 
     /// Without a supervisor: connects once, and the caller feeds the events (`handle`).
     func connectOnce(node: TEDNode) async throws {
         self.node = node
+        repairs = RepairMetrics(registry: node.metrics)
         _ = try await connect()
     }
 
@@ -92,6 +103,7 @@ public actor IKEHandoff: DaemonPlugin {
     /// traffic while ted is stopped, and the next ted adopts them (`ted cleanup` removes them).
     public func stop() async {
         supervisor?.cancel()
+        checker?.cancel()
         timer?.cancel()
         machine.stopped()
         await controller.close()
@@ -178,6 +190,37 @@ public actor IKEHandoff: DaemonPlugin {
         await perform(machine.reconciled(live: live, connections: names, keep: responderConnections, now: clock.now()))
         hooks?.reconciled()
         if !live.isEmpty { logger.info("adopted live child SAs", metadata: ["ted.children": "\(live.count)"]) }
+    }
+
+    /// How often charon is asked whether it still holds ted's keys and connections.
+    static let checkInterval = Duration.seconds(1)
+
+    /// Puts back ted's keys and connections that charon no longer holds though it is
+    /// connected: an operator's `swanctl --load-all` (`systemctl reload strongswan`)
+    /// unloads every connection its own files do not name. Tunnels that are up keep their
+    /// SAs meanwhile; without the connections, peers' new IKE SAs would be refused.
+    func repairCharon() async {
+        guard connected, let authentication else { return }
+        do {
+            let present = Set(try await controller.connectionNames())
+            var missing = responderConnections.subtracting(present).sorted()
+            let tunnels = machine.loadedConnections.filter { !present.contains($0.name) }
+            missing += tunnels.map(\.name)
+            var keysMissing = false
+            if case .psk = authentication {
+                let wanted = Set(SharedKeys.plan(configuration).map(\.id))
+                keysMissing = !wanted.isSubset(of: Set(try await controller.sharedKeyIDs()))
+            }
+            guard !missing.isEmpty || keysMissing else { return }
+            if keysMissing { try await loadSharedKeys() }
+            if !responderConnections.isSubset(of: present) { try await loadResponderConnections() }
+            for connection in tunnels { try await controller.loadConnection(connection, authentication: authentication) }
+            repairs?.repaired(.charon)
+            logger.warning("ted's connections or keys were unloaded from charon by another program; put back",
+                           metadata: ["ted.connections": "\(missing.joined(separator: ", "))", "ted.keys": "\(keysMissing)"])
+        } catch {
+            // A charon that went away is the supervisor's to notice; the next check tries again.
+        }
     }
 
     /// charon is gone (or never came): its SAs went with it.

@@ -67,3 +67,27 @@ extension DropReason {
         }
     }
 }
+
+/// What ted put back after another program removed it (`LayerRepair`, `IKEHandoff`): one
+/// counter per layer, each repair also one warning line.
+struct RepairMetrics: Sendable {
+    enum Layer: String, CaseIterable, Sendable {
+        /// XFRM traps and tunnel bypasses (`ip xfrm policy flush`).
+        case xfrm
+        /// The guard, hold and interception tables (`nft flush ruleset`).
+        case nftables
+        /// ted's connections and keys in charon (`swanctl --load-all`).
+        case charon
+    }
+
+    let repairs: [Layer: Counter]
+
+    init(registry: MetricsRegistry) {
+        repairs = Dictionary(uniqueKeysWithValues: Layer.allCases.map {
+            ($0, Counter(label: "ted_repairs_total", dimensions: [("layer", $0.rawValue)], factory: registry))
+        })
+    }
+
+    func repaired(_ layer: Layer) { repairs[layer]?.increment() }
+}
+
