@@ -470,6 +470,61 @@ for conn in steal own; do
   swanctl --unload-conn --name "$conn" --uri "unix://$TOPO_DIR/gC.vici" >/dev/null 2>&1
 done
 
+# 6c. Day 2 (issue 29): what an operator and other programs do to a running gateway.
+repairs_of() { metric_of "$1" "ted_repairs_total{layer=\"$2\"}" | cut -d. -f1; }
+# strongSwan's own configuration reloaded (what `systemctl reload strongswan` runs): a
+# swanctl.conf naming none of ted's connections unloads them all.
+printf 'connections {\n}\n' > "$TOPO_DIR/operator.swanctl.conf"
+conns_before=$(ted_conns A)
+swanctl --load-conns --file "$TOPO_DIR/operator.swanctl.conf" --uri "unix://$TOPO_DIR/gA.vici" > "$TOPO_DIR/operator.load" 2>&1
+check "strongSwan's reload unloaded ted's $conns_before connections on gwA ($(grep -o 'unloaded [0-9]*' "$TOPO_DIR/operator.load" | head -1))" \
+  grep -q "unloaded" "$TOPO_DIR/operator.load"
+conns_back() { test "$(ted_conns A)" -ge "$conns_before"; }
+check "ted's connections are back in gwA's charon within 2 s" retry 7 conns_back
+check "gwA counted the repair (ted_repairs_total{layer=\"charon\"} $(repairs_of A charon))" test "$(repairs_of A charon)" -ge 1
+# The firewall reloaded (what `systemctl restart nftables` does).
+in_ns gA nft flush ruleset
+tables_back() { for table in ted-guard ted ted-hold; do in_ns gA nft list table inet $table >/dev/null 2>&1 || return 1; done; }
+check "nft flush ruleset: gwA's guard, interception and hold tables are back within 1 s" retry 4 tables_back
+check "gwA counted the repair (ted_repairs_total{layer=\"nftables\"} $(repairs_of A nftables))" test "$(repairs_of A nftables)" -ge 1
+# XFRM flushed while hostA sends to a protected address nobody answers for: ted's traps are
+# gone until the repair, and the guard's outbound chain drops what they would have caught.
+band_count() { in_ns gA ip xfrm policy | grep -c "priority 21275[0-9]\{5\}"; }
+traps_before=$(band_count)
+capture_start xfrmflush
+bg hA ping -i 0.05 -c 40 -W 1 198.18.5.77 > /dev/null 2>&1
+sleep 0.5
+in_ns gA ip xfrm policy flush
+traps_back() { test "$(band_count)" -ge "$traps_before"; }
+check "ip xfrm policy flush: gwA's $traps_before traps are back within 1 s" retry 4 traps_back
+sleep 2; capture_stop
+check "gwA counted the repair (ted_repairs_total{layer=\"xfrm\"} $(repairs_of A xfrm))" test "$(repairs_of A xfrm)" -ge 1
+check "nothing from hostA's network crossed in clear meanwhile" test "$(captured xfrmflush 'src net 198.18.1.0/24')" -eq 0
+outbound_drops() { in_ns gA nft list chain inet ted-guard outbound | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'; }
+check "the guard's outbound chain dropped what the flushed traps would have caught ($(outbound_drops) packets)" \
+  test "$(outbound_drops)" -ge 1
+# A reload (SIGHUP, `systemctl reload ted`): a policy refused by `ted check` is refused with
+# one line and changes nothing; an edited one takes effect in the same process, and the
+# tunnel it still permits keeps its SA.
+pid_before=${TED_PID[A]}
+cp "$TOPO_DIR/gA.yaml" "$TOPO_DIR/gA.yaml.good"
+sed -i 's|^policy:|policy:\n  - permit tcp 198.18.1.0/33 any|' "$TOPO_DIR/gA.yaml"
+kill -HUP "$pid_before"
+refused() { test "$(grep -c 'reload refused' "$TOPO_DIR/gA.ted.log")" -eq 1; }
+refused_alive() { refused && grep 'reload refused' "$TOPO_DIR/gA.ted.log" | grep -q 'gA.yaml:' && kill -0 "$pid_before"; }
+check "SIGHUP with a bad policy: one 'reload refused' line naming the file, and ted runs on" retry 10 refused_alive
+child_spi() { sas A | awk '/198.51.100.2\[/ { c = 1 } c && $1 == "in" { sub(/,$/, "", $2); print $2; exit }'; }
+retry 30 ping_to 198.18.2.20
+spi_before=$(child_spi)
+cp "$TOPO_DIR/gA.yaml.good" "$TOPO_DIR/gA.yaml"
+sed -i 's|^policy:|policy:\n  - deny udp 198.18.1.0/24 198.18.6.0/24 eq 4789|' "$TOPO_DIR/gA.yaml"
+kill -HUP "$pid_before"
+new_entry_trapped() { in_ns gA ip xfrm policy | grep -q "dst 198.18.6.0/24 proto udp dport 4789" && kill -0 "$pid_before"; }
+check "SIGHUP with an edited policy: the new entry is in the kernel within 5 s, same process" retry 17 new_entry_trapped
+same_spi() { test -n "$spi_before" && test "$(child_spi)" = "$spi_before"; }
+check "the tunnel the new policy still permits kept its SA (${spi_before:-none})" retry 10 same_spi
+check "hostA still reaches hostB after the reload" retry 30 ping_to 198.18.2.20
+
 # 7. Stop and uninstall: a stopped ted leaves its traps (fail closed); ted cleanup removes
 # everything of ted's from the kernel and from charon.
 for site in A B C; do check "g$site's ted exits 0 on SIGTERM" ted_stop $site; done

@@ -6,6 +6,13 @@ import TEDModel
 /// kernel-libipsec: from the tunnel device), TED probes and responses pass; entries are
 /// matched in ACL order, so a `deny` above a `permit` lets its traffic in clear.
 ///
+/// Its outbound chain (postrouting) is the XFRM traps' second layer: a packet a permit
+/// entry protects that leaves without an IPsec transform (`rt ipsec missing`: the traps
+/// were flushed) is dropped and counted, so that neither an XFRM flush nor an nftables
+/// flush alone lets protected traffic out in clear while ted puts the other layer back.
+/// It passes the tunnel device (kernel-libipsec), ESP, TED messages (ted's probes carry
+/// P's addresses), and this host's own IKE and TED sockets.
+///
 /// The guard outlives ted: it is installed at start and left in place on stop, like the
 /// XFRM traps, and only `ted cleanup` removes it.
 public struct InboundGuard: Sendable {
@@ -13,11 +20,14 @@ public struct InboundGuard: Sendable {
 
     public let policy: Policy
     public let probePort: UInt16
+    /// The TED socket's port, whose responses and challenges leave from it.
+    public let listenPort: UInt16
     public let tunnelDevice: String?
 
-    public init(policy: Policy, probePort: UInt16, tunnelDevice: String?) {
+    public init(policy: Policy, probePort: UInt16, listenPort: UInt16, tunnelDevice: String?) {
         self.policy = policy
         self.probePort = probePort
+        self.listenPort = listenPort
         self.tunnelDevice = tunnelDevice
     }
 
@@ -34,9 +44,22 @@ public struct InboundGuard: Sendable {
                 rules.append("\(match) \(rule.entry.action == .permit ? "counter drop" : "accept") comment \"entry \(rule.index)\"")
             }
         }
+        var outbound: [String] = []
+        if let tunnelDevice { outbound.append("oifname \"\(tunnelDevice)\" accept") }
+        outbound.append("rt ipsec exists accept")
+        outbound.append("meta l4proto esp accept")
+        outbound.append("\(NFTISAKMP.tedMessages(to: probePort)) accept")
+        outbound.append("fib saddr type local udp sport { \(Set([500, 4500, probePort, listenPort]).sorted().map(String.init).joined(separator: ", ")) } accept")
+        for rule in policy.rules {
+            for match in NFTPolicyMatch.matches(rule.entry, .outbound) {
+                outbound.append("\(match) \(rule.entry.action == .permit ? "counter drop" : "accept") comment \"entry \(rule.index)\"")
+            }
+        }
         var lines = ["table inet \(Self.tableName) {}", "delete table inet \(Self.tableName)",
                      "table inet \(Self.tableName) {", "  chain guard {"]
         lines += rules.map { "    \($0)" }
+        lines += ["  }", "  chain outbound {", "    type filter hook postrouting priority filter - 10; policy accept;"]
+        lines += outbound.map { "    \($0)" }
         lines += ["  }",
                   "  chain input {", "    type filter hook input priority filter - 10; policy accept;", "    jump guard", "  }",
                   "  chain forward {", "    type filter hook forward priority filter - 10; policy accept;", "    jump guard", "  }",

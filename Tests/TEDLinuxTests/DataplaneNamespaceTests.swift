@@ -85,7 +85,7 @@ import Glibc
             try interception.install()
             let table = NamespaceHarness.here(["nft", "list", "table", "inet", "ted"])
             let rules = NamespaceHarness.here(["ip", "rule"])
-            try InboundGuard(policy: try Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]), probePort: 500,
+            try InboundGuard(policy: try Policy(lines: ["permit ip 198.18.1.0/24 198.18.0.0/15"]), probePort: 500, listenPort: 500,
                              tunnelDevice: "ipsec0").install()
             let guardTable = NamespaceHarness.here(["nft", "list", "table", "inet", "ted-guard"])
             interception.remove()
@@ -133,7 +133,7 @@ import Glibc
     @Test func theGuardLetsEveryTEDExchangeByAndNothingElse() throws {
         guard NamespaceHarness.available() else { return }
         let arrived = try NamespaceHarness.inNamespace(setup: [["ip", "link", "set", "lo", "up"]]) { () throws -> [UInt8] in
-            try InboundGuard(policy: try Policy(lines: ["permit udp 127.0.0.0/8 127.0.0.0/8"]), probePort: 500, tunnelDevice: nil).install()
+            try InboundGuard(policy: try Policy(lines: ["permit udp 127.0.0.0/8 127.0.0.0/8"]), probePort: 500, listenPort: 500, tunnelDevice: nil).install()
             defer { InboundGuard.remove() }
             let server = try UDPSocket.bind(IPAddress("127.0.0.1")!, port: 500, receiveTimeout: 300)
             defer { close(server) }

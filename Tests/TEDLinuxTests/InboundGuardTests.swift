@@ -6,7 +6,7 @@ import TEDModel
 /// remote half to its local half is dropped, in ACL order, with tunnels and TED exempt.
 @Suite struct InboundGuardTests {
     func ruleset(_ lines: [String], tunnel: String? = "ipsec0") throws -> [String] {
-        let guardTable = InboundGuard(policy: try Policy(lines: lines), probePort: 500, tunnelDevice: tunnel)
+        let guardTable = InboundGuard(policy: try Policy(lines: lines), probePort: 500, listenPort: 500, tunnelDevice: tunnel)
         return guardTable.ruleset.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 

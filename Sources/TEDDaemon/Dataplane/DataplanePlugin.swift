@@ -221,7 +221,8 @@ public final class DataplanePlugin: DaemonPlugin {
     }
 
     func inboundGuard(espInKernel: Bool) -> InboundGuard {
-        InboundGuard(policy: configuration.policy, probePort: configuration.probePort, tunnelDevice: espInKernel ? nil : Self.tunnelDevice)
+        InboundGuard(policy: configuration.policy, probePort: configuration.probePort, listenPort: configuration.listen.port,
+                     tunnelDevice: espInKernel ? nil : Self.tunnelDevice)
     }
 
     private func setSysctl(_ key: String, _ value: String) {
