@@ -290,11 +290,13 @@ public struct Initiator: Sendable {
     /// echoing it (`PendingDiscovery.offer`): the genuine discovery that a flood naming this
     /// gateway left unanswered is answered one round trip after the flood's first challenge
     /// reaches it, not at its next retransmission. The scan of the discoveries happens at
-    /// most once per `learnedRefresh` per source, whatever rate challenges come at.
+    /// most once per `learnedRefresh` per source, whatever rate challenges come at; between
+    /// scans the newest cookie is kept for the next probes.
     private mutating func learn(_ cookie: ReturnCookie, from source: IPAddress, now: NIODeadline) -> InitiatorAction {
-        let previous = learned.peek(source)
-        _ = learned.insert(LearnedCookie(cookie: cookie, at: now), for: source)
-        if let previous, now - previous.at < Self.learnedRefresh { return ignore(.unknownCookie) }
+        let lastOffer = learned.peek(source)?.offered
+        let offers = lastOffer.map { now - $0 >= Self.learnedRefresh } ?? true
+        _ = learned.insert(LearnedCookie(cookie: cookie, at: now, offered: offers ? now : lastOffer ?? now), for: source)
+        guard offers else { return ignore(.unknownCookie) }
         var offered = false
         for key in pending.keys {
             offered = pending[key]?.offer(cookie, now: now) == true || offered
@@ -377,10 +379,12 @@ public struct Initiator: Sendable {
     }
 }
 
-/// A cookie for this gateway's identity, and when it came.
+/// A cookie for this gateway's identity, when it came, and when that responder's cookies
+/// were last offered to the discoveries in flight.
 struct LearnedCookie: Sendable {
     var cookie: ReturnCookie
     var at: NIODeadline
+    var offered: NIODeadline
 }
 
 extension Response {

@@ -392,9 +392,16 @@ import TEDWire
         guard case .discovered(let found) = initiator.received(answer, from: responderIdentity.address, port: 500, now: at(5))
         else { throw CookieTestError.noChallenge }
         #expect(found.attempts == 1 && responder.counters.cookiesAccepted == 1)
-        // Challenges keep coming at the flood's pace: within a second they offer nothing new.
-        #expect(initiator.received(challengeBytes(flood.initiatorCookie &+ 1, flood.cookie), from: responderIdentity.address,
-                                   port: 500, now: at(6)) == .ignored(.unknownCookie))
+        // Challenges keep coming at the flood's pace: within a second of the last offer they
+        // offer nothing (their cookie is kept for new probes); a second later they do again.
+        let next = try #require(initiator.probe(packet("tcp 10.1.0.6:40001 10.2.0.8:443"), now: at(6), rng: &rng).sentProbe)
+        #expect(next.answersChallenge == false)
+        let newer = try #require(ReturnCookie(Array(repeating: 7, count: 16)))
+        #expect(initiator.received(challengeBytes(flood.initiatorCookie &+ 1, newer), from: responderIdentity.address,
+                                   port: 500, now: at(7)) == .ignored(.unknownCookie))
+        let newest = try #require(ReturnCookie(Array(repeating: 8, count: 16)))
+        #expect(initiator.received(challengeBytes(flood.initiatorCookie &+ 2, newest), from: responderIdentity.address,
+                                   port: 500, now: at(1004)) == .ignored(.cookieLearned))
     }
 
     // MARK: - A flood

@@ -47,4 +47,22 @@ import TEDModel
         #expect(rules.contains("type filter hook input priority filter - 10; policy accept;"))
         #expect(rules.contains("type filter hook forward priority filter - 10; policy accept;"))
     }
+
+    /// The outbound chain, the traps' second layer: tunnels, ESP, TED messages and this
+    /// host's own IKE and TED sockets pass; then the entries in order, a permit's traffic
+    /// leaving without an IPsec transform dropped.
+    @Test func theOutboundChainDropsWhatAPermitProtectsLeavingWithoutATransform() throws {
+        let rules = try ruleset(["deny tcp 198.18.1.0/24 198.18.0.0/15 eq 22", "permit ip 198.18.1.0/24 198.18.0.0/15"])
+        let chain = Array(rules.drop { $0 != "chain outbound {" }.dropFirst().prefix(8))
+        #expect(chain == [
+            "type filter hook postrouting priority filter - 10; policy accept;",
+            "oifname \"ipsec0\" accept",
+            "rt ipsec exists accept",
+            "meta l4proto esp accept",
+            "udp dport 500 @th,208,8 { 240, 241, 242 } accept",
+            "fib saddr type local udp sport { 500, 4500 } accept",
+            "meta nfproto ipv4 ip saddr 198.18.1.0/24 ip daddr 198.18.0.0/15 meta l4proto 6 th dport 22 accept comment \"entry 1\"",
+            "meta nfproto ipv4 ip saddr 198.18.1.0/24 ip daddr 198.18.0.0/15 counter drop comment \"entry 2\"",
+        ])
+    }
 }
