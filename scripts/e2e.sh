@@ -490,23 +490,25 @@ in_ns gA nft flush ruleset
 tables_back() { for table in ted-guard ted ted-hold; do in_ns gA nft list table inet $table >/dev/null 2>&1 || return 1; done; }
 check "nft flush ruleset: gwA's guard, interception and hold tables are back within 1 s" retry 4 tables_back
 check "gwA counted the repair (ted_repairs_total{layer=\"nftables\"} $(repairs_of A nftables))" test "$(repairs_of A nftables)" -ge 1
-# XFRM flushed while hostA sends what gwA protects and no tunnel carries (udp/9999 to
-# hostB, which gwB does not cover): ted's traps are gone until the repair, and the guard's
-# outbound chain drops what they would have caught.
+# XFRM flushed while hostA sends what gwA protects and no tunnel carries (to 198.18.5.77,
+# routed through gwB for this check, where nobody answers for it): ted's traps are gone
+# until the repair, and the guard's outbound chain drops what they would have caught.
+in_ns gA ip route add 198.18.5.0/24 via 198.51.100.2
 band_count() { in_ns gA ip xfrm policy | grep -c "priority 21275[0-9]\{5\}"; }
 traps_before=$(band_count)
 capture_start xfrmflush
-bg hA bash -c 'for i in $(seq 1 40); do echo flushed > /dev/udp/198.18.2.20/9999; sleep 0.05; done' > /dev/null 2>&1
+bg hA bash -c 'for i in $(seq 1 40); do echo flushed > /dev/udp/198.18.5.77/9999; sleep 0.05; done' > /dev/null 2>&1
 sleep 0.5
 in_ns gA ip xfrm policy flush
 traps_back() { test "$(band_count)" -ge "$traps_before"; }
 check "ip xfrm policy flush: gwA's $traps_before traps are back within 1 s" retry 4 traps_back
 sleep 2; capture_stop
 check "gwA counted the repair (ted_repairs_total{layer=\"xfrm\"} $(repairs_of A xfrm))" test "$(repairs_of A xfrm)" -ge 1
-check "nothing of the flow crossed in clear meanwhile" test "$(captured xfrmflush 'udp and dst host 198.18.2.20 and dst port 9999')" -eq 0
+check "nothing of the flow crossed in clear meanwhile" test "$(captured xfrmflush 'udp and dst host 198.18.5.77 and dst port 9999')" -eq 0
 outbound_drops() { in_ns gA nft list chain inet ted-guard outbound | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'; }
 check "the guard's outbound chain dropped what the flushed traps would have caught ($(outbound_drops) packets)" \
   test "$(outbound_drops)" -ge 1
+in_ns gA ip route del 198.18.5.0/24 via 198.51.100.2
 # A reload (SIGHUP, `systemctl reload ted`): a policy refused by `ted check` is refused with
 # one line and changes nothing; an edited one takes effect in the same process, and the
 # tunnel it still permits keeps its SA.

@@ -47,13 +47,15 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case disabled
 
     /// Whether a probe dropped for this reason, intercepted on its way to a host behind
-    /// this gateway, goes on towards that host: this gateway is not the one that covers P
-    /// (or will not answer now), so the next gateway on the path may be (patent: the first
-    /// responder on the path whose policy covers P answers).
+    /// this gateway, goes on towards that host: this gateway is not the one that covers P,
+    /// so the next gateway on the path may be (patent: the first responder on the path
+    /// whose policy covers P answers). A probe this gateway covers but will not answer now
+    /// (a rate limit) stops here: passing a flood on would only spread it over the hosts
+    /// behind (and their ICMP errors back over the tunnels).
     public var passesOn: Bool {
         switch self {
-        case .noMatch, .deny, .unservable, .disabled, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: true
-        case .rejected, .notAProbe, .refusedIdentity: false
+        case .noMatch, .deny, .unservable, .disabled: true
+        case .rejected, .notAProbe, .refusedIdentity, .rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal: false
         }
     }
 

@@ -165,6 +165,10 @@ import TEDWire
         #expect(actions.contains(.unload("ted-stale")) && !actions.contains(.unload("ted-live"))
             && !actions.contains(.unload("ted-responder-p1")) && !actions.contains(.unload("other")))
         #expect(m.records.map(\.name) == ["ted-live"] && m.records.first?.intersection == nil && m.tunnelsUp == 1)
+        // Its connection as ted would load it again after an operator's reload unloads charon's.
+        let connection = try #require(m.loadedConnections.first)
+        #expect(connection.name == "ted-live" && connection.remoteAddress == "198.51.100.4"
+            && connection.children.first?.remoteTS == ["198.18.9.0/24"])
     }
 
     /// After a reload that narrowed the policy, a live child the new policy no longer

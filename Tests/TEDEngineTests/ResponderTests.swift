@@ -128,6 +128,8 @@ import TEDWire
         #expect(responder.received(probe("ipinip 198.18.1.10 198.18.2.20"), from: ip("198.18.1.10"), port: 500, now: t0)
             == .drop(.unservable))
         #expect(DropReason.unservable.passesOn)
+        // A probe this gateway covers but will not answer now stops here.
+        #expect(![DropReason.rateLimitedSource, .rateLimitedTarget, .rateLimitedGlobal].contains { $0.passesOn })
         let tcp = try decodeResponse(responder.received(probe("tcp 198.18.1.10:5000 198.18.2.20:22"), from: ip("198.18.1.10"),
                                                         port: 500, now: t0))
         #expect(tcp.entries == [proxy("tcp 198.18.1.0/24 range 24 65535 198.18.2.0/24")])

@@ -68,7 +68,8 @@ struct HandoffMachine {
 
     struct Tunnel: Hashable {
         let name: String
-        /// What charon is asked to load and initiate; nil for an adopted tunnel.
+        /// What charon is asked to load and initiate; for an adopted tunnel, what ted would
+        /// load again for it (nil when its child has several selectors, which ted never proposes).
         let connection: IKEConnection?
         let peer: IPAddress
         /// The discovered intersection; nil for a tunnel adopted from charon after a restart.
@@ -170,7 +171,7 @@ struct HandoffMachine {
     var tunnelsUp: Int { tunnels.values.count { if case .up = $0.state { true } else { false } } }
 
     /// The connections charon should hold for ted's tunnels now: every one loaded and not
-    /// left to the peer (an adopted tunnel's connection is charon's own and not known here).
+    /// left to the peer, adopted ones included.
     var loadedConnections: [IKEConnection] {
         tunnels.values.sorted { $0.name < $1.name }.compactMap { tunnel in
             if case .waiting = tunnel.state { return nil }
@@ -193,6 +194,16 @@ struct HandoffMachine {
         return "ted-\(String(peerText))-\(String(hash & 0xffff_ffff, radix: 16))"
     }
 
+    /// What charon is asked to load for a tunnel of `child` to `peer`.
+    private func connection(_ name: String, peer: IPAddress, child: TrafficSelector) -> IKEConnection {
+        let text = TrafficSelectors.strongSwan(child)
+        return IKEConnection(
+            name: name, localAddress: "\(settings.identity)", remoteAddress: "\(peer)",
+            proposals: settings.proposals, espProposals: settings.espProposals,
+            localID: "\(settings.identity)", remoteID: "\(peer)",
+            children: [IKEChild(name: name, localTS: [text.local], remoteTS: [text.remote])])
+    }
+
     // MARK: Inputs
 
     /// A discovery to hand off, with the child ted proposes for it. `waits`: leave the IKE
@@ -202,11 +213,7 @@ struct HandoffMachine {
         let name = Self.connectionName(peer: peer, child: child)
         guard tunnels[name] == nil else { return [] }
         let text = TrafficSelectors.strongSwan(child)
-        let connection = IKEConnection(
-            name: name, localAddress: "\(settings.identity)", remoteAddress: "\(peer)",
-            proposals: settings.proposals, espProposals: settings.espProposals,
-            localID: "\(settings.identity)", remoteID: "\(peer)",
-            children: [IKEChild(name: name, localTS: [text.local], remoteTS: [text.remote])])
+        let connection = connection(name, peer: peer, child: child)
         // Through charon's notation once, so its spelling (service names, what it leaves out
         // for ICMP) cannot make the selectors it reports differ from these.
         let selectors = TrafficSelectors.selectors(local: [text.local], remote: [text.remote])
@@ -343,7 +350,10 @@ struct HandoffMachine {
             children[child] = adopted
             actions.append(.childUp(child, adopted.selectors))
             if initiated, tunnels[event.owner] == nil, let peer = adopted.peer {
-                tunnels[event.owner] = Tunnel(name: event.owner, connection: nil, peer: peer, intersection: nil, child: nil,
+                // Its connection as ted would load it again (charon's own may be unloaded by
+                // an operator's reload): one selector pair, as every child ted proposes.
+                let connection = adopted.selectors.count == 1 ? connection(event.owner, peer: peer, child: adopted.selectors[0]) : nil
+                tunnels[event.owner] = Tunnel(name: event.owner, connection: connection, peer: peer, intersection: nil, child: nil,
                                               selectors: adopted.selectors, state: .up(carriedBy: nil), began: now)
             }
         }
