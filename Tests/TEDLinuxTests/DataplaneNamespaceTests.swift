@@ -127,6 +127,38 @@ import Glibc
         #expect(received.0 == "198.18.1.10" && received.1 == 40000 && received.2 == [1, 2, 3])
     }
 
+    /// The guard's outbound chain, the traps' second layer: with no XFRM trap at all (as
+    /// after `ip xfrm policy flush`), a datagram a permit protects is dropped as it leaves
+    /// and counted; one the policy does not protect, and this host's own IKE port, leave.
+    @Test func theGuardDropsProtectedTrafficLeavingWithoutATransform() throws {
+        guard NamespaceHarness.available() else { return }
+        let counts = try NamespaceHarness.inNamespace(setup: Self.setup) { () throws -> [String] in
+            try InboundGuard(policy: try Policy(lines: ["permit udp 198.18.1.0/24 198.18.2.0/24"]), probePort: 500, listenPort: 500,
+                             tunnelDevice: nil).install()
+            defer { InboundGuard.remove() }
+            func send(from port: UInt16, to destination: String) throws {
+                let fd = try UDPSocket.bind(IPAddress("198.18.1.1")!, port: port)
+                defer { close(fd) }
+                var batch = UDPSocket.SendBatch()
+                [UInt8](repeating: 1, count: 8).withUnsafeBytes { batch.append($0, to: IPAddress(destination)!, port: 9999) }
+                batch.send(on: fd, socketFamily: .v4) { _, _ in }
+            }
+            let chain = { NamespaceHarness.here(["nft", "list", "chain", "inet", "ted-guard", "outbound"]) }
+            try send(from: 0, to: "198.18.3.5")     // not protected
+            try send(from: 500, to: "198.18.2.5")   // this host's IKE port
+            let before = chain()
+            for _ in 0..<3 { try send(from: 0, to: "198.18.2.5") }
+            return [before, chain()]
+        }
+        func dropped(_ text: String) -> Int? {
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("comment \"entry 1\"") }),
+                  let range = line.range(of: "counter packets ") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(dropped(counts[0]) == 0, "\(counts[0])")
+        #expect(dropped(counts[1]) == 3, "\(counts[1])")
+    }
+
     /// The guard lets TED's own messages to the probe port by (probe, response and the
     /// challenge of issue 21) even where the policy covers their addresses, and drops any
     /// other ISAKMP exchange there: on the real kernel, over loopback.
