@@ -39,8 +39,6 @@ struct PendingDiscovery: Sendable {
     private let message: Probe
     /// The newest challenge's cookie for this discovery: every later send echoes it.
     private var challenged: ReturnCookie?
-    /// Challenges taken (`take`).
-    private(set) var challenges = 0
     /// Whether a challenge already made an extra send since the last scheduled one: at most
     /// one per send, so challenges cannot turn a discovery into a stream.
     private var echoedSinceSend = false
@@ -82,7 +80,6 @@ struct PendingDiscovery: Sendable {
     /// an extra send since the last scheduled one; then the cookie goes with the next.
     /// The schedule is left as it is: a challenge never shortens or ends a discovery.
     mutating func take(_ cookie: ReturnCookie) -> OutgoingProbe? {
-        challenges += 1
         challenged = cookie
         guard !echoedSinceSend else { return nil }
         echoedSinceSend = true
