@@ -15,8 +15,7 @@
 #              messages/s of every row, the byte-copy baseline row included (it should stay ~1)
 #   responder  full mode only: Benchmarks/responder.sh with TED_BEFORE = REVISION's ted, the
 #              1,000-rule set; its own rounds alternate REVISION's and the tree's daemon (left
-#              out, and said, where REVISION's daemon refuses the tree's policy file: 9e15634's
-#              rate limits stop at 1,000,000)
+#              out, and said, where a daemon refuses the policy file the tree's ted-bench writes)
 # Every figure is higher-is-better. For each: the median of the per-round ratios
 # tree/REVISION, their min-max, and the run-to-run spread of each build's own rounds
 # (round / median of that build's rounds).
@@ -138,7 +137,7 @@ if [[ $short == 0 ]]; then
         awk '{ for (i = 3; i <= NF; i++) if ($i ~ /^answers_per_s=/) { split($i, a, "="); v = a[2] }
                if ($2 == "before") { n++; print n, "revision", "responder: answers/s, 1,000 rules\t" v }
                else if (t < n) { t++; print t, "tree", "responder: answers/s, 1,000 rules\t" v } }' >> "$results"
-    grep -E '^\| rules-1k \| C echo \(recvfrom' "$dir/responder.log" || true
+    grep -m 1 -E '^\| rules-1k \| C echo \(recvfrom' "$dir/responder.log" || true
 fi
 echo "== load after: $(uptime); $(( $(date +%s) - start )) s of benchmarks"
 
