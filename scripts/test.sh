@@ -22,6 +22,10 @@ if [ "$rc" -ne 0 ]; then echo "test.sh: swift test failed ($rc)" >&2; exit "$rc"
 swift build --package-path Benchmarks --build-tests
 swift test --package-path Benchmarks --skip-build 2>&1 | grep -vE '^(◇|􀟈) .* started\.$'
 Benchmarks/.build/debug/ted-bench wire --only-decode 100
+# Performance that cannot slip (issue 34): the classifier and the codec beside the pinned
+# baseline, both built with -c release and measured alternately in this run; fails on a
+# figure's drop below 0.90 that is also beyond the run's own noise (docs/PERFORMANCE.md).
+Benchmarks/compare.sh --short "$(head -1 Benchmarks/baseline-revision)"
 
 scripts/check-self-contained.sh
 # Tests that fail when the code is wrong: a fixed sample of the reviewed mutants (docs/TESTING.md).

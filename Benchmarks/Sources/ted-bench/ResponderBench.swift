@@ -71,18 +71,20 @@ struct ResponderBench: AsyncParsableCommand {
         print("ted daemon resident memory: \(rssIdle / 1024) MiB idle, \(rss / 1024) MiB after the runs, peak \(peak / 1024) MiB")
     }
 
-    /// A responder on 127.0.0.1:`port` with `lines` as its policy and rate limits out of the way.
+    /// A responder on 127.0.0.1:`port` with `lines` as its policy and rate limits out of the way:
+    /// each at its largest valid value (1,000,000, five times the most this machine answers),
+    /// which older builds accept too, so `responder.sh` can run one beside the tree.
     static func responderYAML(lines: [String], port: UInt16, socket: String) -> String {
         var yaml = """
             identity: 127.0.0.1
             listen: 127.0.0.1:\(port)
             responder:
-              rate: 10000000
-              burst: 10000000
-              target-rate: 10000000
-              target-burst: 10000000
-              global-rate: 100000000
-              global-burst: 100000000
+              rate: 1000000
+              burst: 1000000
+              target-rate: 1000000
+              target-burst: 1000000
+              global-rate: 1000000
+              global-burst: 1000000
             control-socket: \(socket)
             policy:
 

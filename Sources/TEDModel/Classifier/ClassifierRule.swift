@@ -61,7 +61,7 @@ struct LeafRule<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sendab
         remoteUpper = rule.remoteUpper
         self.position = position
         // The trees of each version hold their own rules: `icmp` there is what packets carry.
-        proto = IPProtocol(rule.proto).on(Address.bitWidth == 128 ? .v6 : .v4).number
+        proto = IPProtocol(rule.proto).on(classifierFamily(Address.self)).number
         isICMP = rule.isICMP
     }
 
@@ -93,7 +93,8 @@ struct ClassifierKey<Address: FixedWidthInteger & UnsignedInteger> {
     init(_ packet: Packet, as role: Role) {
         let source = packet.sourcePort.map(Int32.init) ?? -1
         let destination = packet.destinationPort.map(Int32.init) ?? -1
-        proto = packet.proto.on(packet.family).number
+        // The key's own version, not the packet's field: a constant once the lookup is specialized.
+        proto = packet.proto.on(classifierFamily(Address.self)).number
         icmpType = source
         icmpCode = destination
         let (sourceBits, destinationBits) = (Address(truncatingIfNeeded: packet.source.bits),
@@ -107,4 +108,11 @@ struct ClassifierKey<Address: FixedWidthInteger & UnsignedInteger> {
             (localPort, remotePort) = (destination, source)
         }
     }
+}
+
+/// The IP version whose trees and keys hold `Address` (`UInt32`: IPv4, `UInt128`: IPv6), so that
+/// `icmp` is resolved to what that version's packets carry where the classifier is compiled.
+@inline(__always)
+func classifierFamily<Address: FixedWidthInteger>(_: Address.Type) -> IPAddress.Family {
+    Address.bitWidth == 128 ? .v6 : .v4
 }
