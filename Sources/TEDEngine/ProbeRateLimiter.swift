@@ -68,19 +68,16 @@ struct ProbeRateLimiter: Sendable {
         let refusal: DropReason? = !sourceBucket.hasToken(limit: limits.perSourceRate, now: now) ? .rateLimitedSource
             : !shared.hasToken(limit: limits.globalRate, now: now) ? .rateLimitedGlobal : nil
         let pressed = targetBucket.isBelowHalf(limit: limits.perTargetRate)
-        if refusal == nil, !(canChallenge && pressed) {
-            sourceBucket.take()
-            shared.take()
-            targetBucket.take()
-            return .answer
+        if let reason = refusal ?? (canChallenge && pressed ? .rateLimitedTarget : nil) {
+            let pair = PrefixPair(source: sourcePrefix, target: targetPrefix)
+            if canChallenge, Self.take(pair, in: &challengePairs, limit: limits.challengePairRate,
+                                       global: &challengeBucket, globalLimit: limits.challengeRate, now: now) {
+                targetBucket.take()
+                return .challenge(reason)
+            }
+            // No challenge to give: a pressed target still gets its answer while the rest allow it.
+            guard refusal == nil else { return .refuse(reason) }
         }
-        let reason = refusal ?? .rateLimitedTarget
-        if canChallenge, takeChallenge(PrefixPair(source: sourcePrefix, target: targetPrefix), now: now) {
-            targetBucket.take()
-            return .challenge(reason)
-        }
-        // No challenge to give: a pressed target still gets its answer while the rest allow it.
-        guard refusal == nil else { return .refuse(reason) }
         sourceBucket.take()
         shared.take()
         targetBucket.take()
@@ -89,18 +86,8 @@ struct ProbeRateLimiter: Sendable {
 
     /// Whether a proven identity may be answered now; takes its tokens when it may.
     mutating func admitProven(_ identity: IPAddress, now: NIODeadline) -> Bool {
-        let prefix = Self.prefix(of: identity)
-        var bucket = proven.use(prefix) ?? TokenBucket(limit: limits.provenRate, now: now)
-        var cap = provenBucket ?? TokenBucket(limit: limits.provenGlobalRate, now: now)
-        defer {
-            proven.insert(bucket, for: prefix)
-            provenBucket = cap
-        }
-        guard bucket.hasToken(limit: limits.provenRate, now: now), cap.hasToken(limit: limits.provenGlobalRate, now: now)
-        else { return false }
-        bucket.take()
-        cap.take()
-        return true
+        Self.take(Self.prefix(of: identity), in: &proven, limit: limits.provenRate,
+                  global: &provenBucket, globalLimit: limits.provenGlobalRate, now: now)
     }
 
     private struct PrefixPair: Hashable {
@@ -108,15 +95,16 @@ struct ProbeRateLimiter: Sendable {
         var target: IPAddress
     }
 
-    private mutating func takeChallenge(_ pair: PrefixPair, now: NIODeadline) -> Bool {
-        var bucket = challengePairs.use(pair) ?? TokenBucket(limit: limits.challengePairRate, now: now)
-        var shared = challengeBucket ?? TokenBucket(limit: limits.challengeRate, now: now)
+    /// Takes a token of `key`'s bucket in `table` and one of `global` when both have one.
+    private static func take<Key: Hashable>(_ key: Key, in table: inout BoundedLRU<Key, TokenBucket>, limit: RateLimit,
+                                            global: inout TokenBucket?, globalLimit: RateLimit, now: NIODeadline) -> Bool {
+        var bucket = table.use(key) ?? TokenBucket(limit: limit, now: now)
+        var shared = global ?? TokenBucket(limit: globalLimit, now: now)
         defer {
-            challengePairs.insert(bucket, for: pair)
-            challengeBucket = shared
+            table.insert(bucket, for: key)
+            global = shared
         }
-        guard bucket.hasToken(limit: limits.challengePairRate, now: now),
-              shared.hasToken(limit: limits.challengeRate, now: now) else { return false }
+        guard bucket.hasToken(limit: limit, now: now), shared.hasToken(limit: globalLimit, now: now) else { return false }
         bucket.take()
         shared.take()
         return true
