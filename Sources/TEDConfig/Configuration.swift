@@ -201,7 +201,8 @@ public struct Configuration: Hashable, Sendable {
     public var dataplane = DataplaneOptions()
     public var hold = HoldOptions()
     public var ike: IKEOptions?
-    public var controlSocket = "/run/ted/ted.sock"
+    public var controlSocket = Configuration.defaultControlSocket
+    public static let defaultControlSocket = "/run/ted/ted.sock"
     /// A group whose members may use the control socket (mode 0660); nil: 0600, root and
     /// ted's own user only.
     public var controlGroup: String?

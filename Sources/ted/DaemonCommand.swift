@@ -13,7 +13,7 @@ struct DaemonCommand: AsyncParsableCommand {
         abstract: "Run the TED initiator and responder until SIGTERM or SIGINT; SIGHUP reloads the configuration.")
 
     @Option(help: "The configuration file (YAML).")
-    var config: String
+    var config = defaultConfigPath
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: the configuration's log-level, else info).")
     var logLevel: Logger.Level?
