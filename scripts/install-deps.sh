@@ -10,9 +10,25 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "install-deps: installing ${missing[*]}" >&2
+# promtool (scripts/test.sh checks contrib/prometheus) comes with Debian's prometheus
+# package, installed without starting its server (policy-rc.d refuses the start).
+dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed' || missing_prometheus=1
+[ ${#missing[@]} -eq 0 ] && [ -z "${missing_prometheus:-}" ] && exit 0
 export DEBIAN_FRONTEND=noninteractive
-echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ -n "${missing_prometheus:-}" ]; then
+  echo "install-deps: installing prometheus (for promtool), not started" >&2
+  policy=/usr/sbin/policy-rc.d
+  if [ -e "$policy" ]; then
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+fi

@@ -15,8 +15,8 @@ work="$repo/.build-deb"
 start=$SECONDS
 
 commit=$(git -C "$repo" rev-parse HEAD)
-version=$(sed -n 's/^ *static let number = "\(.*\)"$/\1/p' "$repo/Sources/ted/Version.swift")
-[ -n "$version" ] || { echo "package-deb.sh: no version in Sources/ted/Version.swift" >&2; exit 1; }
+version=$(sed -n 's/^.*static let number = "\(.*\)"$/\1/p' "$repo/Sources/TEDDaemon/Operations/Version.swift")
+[ -n "$version" ] || { echo "package-deb.sh: no version in Sources/TEDDaemon/Operations/Version.swift" >&2; exit 1; }
 [ -z "$(git -C "$repo" status --porcelain --untracked-files=no)" ] \
   || echo "package-deb.sh: uncommitted changes are not packaged: building HEAD $commit" >&2
 
@@ -25,13 +25,13 @@ version=$(sed -n 's/^ *static let number = "\(.*\)"$/\1/p' "$repo/Sources/ted/Ve
 mkdir -p "$work/src" "$work/stage"
 rm -rf "$work/export" && mkdir "$work/export"
 git -C "$repo" archive HEAD | tar -x -C "$work/export"
-cat > "$work/export/Sources/ted/Version.swift" <<SWIFT
-/// What \`ted --version\` prints (written by scripts/package-deb.sh).
-enum Version {
-    static let number = "$version"
-    static let commit = "$commit"
+cat > "$work/export/Sources/TEDDaemon/Operations/Version.swift" <<SWIFT
+/// What \`ted --version\` prints and \`ted_build_info\` shows (written by scripts/package-deb.sh).
+public enum Version {
+    public static let number = "$version"
+    public static let commit = "$commit"
 
-    static var line: String { "\(number) (commit \(commit))" }
+    public static var line: String { "\(number) (commit \(commit))" }
 }
 SWIFT
 (cd "$work/export" && find . -type f -print0) | while IFS= read -r -d '' file; do

@@ -28,6 +28,8 @@ Benchmarks/.build/debug/ted-bench wire --only-decode 100
 Benchmarks/compare.sh --short "$(head -1 Benchmarks/baseline-revision)"
 
 scripts/check-self-contained.sh
+# The alerting rules parse, and each alert fires (and stays quiet) as its unit tests say.
+(cd contrib/prometheus && promtool check rules ted-alerts.yml && promtool test rules ted-alerts.test.yml)
 # Tests that fail when the code is wrong: a fixed sample of the reviewed mutants (docs/TESTING.md).
 scripts/mutants.sh --sample 15
 scripts/fuzz.sh "${TED_FUZZ_SECONDS:-15}"

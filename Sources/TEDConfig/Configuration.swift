@@ -174,6 +174,13 @@ public struct PeerKey: Hashable, Sendable {
     }
 }
 
+/// How much the daemon logs (`log-level`): swift-log's levels, by name, least severe first.
+public enum LogLevel: String, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    case trace, debug, info, notice, warning, error, critical
+
+    public var description: String { rawValue }
+}
+
 /// A whole ted configuration file.
 public struct Configuration: Hashable, Sendable {
     /// This gateway's address: put in identity payloads and used as the IKE address.
@@ -194,7 +201,8 @@ public struct Configuration: Hashable, Sendable {
     public var dataplane = DataplaneOptions()
     public var hold = HoldOptions()
     public var ike: IKEOptions?
-    public var controlSocket = "/run/ted/ted.sock"
+    public var controlSocket = Configuration.defaultControlSocket
+    public static let defaultControlSocket = "/run/ted/ted.sock"
     /// A group whose members may use the control socket (mode 0660); nil: 0600, root and
     /// ted's own user only.
     public var controlGroup: String?
@@ -204,6 +212,8 @@ public struct Configuration: Hashable, Sendable {
     public var capture: String?
     /// Size at which the capture file is renamed `<file>.1` and a new one started.
     public var captureMaxBytes = 64 << 20
+    /// The least severe level the daemon logs (`--log-level` overrides it).
+    public var logLevel = LogLevel.info
     public static let validCaptureMaxBytes = 4_096...(1 << 40)
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {

@@ -10,7 +10,8 @@ import Glibc
 /// Loads a configuration file, all or nothing: any error aborts with its position.
 public enum ConfigurationLoader {
     static let topKeys = ["identity", "listen", "advertise-port", "probe-port", "policy", "peers", "discovery",
-                          "responder", "dataplane", "hold", "ike", "control-socket", "control-group", "metrics", "capture", "capture-max-bytes"]
+                          "responder", "dataplane", "hold", "ike", "control-socket", "control-group", "metrics", "capture", "capture-max-bytes",
+                          "log-level"]
 
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigError) -> Configuration {
@@ -122,6 +123,13 @@ public enum ConfigurationLoader {
         if let node = top.value("capture") { config.capture = try read.string(node, "capture") }
         if let node = top.value("capture-max-bytes") {
             config.captureMaxBytes = try read.bytes(node, "capture-max-bytes", in: Configuration.validCaptureMaxBytes)
+        }
+        if let node = top.value("log-level") {
+            let text = try read.string(node, "log-level")
+            guard let level = LogLevel(rawValue: text) else {
+                throw ConfigError.at(path, node, "'log-level' must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+            config.logLevel = level
         }
         try top.rejectUnknownKeys(allowed: topKeys)
         return config

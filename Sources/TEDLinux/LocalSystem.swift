@@ -28,4 +28,7 @@ public enum LocalSystem {
 
     /// Removes the file `path`, if there is one.
     public static func removeFile(_ path: String) { _ = unlink(path) }
+
+    /// Whether anything exists at `path`.
+    public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }

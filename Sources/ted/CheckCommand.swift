@@ -8,11 +8,20 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Validate a configuration file and print a one-screen summary (exit 0, or 2 with file:line:col).")
 
-    @Argument(help: "The configuration file (YAML).")
-    var config: String
+    @Argument(help: "The configuration file (YAML); the same as --config, kept for scripts that name it so.")
+    var path: String?
+
+    @Option(help: "The configuration file (YAML) (default: \(defaultConfigPath)).")
+    var config: String?
+
+    func validate() throws {
+        if let path, let config, path != config {
+            throw ValidationError("two configuration files given ('\(path)' and --config '\(config)'); name one")
+        }
+    }
 
     func run() throws {
-        let configuration = try loadConfiguration(config)
+        let configuration = try loadConfiguration(path ?? config ?? defaultConfigPath)
         print(ConfigurationSummary(configuration).lines.joined(separator: "\n"))
     }
 }

@@ -12,7 +12,7 @@ struct ClassifyCommand: ParsableCommand {
             """)
 
     @Option(help: "The configuration file (YAML).")
-    var config: String
+    var config = defaultConfigPath
 
     @Option(help: "A packet: \"<protocol> <src>[:<port>] <dst>[:<port>]\", IPv6 in brackets.")
     var packet: String?

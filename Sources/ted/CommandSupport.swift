@@ -13,6 +13,10 @@ func printError(_ message: String) {
 }
 
 /// Loads a configuration or exits with status 2 after printing `path:line:col: error: ...`.
+/// Where every command that reads a configuration looks without `--config`: the Debian
+/// package's conffile, the one the systemd unit runs.
+let defaultConfigPath = "/etc/ted/ted.yaml"
+
 func loadConfiguration(_ path: String) throws -> Configuration {
     do {
         return try ConfigurationLoader.load(path: path)

@@ -13,17 +13,17 @@ struct DaemonCommand: AsyncParsableCommand {
         abstract: "Run the TED initiator and responder until SIGTERM or SIGINT; SIGHUP reloads the configuration.")
 
     @Option(help: "The configuration file (YAML).")
-    var config: String
+    var config = defaultConfigPath
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: the configuration's log-level, else info).")
+    var logLevel: Logger.Level?
 
     func run() async throws {
         keepLargeAllocationsMapped()
         // Trapped before anything runs, for the process's life: SIGHUP reloads, never kills.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let configuration = try loadConfiguration(config)
-        let logger = makeLogger(label: "ted", level: logLevel)
+        let logger = DaemonSupervisor.logger(makeLogger(label: "ted", level: .info), for: configuration, override: logLevel)
         let service: DaemonService
         do {
             service = try DaemonAssembly.service(configuration: configuration, logger: logger)
@@ -32,7 +32,7 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         do {
-            try await DaemonSupervisor(path: config, logger: logger).run(service, reloads: hangups.map { _ in () })
+            try await DaemonSupervisor(path: config, logger: logger, levelOverride: logLevel).run(service, reloads: hangups.map { _ in () })
         } catch {
             printError("ted daemon: \(StartupFailure.advice(for: error))")
             throw ExitCode(1)
@@ -42,9 +42,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// A logger writing structured lines to standard error.
+/// A logger writing structured lines to standard error, with their priority for the
+/// journal when it reads them (`JournalLogHandler`).
 func makeLogger(label: String, level: Logger.Level) -> Logger {
-    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = level
-    return logger
+    Logger.ted(label: label, level: level)
 }

@@ -15,7 +15,7 @@ struct ProbeCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The configuration file (YAML): identity and policy of this gateway.")
-    var config: String
+    var config = defaultConfigPath
 
     @Option(help: "The packet needing protection: \"<protocol> <src>[:<port>] <dst>[:<port>]\".")
     var packet: String

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TEDDaemon
 
 #if canImport(Glibc)
 import Glibc

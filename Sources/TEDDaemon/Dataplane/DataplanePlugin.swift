@@ -202,6 +202,12 @@ public final class DataplanePlugin: DaemonPlugin {
 
     public func held() -> HeldStatus? { hold?.status }
 
+    /// With traps on, how ESP is carried (known once `prepare` looked); without, none.
+    public var dataplaneMode: DataplaneMode? {
+        guard configuration.dataplane.traps else { return DataplaneMode.none }
+        return state.withLockedValue { $0.espInKernel } ? .kernelESP : .libipsec
+    }
+
     /// Stops listening and intercepting. The traps, the live tunnels' bypasses and the
     /// inbound guard stay: while ted is stopped, protected traffic without an SA is dropped,
     /// never sent in clear, and tunnels that are up keep carrying traffic.

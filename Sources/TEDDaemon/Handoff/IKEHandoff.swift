@@ -40,6 +40,13 @@ public actor IKEHandoff: DaemonPlugin {
     private var checker: Task<Void, Never>?
     private var repairs: RepairMetrics?
     private var connected = false
+    /// `ted_ike_connected`, `ted_ike_reconnects_total`.
+    private var health: IKEMetrics?
+    /// When the connection ted holds now was made (seconds since the epoch); nil while disconnected.
+    private var connectedSince: Double?
+    /// Connections made again after one was lost.
+    private var reconnects = 0
+    private var everConnected = false
     /// What ted's connections authenticate with, as loaded into charon by `connect`; nil
     /// while not connected.
     private var authentication: IKEAuthentication?
@@ -83,6 +90,7 @@ public actor IKEHandoff: DaemonPlugin {
     public func start(node: TEDNode) async throws {
         self.node = node
         repairs = RepairMetrics(registry: node.metrics)
+        health = IKEMetrics(registry: node.metrics)
         supervisor = Task { await self.supervise() }
         checker = Task {
             while !Task.isCancelled {
@@ -96,6 +104,7 @@ public actor IKEHandoff: DaemonPlugin {
     func connectOnce(node: TEDNode) async throws {
         self.node = node
         repairs = RepairMetrics(registry: node.metrics)
+        health = IKEMetrics(registry: node.metrics)
         _ = try await connect()
     }
 
@@ -113,6 +122,10 @@ public actor IKEHandoff: DaemonPlugin {
 
     /// Whether ted holds a working connection to the IKE daemon now.
     public var isConnected: Bool { connected }
+
+    public func charon() async -> CharonStatus? {
+        CharonStatus(connectedSince: connectedSince, reconnects: reconnects)
+    }
 
     /// The connection name of a (peer, child selector) pair (`HandoffMachine.connectionName`).
     public static func connectionName(peer: IPAddress, child: TrafficSelector) -> String {
@@ -167,6 +180,13 @@ public actor IKEHandoff: DaemonPlugin {
         if options.respond { try await loadResponderConnections() }
         try await reconcile()
         connected = true
+        connectedSince = ProcessStart.wallClock()
+        if everConnected {
+            reconnects += 1
+            health?.reconnects.increment()
+        }
+        everConnected = true
+        health?.connected.record(1)
         return events
     }
 
@@ -226,6 +246,8 @@ public actor IKEHandoff: DaemonPlugin {
     /// charon is gone (or never came): its SAs went with it.
     private func disconnected() async {
         connected = false
+        connectedSince = nil
+        health?.connected.record(0)
         authentication = nil
         await perform(machine.disconnected())
     }

@@ -106,10 +106,38 @@ struct PrometheusText {
     }
 
     mutating func gauge(_ name: String, _ help: String, _ value: Int) {
-        family(name, help, "gauge", [("", value)])
+        family(name, help, "gauge", [("", "\(value)")])
+    }
+
+    mutating func gauge(_ name: String, _ help: String, _ value: Double) {
+        family(name, help, "gauge", [("", "\(value)")])
+    }
+
+    /// A gauge of value 1 whose labels carry the facts (`ted_build_info`).
+    mutating func info(_ name: String, _ help: String, _ labels: [(String, String)]) {
+        let text = labels.map { "\($0.0)=\"\(Self.escaped($0.1))\"" }.joined(separator: ",")
+        family(name, help, "gauge", [("{\(text)}", "1")])
+    }
+
+    /// A label value as the exposition format writes it: backslash, quote and line feed escaped.
+    static func escaped(_ value: String) -> String {
+        var escaped = ""
+        for character in value {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 
     private mutating func family(_ name: String, _ help: String, _ type: String, _ samples: [(labels: String, value: Int)]) {
+        family(name, help, type, samples.map { ($0.labels, "\($0.value)") })
+    }
+
+    private mutating func family(_ name: String, _ help: String, _ type: String, _ samples: [(labels: String, value: String)]) {
         rendered += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         for sample in samples { rendered += "\(name)\(sample.labels) \(sample.value)\n" }
     }

@@ -4,6 +4,10 @@ import TEDModel
 import TEDVici
 import TEDWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What `ted status` shows: counters, discoveries in flight, the cache, and tunnels.
 public struct StatusReport: Sendable {
     public var identity: Identity
@@ -13,6 +17,9 @@ public struct StatusReport: Sendable {
     public var socket: SocketCounters
     public var tunnels: [TunnelRecord]
     public var held: HeldStatus?
+    /// The IKE daemon's connection (nil: no `ike` section).
+    public var charon: CharonStatus?
+    public var dataplane = DataplaneMode.none
     public var now: NIODeadline
 
     public init(identity: Identity, initiator: InitiatorSnapshot?, responder: ResponderCounters?,
@@ -30,7 +37,12 @@ public struct StatusReport: Sendable {
         func seconds(_ deadline: NIODeadline) -> JSON {
             .double(Double((deadline - now).nanoseconds / 1_000_000) / 1000)
         }
-        var members: [(String, JSON)] = [("identity", identity.json)]
+        var members: [(String, JSON)] = [("identity", identity.json), ("dataplane", .string(dataplane.rawValue))]
+        if let charon {
+            members.append(("charon", .object([("connected", .bool(charon.connectedSince != nil)),
+                                               ("since", charon.connectedSince.map { .string(CharonStatus.utc($0)) } ?? .null),
+                                               ("reconnects", .int(charon.reconnects))])))
+        }
         if let i = initiator {
             let c = i.counters
             members.append(("initiator", .object([
@@ -91,7 +103,8 @@ public struct StatusReport: Sendable {
     }
 
     public var lines: [String] {
-        var lines = ["ted \(identity)"]
+        var lines = ["ted \(identity)", "dataplane: \(dataplane.rawValue)"]
+        if let charon { lines.append("charon: \(charon)") }
         if let i = initiator {
             let c = i.counters
             lines.append("initiator: \(c.probesSent) probes (\(c.retransmits) retransmitted), \(c.discoveries) discovered, "
@@ -144,6 +157,35 @@ public struct StatusReport: Sendable {
             for flow in held.flows.prefix(HeldStatus.flowsShown) { lines.append("  \(flow.packet): \(flow.count)") }
         }
         return lines
+    }
+}
+
+/// Whether ted holds a working connection to charon's VICI socket, and since when.
+public struct CharonStatus: Hashable, Sendable, CustomStringConvertible {
+    /// When the connection was made, in seconds since the Unix epoch; nil: disconnected.
+    public var connectedSince: Double?
+    /// Connections made again after one was lost.
+    public var reconnects: Int
+
+    public init(connectedSince: Double?, reconnects: Int) {
+        self.connectedSince = connectedSince
+        self.reconnects = reconnects
+    }
+
+    /// `connected since 2026-12-08T01:50:44Z` or `disconnected`, and the reconnections.
+    public var description: String {
+        let state = connectedSince.map { "connected since \(Self.utc($0))" } ?? "disconnected"
+        return reconnects == 0 ? state : "\(state) (\(reconnects) reconnections)"
+    }
+
+    /// A time as ISO 8601 in UTC, to the second.
+    static func utc(_ seconds: Double) -> String {
+        var time = time_t(seconds.rounded(.down))
+        var parts = tm()
+        guard gmtime_r(&time, &parts) != nil else { return "\(seconds)" }
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

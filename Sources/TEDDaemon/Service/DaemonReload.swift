@@ -18,19 +18,31 @@ import UnixSignals
 /// are taken down.
 public struct DaemonSupervisor: Sendable {
     let path: String
+    /// The logger of the first daemon; each daemon's level is its configuration's `log-level`
+    /// unless `levelOverride` (`--log-level`) says otherwise.
     let logger: Logger
-    /// Assembles a daemon (`DaemonAssembly.service`; tests pass their own).
-    let assemble: @Sendable (Configuration) throws -> DaemonService
+    let levelOverride: Logger.Level?
+    /// Assembles a daemon with its logger (`DaemonAssembly.service`; tests pass their own).
+    let assemble: @Sendable (Configuration, Logger) throws -> DaemonService
 
-    public init(path: String, logger: Logger, assemble: (@Sendable (Configuration) throws -> DaemonService)? = nil) {
+    public init(path: String, logger: Logger, levelOverride: Logger.Level? = nil,
+                assemble: (@Sendable (Configuration, Logger) throws -> DaemonService)? = nil) {
         self.path = path
         self.logger = logger
-        self.assemble = assemble ?? { try DaemonAssembly.service(configuration: $0, logger: logger) }
+        self.levelOverride = levelOverride
+        self.assemble = assemble ?? { try DaemonAssembly.service(configuration: $0, logger: $1) }
+    }
+
+    /// The logger a daemon of `configuration` logs with: `--log-level` if given, else the file's `log-level`.
+    public static func logger(_ base: Logger, for configuration: Configuration, override: Logger.Level?) -> Logger {
+        var logger = base
+        logger.logLevel = override ?? Logger.Level(configuration.logLevel)
+        return logger
     }
 
     /// The group running now and the daemon a reload asked for, shared with the watcher.
     private final class Running: Sendable {
-        let state = Mutex<(group: ServiceGroup?, next: DaemonService?)>((nil, nil))
+        let state = Mutex<(group: ServiceGroup?, next: (service: DaemonService, logger: Logger)?)>((nil, nil))
     }
 
     /// Runs `initial` until SIGTERM or SIGINT, replacing it on each good reload request
@@ -50,6 +62,7 @@ public struct DaemonSupervisor: Sendable {
         }
         defer { watcher.cancel() }
         var service = initial
+        var logger = self.logger
         while true {
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
                                                           gracefulShutdownSignals: gracefulShutdownSignals,
@@ -61,21 +74,24 @@ public struct DaemonSupervisor: Sendable {
             }
             if pending != nil { await group.triggerGracefulShutdown() }
             try await group.run()
-            guard let next = running.state.withLock({ state -> DaemonService? in
+            guard let next = running.state.withLock({ state -> (service: DaemonService, logger: Logger)? in
                 defer { state = (nil, nil) }
                 return state.next
             }) else { return }
+            logger = next.logger
             logger.notice("reloading: the new configuration is in place; traps, guard and tunnels carried over",
                           metadata: ["ted.config": "\(path)"])
-            service = next
+            service = next.service
         }
     }
 
-    /// The daemon the file now describes, or nil (logged) when it does not load or assemble.
-    func reloaded() -> DaemonService? {
+    /// The daemon the file now describes, with the logger of its `log-level`, or nil
+    /// (logged) when it does not load or assemble.
+    func reloaded() -> (service: DaemonService, logger: Logger)? {
         do {
             let configuration = try ConfigurationLoader.load(path: path)
-            return try assemble(configuration)
+            let logger = Self.logger(self.logger, for: configuration, override: levelOverride)
+            return (try assemble(configuration, logger), logger)
         } catch let error as ConfigError {
             logger.error("reload refused, the running configuration stays", metadata: ["ted.error": "\(error.description)"])
         } catch {

@@ -20,12 +20,18 @@ public protocol DaemonPlugin: Sendable {
     func tunnels() async -> [TunnelRecord]
     /// First packets held now, for `ted status` (nil: this plugin holds none).
     func held() -> HeldStatus?
+    /// How ESP is carried, once `prepare` ran (nil: not this plugin's to say).
+    var dataplaneMode: DataplaneMode? { get }
+    /// The IKE daemon's connection, for `ted status` (nil: this plugin does not use it).
+    func charon() async -> CharonStatus?
 }
 
 extension DaemonPlugin {
     public func prepare() async throws {}
     public func tunnels() async -> [TunnelRecord] { [] }
     public func held() -> HeldStatus? { nil }
+    public var dataplaneMode: DataplaneMode? { nil }
+    public func charon() async -> CharonStatus? { nil }
 }
 
 /// `ted daemon`: the TED socket, the control socket, the metrics endpoint and plugins,
@@ -50,6 +56,7 @@ public struct DaemonService: Service {
         for plugin in plugins { try await plugin.prepare() }
         let node = try await TEDNode.start(configuration: configuration, logger: logger, events: events,
                                            probeSender: probeSender)
+        node.metrics.addSource(HealthMetrics.source(plugins: plugins))
         logger.info("ted listening", metadata: [
             "ted.listen": "\(configuration.listen.address):\(node.port)", "ted.identity": "\(configuration.tedIdentity)",
             "ted.policy_entries": "\(configuration.policy.rules.count)",
@@ -150,8 +157,12 @@ enum ControlProtocol {
             let (initiator, responder, socket) = await node.snapshot()
             var tunnels: [TunnelRecord] = []
             for plugin in plugins { tunnels += await plugin.tunnels() }
-            let report = StatusReport(identity: identity, initiator: initiator, responder: responder, socket: socket,
+            var charon: CharonStatus?
+            for plugin in plugins where charon == nil { charon = await plugin.charon() }
+            var report = StatusReport(identity: identity, initiator: initiator, responder: responder, socket: socket,
                                       tunnels: tunnels, held: plugins.lazy.compactMap { $0.held() }.first, now: .now())
+            report.charon = charon
+            report.dataplane = plugins.lazy.compactMap(\.dataplaneMode).first ?? .none
             return line == "status" ? report.json.rendered + "\n" : report.lines.joined(separator: "\n") + "\n"
         }
         if line == "metrics" { return node.metrics.prometheusText() }
