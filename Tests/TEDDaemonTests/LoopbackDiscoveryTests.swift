@@ -207,9 +207,11 @@ import TEDWire
             return
         }
         #expect(discovery.attempts == 1)
-        #expect(responder.metrics.value("ted_responder_challenges_total") == 2, "the spent token's probe and the initiator's")
+        // The spec's probe is challenged, or answered when a slow machine refilled the token
+        // before it came; either way the initiator's probe is challenged and its echo answered.
+        let challenges = responder.metrics.value("ted_responder_challenges_total")
+        #expect(challenges >= 1 && challenges + responder.metrics.value("ted_responder_replies_total") == 4)
         #expect(responder.metrics.value("ted_responder_cookies_accepted_total") == 1)
-        #expect(responder.metrics.value("ted_responder_replies_total") == 2)
         #expect(initiator.metrics.value("ted_probes_retransmitted_total") == 0)
         #expect(initiator.metrics.value("ted_probes_sent_total") == 2)
         #expect(initiator.metrics.value("ted_challenges_answered_total") == 1)
