@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import TEDEngine
+
+@main
+struct TEDSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ted-sim",
+        abstract: "A deterministic discrete-event simulation of a TED mesh: hubs and branches running the real engines.",
+        discussion: "Time is simulated (no sleeping, no sockets); the same seed prints the same bytes.",
+        subcommands: [ColdStart.self, HubRestart.self])
+}
+
+struct MeshOptions: ParsableArguments {
+    @Option(help: "Branch gateways.") var branches = 100
+    @Option(help: "Hub gateways; every branch talks to every hub.") var hubs = 10
+    @Option(name: .customLong("branch-peers"), help: "Other branches each branch talks to.") var branchPeers = 20
+    @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
+    @Option(help: "Probability that a datagram is lost (0...0.9).") var loss = 0.0
+    @Option(name: .customLong("cache-ttl"), help: "The initiators' discovery cache TTL in seconds.") var cacheTTL = 300
+    @Option(help: "Seconds in which the flows start.") var window = 60
+    @Option(help: "Simulated seconds after which the run stops.") var horizon = 3_600
+    @Option(help: "Directory for the CSV files.") var out = "ted-sim-out"
+
+    func validate() throws {
+        guard hubs >= 1 else { throw ValidationError("--hubs must be at least 1") }
+        guard branches >= 1, hubs + branches <= Mesh.maximumGateways else {
+            throw ValidationError("--branches must be 1...\(Mesh.maximumGateways - hubs)")
+        }
+        guard branchPeers >= 0 else { throw ValidationError("--branch-peers must not be negative") }
+        guard (0...0.9).contains(loss) else { throw ValidationError("--loss must be 0...0.9") }
+        guard DiscoverySettings.validTTL.contains(.seconds(Int64(cacheTTL))) else {
+            throw ValidationError("--cache-ttl must be 0...86400")
+        }
+        guard window >= 1, horizon > window else { throw ValidationError("--window must be at least 1 and below --horizon") }
+    }
+
+    var settings: SimulationSettings {
+        var s = SimulationSettings()
+        s.branches = branches
+        s.hubs = hubs
+        s.branchPeers = branchPeers
+        s.seed = seed
+        s.loss = loss
+        s.cacheTTL = .seconds(Int64(cacheTTL))
+        s.window = Int64(window) * Simulation.second
+        s.horizon = Int64(horizon) * Simulation.second
+        return s
+    }
+
+    /// Prints the report, writes the CSV files, and exits 1 when an invariant failed.
+    func finish(_ simulation: Simulation, _ report: Report, restart: Bool) throws {
+        print(report.lines.joined(separator: "\n"))
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let prefix = restart ? "hub-restart" : "cold-start"
+        var files = [("\(prefix)-gateways.csv", report.gatewaysCSV()), ("\(prefix)-flows.csv", report.flowsCSV())]
+        if restart { files.append(("hub-restart-seconds.csv", report.restartCSV())) }
+        for (name, text) in files {
+            try text.write(toFile: out + "/" + name, atomically: true, encoding: .utf8)
+        }
+        print("csv: " + files.map { out + "/" + $0.0 }.joined(separator: " "))
+        if !simulation.violations.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct ColdStart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cold-start",
+        abstract: "Every branch starts talking to every hub and to random branches within the first minute.")
+
+    @OptionGroup var options: MeshOptions
+
+    func run() throws {
+        var simulation = Simulation(options.settings)
+        simulation.run()
+        var report = Report(simulation)
+        report.coldStart()
+        report.invariants()
+        try options.finish(simulation, report, restart: false)
+    }
+}
+
+struct HubRestart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub-restart",
+        abstract: "The cold start, then hub 0 loses all state and every branch rediscovers it at once.")
+
+    @OptionGroup var options: MeshOptions
+    @Option(name: .customLong("restart-at"), help: "Simulated second of the restart (after the cold start is over).")
+    var restartAt = 120
+
+    func validate() throws {
+        guard restartAt > options.window, restartAt < options.horizon else {
+            throw ValidationError("--restart-at must lie after --window and before --horizon")
+        }
+    }
+
+    func run() throws {
+        var settings = options.settings
+        settings.restartAt = Int64(restartAt) * Simulation.second
+        var simulation = Simulation(settings)
+        simulation.run()
+        var report = Report(simulation)
+        report.coldStart()
+        report.hubRestart()
+        report.invariants()
+        try options.finish(simulation, report, restart: true)
+    }
+}
