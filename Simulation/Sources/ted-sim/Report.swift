@@ -142,6 +142,30 @@ struct Report {
 
     static let boundText = "2 packet intervals + 2 longest discoveries + negative TTL + IKE"
 
+    // MARK: - Churn
+
+    mutating func churn() {
+        let s = simulation.settings
+        guard let life = s.tunnelLife, let first = simulation.markedTallies, let last = simulation.endTallies,
+              let before = simulation.markedInitiators, let after = simulation.endInitiators else { return }
+        let hours = Double(s.churnUntil - s.measureFrom) / 3600e9
+        add("== churn: tunnels live \(life / Simulation.second) s on average (exponential); measured from t = "
+            + "\(Self.seconds(s.measureFrom)) for \(String(format: "%g", hours)) h; cache TTL \(s.cacheTTL.nanoseconds / Simulation.second) s; "
+            + (s.keepCacheOnDown ? "a tunnel going down keeps its discovery cached ==" : "a tunnel going down forgets the peer (the daemon) =="))
+        let branches = Array(s.hubs..<(s.hubs + s.branches))
+        let sent = branches.map { last[$0].probesSent - first[$0].probesSent }
+        let ike = (0..<simulation.mesh.count).reduce(0) { $0 + last[$1].ikeNegotiations - first[$1].ikeNegotiations } / 2
+        let firstSends = branches.reduce(0) { $0 + after[$1].probesSent - before[$1].probesSent }
+        let hits = branches.reduce(0) { $0 + after[$1].cacheHits - before[$1].cacheHits }
+        row("tunnels down in the span", "\(simulation.tunnelsDownInWindow)")
+        row("IKE negotiations in the span", "\(ike)")
+        row("discoveries started (first probes)", "\(firstSends); cache hits \(hits)")
+        row("probes sent per branch per hour", String(format: "%.1f (all sends; ", Double(sent.reduce(0, +)) / Double(branches.count) / hours)
+            + Self.counts(sent) + " per branch in the span)")
+        row("tunnel down -> back, per flow", Self.spread(simulation.recoveries, format: Self.ms))
+        add()
+    }
+
     // MARK: - Invariants
 
     mutating func invariants() {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import TEDBenchSupport
 import TEDEngine
@@ -22,6 +23,15 @@ struct SimulationSettings {
     var cacheTTL: TimeAmount = DiscoverySettings.defaultCacheTTL
     /// When hub 0 loses all its state; nil: no restart.
     var restartAt: Int64?
+    /// Churn: each tunnel goes down after an exponentially distributed life of this mean
+    /// (DPD, a peer's reboot, a rekey that failed), from `window` until `churnUntil`; nil: never.
+    var tunnelLife: Int64?
+    var churnUntil: Int64 = 0
+    /// Churn: the measured span is [measureFrom, churnUntil).
+    var measureFrom: Int64 = 0
+    /// Whether a tunnel going down keeps its discovery cached. The daemon forgets the peer's
+    /// discoveries (`HandoffMachine` `.forget(peer:intersection:)`), so false is ted as it is.
+    var keepCacheOnDown = false
     /// No event after this is simulated.
     var horizon: Int64 = 3_600 * Simulation.second
 }
@@ -79,6 +89,8 @@ struct Simulation {
         case tick(gateway: Int)
         case ikeDone(Int, Int)
         case restart
+        case tunnelDown(pair: Int, generation: Int)
+        case mark
     }
 
     let settings: SimulationSettings
@@ -109,6 +121,15 @@ struct Simulation {
     private(set) var coldStartFlows: [Flow]?
     private(set) var coldStartTallies: [GatewayTally]?
     private(set) var coldStartResponders: [ResponderCounters]?
+    /// Churn: the tallies and initiator counters when the measured hour began, and what happened in it.
+    private(set) var markedTallies: [GatewayTally]?
+    private(set) var markedInitiators: [InitiatorCounters]?
+    private(set) var endTallies: [GatewayTally]?
+    private(set) var endInitiators: [InitiatorCounters]?
+    private(set) var tunnelsDown = 0
+    /// Churn: from a tunnel going down to the flow's tunnel up again, for every flow it carried.
+    private(set) var recoveries: [Int64] = []
+    private(set) var tunnelsDownInWindow = 0
 
     private var queue = EventQueue<Event>()
     private var rng: SplitMix64
@@ -118,12 +139,15 @@ struct Simulation {
     private var negotiating: Set<Int> = []
     private var scheduledTick: [Int64?]
     private var open = 0
+    private var generations: [Int: Int] = [:]
+    private var churnRNG: SplitMix64
 
     init(_ settings: SimulationSettings) {
         self.settings = settings
         mesh = Mesh(hubs: settings.hubs, branches: settings.branches)
         rng = SplitMix64(seed: settings.seed)
         networkRNG = SplitMix64(seed: settings.seed ^ 0x6e65_7477_6f72_6b00)
+        churnRNG = SplitMix64(seed: settings.seed ^ 0x6368_7572_6e00_0000)
         tallies = Array(repeating: GatewayTally(), count: mesh.count)
         scheduledTick = Array(repeating: nil, count: mesh.count)
         for gateway in 0..<mesh.count {
@@ -144,6 +168,10 @@ struct Simulation {
         }
         open = flows.count
         if let restart = settings.restartAt { queue.push(.restart, at: restart) }
+        if settings.tunnelLife != nil {
+            queue.push(.mark, at: settings.measureFrom)
+            queue.push(.mark, at: settings.churnUntil)
+        }
     }
 
     /// The daemon's defaults (`Configuration.discoverySettings`): probes carry the proxy address.
@@ -189,8 +217,17 @@ struct Simulation {
             case .tick(let gateway): tick(gateway, at: time)
             case .ikeDone(let a, let b): tunnelUp(a, b)
             case .restart: restart()
+            case .tunnelDown(let pair, let generation): tunnelDown(pair, generation: generation)
+            case .mark:
+                if markedTallies == nil {
+                    markedTallies = tallies
+                    markedInitiators = initiators.map(\.counters)
+                } else {
+                    endTallies = tallies
+                    endInitiators = initiators.map(\.counters)
+                }
             }
-            if open == 0, settings.restartAt.map({ now >= $0 }) ?? true { break }
+            if open == 0, settings.restartAt.map({ now >= $0 }) ?? true, now >= settings.churnUntil { break }
         }
         for (index, flow) in flows.enumerated() where flow.tunnelAt == nil {
             violations.append("flow \(index) (gateway \(flow.source) to \(flow.destination)) has no tunnel at the end"
@@ -365,6 +402,16 @@ struct Simulation {
         let pair = Self.pair(a, b)
         guard negotiating.remove(pair) != nil else { return }
         tunnels.insert(pair)
+        if let life = settings.tunnelLife {
+            // Exponential with mean `life`: -ln(U) * life, U in (0, 1].
+            let u = 1 - Double.random(in: 0..<1, using: &churnRNG)
+            let down = now + max(1, Int64((-log(u) * Double(life)).rounded()))
+            if down < settings.churnUntil {
+                let generation = generations[pair, default: 0] + 1
+                generations[pair] = generation
+                queue.push(.tunnelDown(pair: pair, generation: generation), at: down)
+            }
+        }
         for (source, destination) in [(a, b), (b, a)] {
             guard let index = flowOf[Self.key(source, destination)], flows[index].tunnelAt == nil else { continue }
             flows[index].tunnelAt = now
@@ -374,13 +421,38 @@ struct Simulation {
 
     private mutating func finish(_ index: Int) {
         open -= 1
+        if settings.tunnelLife != nil, flows[index].roundStart > flows[index].start {
+            recoveries.append(now - flows[index].roundStart)
+        }
         if let restart = settings.restartAt, now >= restart, flows[index].destination == 0 {
             let second = Int((now - restart) / Self.second)
             while perSecond.count <= second { perSecond.append(SecondAtHub()) }
             perSecond[second].tunnelsBack += 1
         }
         guard open == 0 else { return }
-        if settings.restartAt.map({ now >= $0 }) == true { restartDone = now } else { coldStartDone = now }
+        if settings.restartAt.map({ now >= $0 }) == true { restartDone = now } else if coldStartDone == nil { coldStartDone = now }
+    }
+
+    /// A tunnel went down: both daemons forget the other's discoveries (unless the run keeps
+    /// them), and each flow it carried sends its next packet within one packet interval.
+    private mutating func tunnelDown(_ pair: Int, generation: Int) {
+        guard generations[pair] == generation, tunnels.remove(pair) != nil else { return }
+        tunnelsDown += 1
+        if markedTallies != nil, endTallies == nil { tunnelsDownInWindow += 1 }
+        let a = pair >> 20, b = pair & 0xf_ffff
+        if !settings.keepCacheOnDown {
+            initiators[a].forget(peer: mesh.identity(b))
+            initiators[b].forget(peer: mesh.identity(a))
+            touch(a)
+            touch(b)
+        }
+        for (source, destination) in [(a, b), (b, a)] {
+            guard let index = flowOf[Self.key(source, destination)], flows[index].tunnelAt != nil else { continue }
+            flows[index].tunnelAt = nil
+            flows[index].roundStart = now
+            open += 1
+            queue.push(.packet(flow: index), at: now + Int64.random(in: 0..<settings.packetInterval, using: &churnRNG))
+        }
     }
 
     /// Hub 0 loses all state: new engines with fresh secrets, every tunnel to it gone. Each

@@ -9,7 +9,7 @@ struct TEDSim: ParsableCommand {
         commandName: "ted-sim",
         abstract: "A deterministic discrete-event simulation of a TED mesh: hubs and branches running the real engines.",
         discussion: "Time is simulated (no sleeping, no sockets); the same seed prints the same bytes.",
-        subcommands: [ColdStart.self, HubRestart.self])
+        subcommands: [ColdStart.self, HubRestart.self, Churn.self])
 }
 
 struct MeshOptions: ParsableArguments {
@@ -50,10 +50,10 @@ struct MeshOptions: ParsableArguments {
     }
 
     /// Prints the report, writes the CSV files, and exits 1 when an invariant failed.
-    func finish(_ simulation: Simulation, _ report: Report, restart: Bool) throws {
+    func finish(_ simulation: Simulation, _ report: Report, restart: Bool, name: String? = nil) throws {
         print(report.lines.joined(separator: "\n"))
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let prefix = restart ? "hub-restart" : "cold-start"
+        let prefix = name ?? (restart ? "hub-restart" : "cold-start")
         var files = [("\(prefix)-gateways.csv", report.gatewaysCSV()), ("\(prefix)-flows.csv", report.flowsCSV())]
         if restart { files.append(("hub-restart-seconds.csv", report.restartCSV())) }
         for (name, text) in files {
@@ -106,5 +106,38 @@ struct HubRestart: ParsableCommand {
         report.hubRestart()
         report.invariants()
         try options.finish(simulation, report, restart: true)
+    }
+}
+
+struct Churn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "churn",
+        abstract: "The cold start, then tunnels go down at random for an hour and their flows rediscover: probes per site per hour.")
+
+    @OptionGroup var options: MeshOptions
+    @Option(name: .customLong("tunnel-life"), help: "Mean life of a tunnel in seconds (exponential).") var tunnelLife = 600
+    @Option(help: "Hours measured after the cold start.") var hours = 1.0
+    @Flag(name: .customLong("keep-cache"), help: "A tunnel going down keeps its discovery cached (the daemon forgets it).")
+    var keepCache = false
+
+    func validate() throws {
+        guard tunnelLife >= 1 else { throw ValidationError("--tunnel-life must be at least 1") }
+        guard hours > 0, hours <= 24 else { throw ValidationError("--hours must be in (0, 24]") }
+    }
+
+    func run() throws {
+        var settings = options.settings
+        settings.tunnelLife = Int64(tunnelLife) * Simulation.second
+        settings.keepCacheOnDown = keepCache
+        settings.measureFrom = settings.window + 60 * Simulation.second
+        settings.churnUntil = settings.measureFrom + Int64(hours * 3600) * Simulation.second
+        settings.horizon = max(settings.horizon, settings.churnUntil + 600 * Simulation.second)
+        var simulation = Simulation(settings)
+        simulation.run()
+        var report = Report(simulation)
+        report.coldStart()
+        report.churn()
+        report.invariants()
+        try options.finish(simulation, report, restart: false, name: "churn")
     }
 }
