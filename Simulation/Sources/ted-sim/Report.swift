@@ -52,7 +52,8 @@ struct Report {
         let flows = simulation.flows
         let toHubs = flows.filter { simulation.mesh.isHub($0.destination) }.count
         add("== cold start: \(s.hubs) hubs, \(s.branches) branches, \(s.branchPeers) branch peers each, seed \(s.seed), "
-            + "loss \(String(format: "%g", s.loss * 100)) %, cache TTL \(s.cacheTTL.nanoseconds / Simulation.second) s ==")
+            + "loss \(String(format: "%g", s.loss * 100)) %, cache TTL \(s.cacheTTL.nanoseconds / Simulation.second) s, "
+            + "negative TTL \(s.negativeTTL.nanoseconds / Simulation.second) s, \(s.retries) retries ==")
         // During a hub-restart run the flows to hub 0 were reset; the cold start's own times
         // are those of the other flows plus the hub-0 flows' first round, kept below.
         let cold = simulation.coldStartFlows ?? flows
@@ -116,10 +117,18 @@ struct Report {
         }
         row("every branch back at", Self.seconds(simulation.restartDone.map { $0 - restart }) + " after the restart")
         let bound = Self.starvationBound(s)
-        row("no-starvation bound", "\(Self.seconds(bound)) (\(Self.boundText))")
+        row("no-starvation bound", "\(Self.seconds(bound)) (\(Self.boundText)); "
+            + "\(simulation.lateBranches) branches later" + (s.loss == 0 ? " (checked: must be 0)" : " (not checked under loss)"))
         add()
         add("second  probes  answers  proven  challenges  refused                       tunnels back")
+        var skipped = 0
         for (second, row) in simulation.perSecond.enumerated() {
+            guard row.probes > 0 || row.tunnelsBack > 0 else {
+                skipped += 1
+                continue
+            }
+            if skipped > 0 { add("   ...  (\(skipped) second\(skipped == 1 ? "" : "s") without a probe or a tunnel)") }
+            skipped = 0
             let refused = row.refusals.values.reduce(0, +)
             let refusedText = "\(refused)" + (refused == 0 ? "" : " (" + Self.drops(row.refusals) + ")")
             add(String(format: "%6d  %6d  %7d  %6d  %10d  ", second, row.probes, row.answers, row.provenAnswers, row.challenges)
@@ -135,9 +144,9 @@ struct Report {
     /// longest round trips), and one more interval for the packet that finds the cache
     /// expired. Only a branch refused twice in a row gets near it.
     static func starvationBound(_ s: SimulationSettings) -> Int64 {
-        let longest = DiscoverySettings().longestDiscovery.nanoseconds
+        let longest = s.discovery(peerCheck: PeerAddressCheck()).longestDiscovery.nanoseconds
         let rtt = 2 * (Mesh.oneWayMilliseconds.flatMap { $0 }.max() ?? 0) * Simulation.millisecond
-        return 2 * s.packetInterval + 2 * longest + DiscoverySettings.defaultNegativeTTL.nanoseconds + s.ikeBase + 2 * rtt
+        return 2 * s.packetInterval + 2 * longest + s.negativeTTL.nanoseconds + s.ikeBase + 2 * rtt
     }
 
     static let boundText = "2 packet intervals + 2 longest discoveries + negative TTL + IKE"

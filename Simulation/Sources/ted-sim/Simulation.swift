@@ -21,6 +21,17 @@ struct SimulationSettings {
     /// IKE is a delay: this plus two round trips between the peers.
     var ikeBase: Int64 = 30 * Simulation.millisecond
     var cacheTTL: TimeAmount = DiscoverySettings.defaultCacheTTL
+    var negativeTTL: TimeAmount = DiscoverySettings.defaultNegativeTTL
+    var retries = DiscoverySettings.defaultRetries
+
+    /// The initiators' settings: the daemon's defaults (`Configuration.discoverySettings`,
+    /// probes carry the proxy address) but for the TTLs and retries asked for.
+    func discovery(peerCheck: PeerAddressCheck) -> DiscoverySettings {
+        DiscoverySettings(retries: retries,
+                          retransmitSchedule: DiscoverySettings.doubling(from: DiscoverySettings.defaultFirstWait,
+                                                                         retries: retries),
+                          cacheTTL: cacheTTL, negativeTTL: negativeTTL, sendProxyAddress: true, peerCheck: peerCheck)
+    }
     /// When hub 0 loses all its state; nil: no restart.
     var restartAt: Int64?
     /// Churn: each tunnel goes down after an exponentially distributed life of this mean
@@ -124,6 +135,8 @@ struct Simulation {
     /// Churn: the tallies and initiator counters when the measured hour began, and what happened in it.
     private(set) var markedTallies: [GatewayTally]?
     private(set) var markedInitiators: [InitiatorCounters]?
+    /// Branches back later than `Report.starvationBound` after the restart.
+    private(set) var lateBranches = 0
     private(set) var endTallies: [GatewayTally]?
     private(set) var endInitiators: [InitiatorCounters]?
     private(set) var tunnelsDown = 0
@@ -174,10 +187,8 @@ struct Simulation {
         }
     }
 
-    /// The daemon's defaults (`Configuration.discoverySettings`): probes carry the proxy address.
     private func makeInitiator(_ gateway: Int) -> Initiator {
-        let settings = DiscoverySettings(cacheTTL: self.settings.cacheTTL, sendProxyAddress: true,
-                                         peerCheck: PeerAddressCheck(own: [mesh.identity(gateway)]))
+        let settings = self.settings.discovery(peerCheck: PeerAddressCheck(own: [mesh.identity(gateway)]))
         return Initiator(policy: policy(gateway), identity: Identity(address: mesh.identity(gateway), port: 0),
                          settings: settings)
     }
@@ -233,8 +244,19 @@ struct Simulation {
             violations.append("flow \(index) (gateway \(flow.source) to \(flow.destination)) has no tunnel at the end"
                 + " after \(flow.probes) probes, \(flow.timeouts) timeouts")
         }
-        if settings.restartAt != nil, respondersBeforeRestart == nil {
-            violations.append("the run ended before the hub restart (horizon \(settings.horizon / Self.second) s)")
+        if let restart = settings.restartAt {
+            if respondersBeforeRestart == nil {
+                violations.append("the run ended before the hub restart (horizon \(settings.horizon / Self.second) s)")
+            }
+            // No starvation: without loss every branch is back within the bound; with loss a
+            // branch whose discoveries are lost twice in a row may not be (counted, reported).
+            let bound = Report.starvationBound(settings)
+            let late = flows.filter { $0.destination == 0 && ($0.tunnelAt.map { $0 - restart > bound } ?? false) }
+            lateBranches = late.count
+            if settings.loss == 0, let first = late.first {
+                violations.append("\(late.count) branches came back more than \(Report.seconds(bound)) after the restart,"
+                    + " gateway \(first.source) after \(Report.seconds(first.tunnelAt! - restart))")
+            }
         }
     }
 

@@ -19,6 +19,8 @@ struct MeshOptions: ParsableArguments {
     @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
     @Option(help: "Probability that a datagram is lost (0...0.9).") var loss = 0.0
     @Option(name: .customLong("cache-ttl"), help: "The initiators' discovery cache TTL in seconds.") var cacheTTL = 300
+    @Option(name: .customLong("negative-ttl"), help: "The initiators' failure cache TTL in seconds.") var negativeTTL = 30
+    @Option(help: "The initiators' retransmissions after the first probe (0...10).") var retries = 3
     @Option(help: "Seconds in which the flows start.") var window = 60
     @Option(help: "Simulated seconds after which the run stops.") var horizon = 3_600
     @Option(help: "Directory for the CSV files.") var out = "ted-sim-out"
@@ -33,6 +35,10 @@ struct MeshOptions: ParsableArguments {
         guard DiscoverySettings.validTTL.contains(.seconds(Int64(cacheTTL))) else {
             throw ValidationError("--cache-ttl must be 0...86400")
         }
+        guard DiscoverySettings.validTTL.contains(.seconds(Int64(negativeTTL))) else {
+            throw ValidationError("--negative-ttl must be 0...86400")
+        }
+        guard DiscoverySettings.validRetries.contains(retries) else { throw ValidationError("--retries must be 0...10") }
         guard window >= 1, horizon > window else { throw ValidationError("--window must be at least 1 and below --horizon") }
     }
 
@@ -44,6 +50,8 @@ struct MeshOptions: ParsableArguments {
         s.seed = seed
         s.loss = loss
         s.cacheTTL = .seconds(Int64(cacheTTL))
+        s.negativeTTL = .seconds(Int64(negativeTTL))
+        s.retries = retries
         s.window = Int64(window) * Simulation.second
         s.horizon = Int64(horizon) * Simulation.second
         return s
