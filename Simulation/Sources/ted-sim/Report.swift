@@ -53,7 +53,8 @@ struct Report {
         let toHubs = flows.filter { simulation.mesh.isHub($0.destination) }.count
         add("== cold start: \(s.hubs) hubs, \(s.branches) branches, \(s.branchPeers) branch peers each, seed \(s.seed), "
             + "loss \(String(format: "%g", s.loss * 100)) %, cache TTL \(s.cacheTTL.nanoseconds / Simulation.second) s, "
-            + "negative TTL \(s.negativeTTL.nanoseconds / Simulation.second) s, \(s.retries) retries ==")
+            + "negative TTL \(s.negativeTTL.nanoseconds / Simulation.second) s, \(s.retries) retries, hub global rate "
+            + "\(s.hubGlobalRate.perSecond)/s burst \(s.hubGlobalRate.burst) ==")
         // During a hub-restart run the flows to hub 0 were reset; the cold start's own times
         // are those of the other flows plus the hub-0 flows' first round, kept below.
         let cold = simulation.coldStartFlows ?? flows

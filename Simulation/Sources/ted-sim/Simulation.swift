@@ -23,6 +23,9 @@ struct SimulationSettings {
     var cacheTTL: TimeAmount = DiscoverySettings.defaultCacheTTL
     var negativeTTL: TimeAmount = DiscoverySettings.defaultNegativeTTL
     var retries = DiscoverySettings.defaultRetries
+    /// The hubs' responder global budget (`responder.global-rate`/`global-burst`); the
+    /// branches keep the default.
+    var hubGlobalRate = ResponderSettings.defaultGlobalRate
 
     /// The initiators' settings: the daemon's defaults (`Configuration.discoverySettings`,
     /// probes carry the proxy address) but for the TTLs and retries asked for.
@@ -196,6 +199,7 @@ struct Simulation {
     /// The daemon's defaults (`Configuration.responderSettings`): fresh random secrets, challenges on.
     private mutating func makeResponder(_ gateway: Int) -> Responder {
         let settings = ResponderSettings(secret: .random(using: &rng),
+                                         globalRate: mesh.isHub(gateway) ? self.settings.hubGlobalRate : ResponderSettings.defaultGlobalRate,
                                          peerCheck: PeerAddressCheck(own: [mesh.identity(gateway)]),
                                          challenges: true, challengeSecret: .random(using: &rng))
         return Responder(policy: policy(gateway), identity: Identity(address: mesh.identity(gateway), port: 0),

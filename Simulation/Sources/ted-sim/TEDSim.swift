@@ -21,6 +21,8 @@ struct MeshOptions: ParsableArguments {
     @Option(name: .customLong("cache-ttl"), help: "The initiators' discovery cache TTL in seconds.") var cacheTTL = 300
     @Option(name: .customLong("negative-ttl"), help: "The initiators' failure cache TTL in seconds.") var negativeTTL = 30
     @Option(help: "The initiators' retransmissions after the first probe (0...10).") var retries = 3
+    @Option(name: .customLong("hub-global-rate"), help: "The hubs' responder global-rate (probes/s; burst twice that).")
+    var hubGlobalRate = ResponderSettings.defaultGlobalRate.perSecond
     @Option(help: "Seconds in which the flows start.") var window = 60
     @Option(help: "Simulated seconds after which the run stops.") var horizon = 3_600
     @Option(help: "Directory for the CSV files.") var out = "ted-sim-out"
@@ -39,6 +41,9 @@ struct MeshOptions: ParsableArguments {
             throw ValidationError("--negative-ttl must be 0...86400")
         }
         guard DiscoverySettings.validRetries.contains(retries) else { throw ValidationError("--retries must be 0...10") }
+        guard (1...RateLimit.validPerSecond.upperBound / 2).contains(hubGlobalRate) else {
+            throw ValidationError("--hub-global-rate must be 1...\(RateLimit.validPerSecond.upperBound / 2)")
+        }
         guard window >= 1, horizon > window else { throw ValidationError("--window must be at least 1 and below --horizon") }
     }
 
@@ -52,6 +57,7 @@ struct MeshOptions: ParsableArguments {
         s.cacheTTL = .seconds(Int64(cacheTTL))
         s.negativeTTL = .seconds(Int64(negativeTTL))
         s.retries = retries
+        s.hubGlobalRate = RateLimit(perSecond: hubGlobalRate, burst: 2 * hubGlobalRate)
         s.window = Int64(window) * Simulation.second
         s.horizon = Int64(horizon) * Simulation.second
         return s
