@@ -23,7 +23,8 @@ swift build --package-path Benchmarks --build-tests
 swift test --package-path Benchmarks --skip-build 2>&1 | grep -vE '^(◇|􀟈) .* started\.$'
 Benchmarks/.build/debug/ted-bench wire --only-decode 100
 # ted-sim (Simulation/, its own package): a 200-gateway mesh, cold start and hub restart; exits 1 on a broken invariant.
-swift build --package-path Simulation && Simulation/.build/debug/ted-sim hub-restart --branches 190 --out Simulation/.build/out-ci | tail -n 7
+swift build --package-path Simulation
+Simulation/.build/debug/ted-sim hub-restart --branches 190 --out Simulation/.build/out-ci | tail -n 7
 
 scripts/check-self-contained.sh
 # Tests that fail when the code is wrong: a fixed sample of the reviewed mutants (docs/TESTING.md).
