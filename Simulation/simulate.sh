@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 branches=${1:?usage: simulate.sh N [ted-sim options]}
 shift
-swift build -c release --product ted-sim 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+# The build's progress goes to stderr: stdout is the tables alone.
+swift build -c release --product ted-sim >&2
 sim=.build/release/ted-sim
-[ -x "$sim" ] || { echo "simulate.sh: build failed" >&2; exit 1; }
 out=.build/out-$branches
 timed() {
   if [ -x /usr/bin/time ]; then
