@@ -26,6 +26,9 @@ Benchmarks/.build/debug/ted-bench wire --only-decode 100
 # baseline, both built with -c release and measured alternately in this run; fails on a
 # figure's drop below 0.90 that is also beyond the run's own noise (docs/PERFORMANCE.md).
 Benchmarks/compare.sh --short "$(head -1 Benchmarks/baseline-revision)"
+# ted-sim (Simulation/, its own package): a 200-gateway mesh, cold start and hub restart; exits 1 on a broken invariant.
+swift build --package-path Simulation
+Simulation/.build/debug/ted-sim hub-restart --branches 190 --out Simulation/.build/out-ci | tail -n 7
 
 scripts/check-self-contained.sh
 # The alerting rules parse, and each alert fires (and stays quiet) as its unit tests say.
