@@ -205,6 +205,8 @@ public struct Configuration: Hashable, Sendable {
     /// Size at which the capture file is renamed `<file>.1` and a new one started.
     public var captureMaxBytes = 64 << 20
     public static let validCaptureMaxBytes = 4_096...(1 << 40)
+    /// What the loader found worth fixing in a valid file (a key others can read).
+    public var warnings: [ConfigWarning] = []
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
         self.identity = identity

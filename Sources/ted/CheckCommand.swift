@@ -13,6 +13,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try loadConfiguration(config)
+        for warning in configuration.warnings { printError(warning.description) }
         print(ConfigurationSummary(configuration).lines.joined(separator: "\n"))
     }
 }
