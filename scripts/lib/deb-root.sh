@@ -52,6 +52,10 @@ deb_root_system() {
   # A guest with no network of its own: no wait for it at boot, no getty on tty1.
   chroot "$system" systemctl mask systemd-networkd-wait-online.service getty@tty1.service serial-getty@ttyS0.service \
     apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1
+  # strongswan-charon (the peer's charon in e2e-system.sh) brings strongswan-starter, a
+  # second charon for UDP 500 and the VICI socket: an operator's gateway runs charon-systemd
+  # alone (what ted's Depends picks first), so this one stays off.
+  chroot "$system" systemctl disable strongswan-starter.service >/dev/null 2>&1
   echo ted-guest > "$system/etc/hostname"
   touch "$system/.complete"
   echo "$system"
