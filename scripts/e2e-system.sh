@@ -21,12 +21,18 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 start=$(date +%s)
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-900}
-source scripts/lib/checks.sh
 source scripts/lib/kernel-vm.sh        # also reap.sh: OWNED
 source scripts/lib/deb-root.sh
-require e2e-system qemu-system-x86_64 mkinitramfs unmkinitramfs cpio gzip "$KVM_VIRTIOFSD" dpkg-deb chroot
 [ "$(id -u)" = 0 ] || { echo "e2e-system: needs root" >&2; exit 2; }
-[ -n "$KVM_KVER" ] && [ -r "/boot/vmlinuz-$KVM_KVER" ] || require e2e-system "/boot/vmlinuz-*-cloud-amd64"
+missing=()
+for tool in qemu-system-x86_64 mkinitramfs unmkinitramfs cpio gzip "$KVM_VIRTIOFSD" dpkg-deb chroot; do
+  command -v "$tool" > /dev/null || missing+=("$tool"); done
+[ -n "$KVM_KVER" ] && [ -r "/boot/vmlinuz-$KVM_KVER" ] || missing+=("/boot/vmlinuz-*-cloud-amd64")
+if [ ${#missing[@]} -gt 0 ]; then   # as checks.sh's require: a failure in CI, a skip elsewhere
+  echo "e2e-system: missing prerequisites: ${missing[*]}"
+  [ -n "${CI:-}" ] && { echo "0 passed, 1 failed"; exit 1; }
+  echo "e2e-system: skipped (set CI to make this a failure)"; exit 0
+fi
 DEB=$(realpath "${1:-$(ls -t .build/ted_*_amd64.deb ted_*_amd64.deb 2>/dev/null | head -1)}" 2>/dev/null)
 [ -f "$DEB" ] || { echo "e2e-system: no .deb (scripts/package-deb.sh .build)" >&2; exit 2; }
 

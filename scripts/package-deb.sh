@@ -76,12 +76,15 @@ for page in "$man"/*.1; do
 done
 [ -e "$root/usr/share/man/man1/ted.1.gz" ] || { echo "package-deb.sh: no ted.1 from generate-manual" >&2; exit 1; }
 mkdir -p "$root/usr/share/bash-completion/completions"
-"$root/usr/bin/ted" --generate-completion-script bash > "$root/usr/share/bash-completion/completions/ted"
+# A completion file is sourced, not run: no #! line.
+"$root/usr/bin/ted" --generate-completion-script bash | sed '1{/^#!/d}' > "$root/usr/share/bash-completion/completions/ted"
 install -D -m 0644 "$work/src/README.md" "$root/usr/share/doc/ted/README.md"
 for doc in "$work/src"/docs/*.md; do install -m 0644 "$doc" "$root/usr/share/doc/ted/"; done
 install -D -m 0644 "$work/src/contrib/wireshark/ted.lua" "$root/usr/share/doc/ted/examples/ted.lua"
 install -m 0644 "$work/src/contrib/debian/copyright" "$root/usr/share/doc/ted/copyright"
-gzip -9n -c "$work/src/contrib/debian/changelog" > "$root/usr/share/doc/ted/changelog.gz"
+sed "1s/(.*)/($version)/" "$work/src/contrib/debian/changelog" | gzip -9n > "$root/usr/share/doc/ted/changelog.gz"
+# What lintian reports and is meant (contrib/debian/lintian-overrides says why).
+install -D -m 0644 "$work/src/contrib/debian/lintian-overrides" "$root/usr/share/lintian/overrides/ted"
 
 # Libraries the binary still loads (glibc, libstdc++, ...), as the Debian packages that ship them.
 # dpkg knows a library by the path its package ships, /lib or /usr/lib (merged /usr).
@@ -105,7 +108,7 @@ Depends: $depends
 Recommends: charon-systemd
 Section: net
 Priority: optional
-Description: TED v3 tunnel endpoint discovery for IPsec gateways
+Description: tunnel endpoint discovery (TED v3) for IPsec gateways
  ted finds, for a packet that must be protected, the IPsec gateway that protects
  its destination (a TED probe answered with that gateway's full proxy) and hands
  the peer and the intersected traffic selectors to strongSwan over VICI.
@@ -142,8 +145,8 @@ set -e
 if [ "$1" = remove ]; then
   if [ -d /run/systemd/system ]; then systemctl stop ted.service ted-boot-guard.service || true; fi
   if command -v systemctl >/dev/null; then systemctl --no-reload disable ted.service ted-boot-guard.service >/dev/null 2>&1 || true; fi
-  if [ -f /etc/ted/ted.yaml ]; then /usr/bin/ted cleanup --config /etc/ted/ted.yaml || true
-  else /usr/bin/ted cleanup || true; fi
+  if [ -f /etc/ted/ted.yaml ]; then ted cleanup --config /etc/ted/ted.yaml || true
+  else ted cleanup || true; fi
   /usr/lib/ted/boot-guard remove || true
   if [ -r /var/lib/ted/xfrm_acq_expires ] && [ -w /proc/sys/net/core/xfrm_acq_expires ]; then
     cat /var/lib/ted/xfrm_acq_expires > /proc/sys/net/core/xfrm_acq_expires || true
