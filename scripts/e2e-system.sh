@@ -58,12 +58,13 @@ system=$(deb_root_system "$KVM_KVER") || { echo "FAIL: the Debian 12 system root
 mkdir -p "$OUT/upper" "$OUT/work" "$ROOT"
 mount -t overlay -o "lowerdir=$system,upperdir=$OUT/upper,workdir=$OUT/work" overlay "$ROOT" && mounted+=("$ROOT") \
   || { echo "FAIL: the overlay on the system root"; echo "0 passed, 1 failed"; exit 1; }
-mount --bind /dev "$ROOT/dev" && mounted+=("$ROOT/dev"); mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc")
+mount --bind /dev "$ROOT/dev" && mounted+=("$ROOT/dev"); mount --bind /dev/pts "$ROOT/dev/pts" && mounted+=("$ROOT/dev/pts")
+mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc")
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive "$@"; }
 printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"; chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 cp "$DEB" "$ROOT/tmp/ted.deb"
 CHECK="install: apt-get install ./$(basename "$DEB") into the fresh root (no network: every dependency is there)"
-host_check in_root apt-get install -y -q --no-download /tmp/ted.deb
+host_check in_root apt-get install -y -q /tmp/ted.deb
 # The operator's edits (docs/OPERATOR.md, "Installing the package"): this gateway's address,
 # policy and peers, the peers' key in /etc/ted/ike.psk. Nothing else.
 PSK="ted e2e-system pre-shared key $(date +%s)"
@@ -106,7 +107,7 @@ WantedBy=multi-user.target
 UNIT
 in_root systemctl enable e2e-topology.service e2e-driver.service >> "$OUT/enable.txt" 2>&1
 rm -f "$ROOT/usr/sbin/policy-rc.d"
-umount "$ROOT/proc" "$ROOT/dev"; mounted=("$ROOT")
+umount "$ROOT/proc" "$ROOT/dev/pts" "$ROOT/dev"; mounted=("$ROOT")
 
 # The upgrade: the same build, a newer version.
 if [ -n "${TED_DEB_UPGRADE:-}" ]; then cp "$TED_DEB_UPGRADE" "$SHARE/ted-upgrade.deb"
