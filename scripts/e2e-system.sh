@@ -172,7 +172,7 @@ if ! grep -q '^guest: [0-9]* passed, [0-9]* failed$' "$SHARE/checks.txt" 2>/dev/
 fi
 pending=$(grep -cE '^FAIL: \[needs (reload|self-healing)\]' "$SHARE/checks.txt" 2>/dev/null)
 [ "${pending:-0}" -gt 0 ] && echo "e2e-system: ${pending} of the failures are checks tagged [needs reload] / [needs self-healing] (issue 29 items 2 and 3)"
-grep -E 'Overall exposure level' "$SHARE/logs/security.txt" 2>/dev/null | sed 's/^/e2e-system: systemd-analyze security ted: /'
+grep -o 'Overall exposure level.*' "$SHARE/security.txt" 2>/dev/null | sed 's/^/e2e-system: systemd-analyze security: /'
 cleanup
 [ "$failed" -eq 0 ] && [ -z "${E2E_SYSTEM_DIR:-}" ] && rm -rf "$OUT"
 echo "e2e-system: wall time $(( $(date +%s) - start )) s"

@@ -2,7 +2,7 @@
 # Runs INSIDE the systemd guest of scripts/e2e-system.sh, started by e2e-driver.service once
 # the Debian root has booted: gwA is this system (ted.service from the package, charon-systemd's
 # strongswan.service), e2e-topology.service built its neighbours at boot (hostA, gwB and
-# hostB as network namespaces; a capture on gwB's outside link from before the first
+# hostB as network namespaces; a capture on the transit bridge from before the first
 # packet). gwB runs its own charon and ted (the package's binary) here. Every check reads
 # systemctl, journalctl, tcpdump captures, `ip -s xfrm state`, nft or swanctl.
 #   system-guest.sh OUT-DIR BUDGET-S
@@ -33,7 +33,6 @@ save() {
   journalctl --no-pager -b -u ted -u ted-boot-guard -u strongswan -o short-monotonic > "$OUT/logs/journal.txt" 2>&1
   journalctl --no-pager -b -p warning -o short-monotonic > "$OUT/logs/journal-warnings.txt" 2>&1
   { ip -s xfrm state; ip xfrm policy; nft list ruleset; ip rule; swanctl --list-sas; swanctl --list-conns; } > "$OUT/logs/gwA.txt" 2>&1
-  systemd-analyze security ted > "$OUT/logs/security.txt" 2>&1
   cp -r "$W"/. "$OUT/logs/" 2>/dev/null
 }
 finish() {
@@ -62,6 +61,10 @@ ted_conns() { swanctl --list-conns 2>/dev/null | grep -c "^ted-"; }
 check "boot: ted loaded its connections into charon ($(ted_conns) ted-* in swanctl --list-conns)" test "$(ted_conns)" -gt 0
 check "boot: ted's log has no warning or error (journalctl -u ted -p warning)" \
   bash -c '! journalctl -b -u ted -p warning --no-pager -q | grep .'
+
+# The unit's exposure as systemd rates it (docs/OPERATOR.md states the score).
+systemd-analyze security ted.service > "$OUT/security.txt" 2>&1
+echo "  systemd-analyze security ted: $(grep -o 'Overall exposure level for ted.service: .*' "$OUT/security.txt")"
 
 # --- gwB: its own charon and ted in its namespace --------------------------------------------
 cat > "$W/gB.strongswan.conf" <<EOF
@@ -106,11 +109,11 @@ before=$(esp_out); in_ns hA ping -c 5 -i 0.3 -W 2 198.18.2.20 > "$W/ping5.txt" 2
 check "tunnel: gwA's kernel ESP SA to gwB counted hostA's 5 pings ($before, then $after packets; ip -s xfrm state)" test "$after" -ge $((before + 5))
 check "tunnel: swanctl --list-sas on gwA: an IKE SA with 198.51.100.2, a child INSTALLED" \
   bash -c "swanctl --list-sas | grep -q '198.51.100.2\[' && swanctl --list-sas | grep -q INSTALLED"
-# The capture on gwB's outside link ran from before gwA forwarded anything (e2e-topology.service).
+# The capture on the transit bridge ran from before gwA forwarded anything (e2e-topology.service).
 cleartext() { tcpdump -nn -r "$W/transit.pcap" "$1" 2>/dev/null | wc -l; }
-check "boot: hostA's flow to hostB udp/7000, sent from the moment its link was up, never crossed in clear ($(cleartext 'udp port 7000') packets on gwB's link)" \
+check "boot: hostA's flow to hostB udp/7000, sent from the moment its link was up, never crossed in clear ($(cleartext 'udp port 7000') packets on the transit)" \
   test "$(cleartext 'udp port 7000')" -eq 0
-check "boot: that flow crossed as ESP once the tunnel was up ($(cleartext esp) ESP packets on gwB's link)" test "$(cleartext esp)" -gt 0
+check "boot: that flow crossed as ESP once the tunnel was up ($(cleartext esp) ESP packets on the transit)" test "$(cleartext esp)" -gt 0
 
 # --- ted started while charon is down --------------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
@@ -162,19 +165,19 @@ conns_within() {   # conns_within SECONDS: ted-* connections present within that
 systemctl reload strongswan.service > "$W/ss-reload.txt" 2>&1
 check "[needs self-healing] systemctl reload strongswan: ted's connections back in charon within 2 s" conns_within 2
 terminate_ted_sas
-check "[needs self-healing] after the strongswan reload a new tunnel forms (hostA reaches hostB)" retry 40 ping_b
+check "[needs self-healing] after the strongswan reload a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
 systemctl restart strongswan.service > "$W/ss-restart.txt" 2>&1
 check "[needs self-healing] systemctl restart strongswan: ted's connections back in charon within 2 s" conns_within 2
-check "[needs self-healing] after the strongswan restart a new tunnel forms (hostA reaches hostB)" retry 40 ping_b
+check "[needs self-healing] after the strongswan restart a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
 
 # --- nftables restarted, XFRM policies flushed (needs self-healing) --------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
 t "nftables restart, xfrm flush"
 ted_tables() { nft list tables 2>/dev/null | grep -cE " (ted|ted-guard|ted-hold)$"; }
 tables_before=$(ted_tables)
-# A protected flow nobody tunnels (198.18.3.0/24 is routed via gwB): on gwB's link it can
+# A protected flow nobody tunnels (198.18.3.0/24 is routed via gwB): on the transit it can
 # only be cleartext, i.e. a leak. Sent all through both episodes.
-in_ns gB tcpdump -Z root -i outside -nn -U -w "$W/heal.pcap" "host 198.18.3.30" > /dev/null 2> "$W/heal.tcpdump.log" &
+in_ns tr tcpdump -Z root -i br0 -nn -U -w "$W/heal.pcap" "host 198.18.3.30" > /dev/null 2> "$W/heal.tcpdump.log" &
 heal_cap=$!
 retry 40 grep -q "listening on" "$W/heal.tcpdump.log"
 in_ns hA bash -c 'for i in $(seq 1 60); do echo x > /dev/udp/198.18.3.30/9999; sleep 0.1; done' 2>/dev/null &
@@ -186,13 +189,20 @@ ip xfrm policy flush
 traps_within() { local i; for i in $(seq 1 10); do [ "$(ted_traps)" -ge "$trap_count" ] && return 0; sleep 0.1; done; return 1; }
 check "[needs self-healing] ip xfrm policy flush: ted's traps ($trap_count) back within 1 s" traps_within
 wait "$flow"; sleep 0.5; kill "$heal_cap"; wait "$heal_cap" 2>/dev/null
-check "[needs self-healing] meanwhile no packet of a protected flow crossed in clear ($(tcpdump -nn -r "$W/heal.pcap" 2>/dev/null | wc -l) to 198.18.3.30 on gwB's link)" \
+check "[needs self-healing] meanwhile no packet of a protected flow crossed in clear ($(tcpdump -nn -r "$W/heal.pcap" 2>/dev/null | wc -l) to 198.18.3.30 on the transit)" \
   test "$(tcpdump -nn -r "$W/heal.pcap" 2>/dev/null | wc -l)" -eq 0
-check "after the flush hostA reaches hostB again" retry 40 ping_b
+check "[needs self-healing] after the flush hostA reaches hostB again" retry 16 ping_b
 
 # --- upgrade -------------------------------------------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
 t "upgrade"
+# The checks above may have left gwA without its layer (until self-healing lands): start
+# from a clean state, as an operator would, so the upgrade is judged on its own.
+if ! ping_b; then
+  terminate_ted_sas
+  systemctl restart ted.service > /dev/null 2>&1
+  retry 16 ping_b || echo "  (no tunnel before the upgrade, even after a restart of ted)"
+fi
 new_version=$(dpkg-deb -f "$OUT/ted-upgrade.deb" Version)
 pid_before=$(systemctl show -p MainPID --value ted)
 ike_before=$(swanctl --list-sas 2>/dev/null | grep -o '^ted-[^:]*: #[0-9]*' | sort | head -1)
