@@ -14,6 +14,8 @@
 #
 # The upgrade installs the same build under version <version>+e2e (package-deb.sh with
 # TED_DEB_VERSION; cached build, about a minute), or $TED_DEB_UPGRADE when set.
+# E2E_SYSTEM_NO_GUARD=1 is the boot checks' negative control: ted-boot-guard.service
+# disabled, the boot checks only; its "never crossed in clear" check must then FAIL.
 # GUEST_TIMEOUT (s, default 900) bounds the guest. Prints `N passed, N failed` last, exits 1
 # on a failure. Work files: $E2E_SYSTEM_DIR or /var/tmp/ted-e2e-system.XXXXXX (kept on failure).
 set -u
@@ -77,6 +79,11 @@ host_check in_root sh -c 'ted check /etc/ted/ted.yaml 2>/tmp/check.err >/dev/nul
 in_root systemctl enable ted.service > "$OUT/enable.txt" 2>&1
 CHECK="install: systemctl enable ted enables the boot guard too"
 host_check test -L "$ROOT/etc/systemd/system/sysinit.target.wants/ted-boot-guard.service"
+if [ -n "${E2E_SYSTEM_NO_GUARD:-}" ]; then
+  in_root systemctl disable ted-boot-guard.service >> "$OUT/enable.txt" 2>&1
+  touch "$SHARE/boot-only"
+  echo "e2e-system: NEGATIVE CONTROL: the boot guard disabled, boot checks only"
+fi
 # The gateway's forwarding, as an operator's sysctl.d turns it on.
 echo "net.ipv4.ip_forward = 1" > "$ROOT/etc/sysctl.d/60-gateway.conf"
 echo 30 > "$SHARE/acq_expires_before"   # the guest kernel's default: it boots fresh
@@ -110,7 +117,8 @@ rm -f "$ROOT/usr/sbin/policy-rc.d"
 umount "$ROOT/proc" "$ROOT/dev/pts" "$ROOT/dev"; mounted=("$ROOT")
 
 # The upgrade: the same build, a newer version.
-if [ -n "${TED_DEB_UPGRADE:-}" ]; then cp "$TED_DEB_UPGRADE" "$SHARE/ted-upgrade.deb"
+if [ -n "${E2E_SYSTEM_NO_GUARD:-}" ]; then :
+elif [ -n "${TED_DEB_UPGRADE:-}" ]; then cp "$TED_DEB_UPGRADE" "$SHARE/ted-upgrade.deb"
 else
   version=$(dpkg-deb -f "$DEB" Version)
   TED_DEB_VERSION="$version+e2e" scripts/package-deb.sh "$OUT/upgrade" > "$OUT/upgrade-build.log" 2>&1 \
