@@ -41,6 +41,10 @@ final class KeySources {
         case (nil, let node?):
             let name = try read.string(node, "psk-file")
             let file = resolve(name)
+            // A key is a regular file: never a FIFO or a device a read could block on.
+            guard Self.isRegularFile(file) else {
+                throw ConfigError.at(path, node, "'psk-file' \(file) is not a regular file")
+            }
             guard let bytes = readFileBytes(file, maxBytes: Self.maxKeyFileBytes) else {
                 throw ConfigError.at(path, node, "cannot read 'psk-file' \(file) (missing, unreadable, or over \(Self.maxKeyFileBytes) bytes)")
             }
@@ -75,6 +79,11 @@ final class KeySources {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return info.st_mode & 0o7777
+    }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
     }
 
     private static func octal(_ mode: mode_t) -> String {

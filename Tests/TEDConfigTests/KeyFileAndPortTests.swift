@@ -123,7 +123,9 @@ private final class ScratchDirectory {
 
     @Test(arguments: [
         ("  psk: inline key here\n  psk-file: /etc/ted/ike.psk", "give 'psk' or 'psk-file', not both"),
-        ("  psk-file: /nonexistent/ike.psk", "cannot read 'psk-file' /nonexistent/ike.psk"),
+        ("  psk-file: /nonexistent/ike.psk", "'psk-file' /nonexistent/ike.psk is not a regular file"),
+        ("  psk-file: /dev/null", "'psk-file' /dev/null is not a regular file"),
+        ("  psk-file: /tmp", "'psk-file' /tmp is not a regular file"),
     ])
     func badKeyFilesAreRefused(ike: String, message: String) {
         #expect {
