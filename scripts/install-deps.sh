@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(tshark nftables iproute2 strongswan-charon strongswan-swanctl
       strongswan-pki libcharon-extra-plugins libstrongswan-standard-plugins tcpdump ethtool
       iputils-ping netcat-openbsd procps python3-scapy iptables
-      qemu-system-x86 linux-image-cloud-amd64 initramfs-tools cpio gzip)   # the last line: e2e-kernel.sh
+      qemu-system-x86 linux-image-cloud-amd64 initramfs-tools cpio gzip   # e2e-kernel.sh
+      debootstrap lintian)   # test-deb.sh, e2e-system.sh, the package's lint
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -16,7 +16,6 @@ deb=$(realpath "${1:-$(ls -t "$repo"/ted_*_amd64.deb 2>/dev/null | head -1)}" 2>
 [ -f "$deb" ] || { echo "test-deb.sh: no .deb (run scripts/package-deb.sh first)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "test-deb.sh: needs root (chroot)" >&2; exit 2; }
 cache=${TED_DEB_ROOT_CACHE:-/tmp/ted-deb-cache}
-base="$cache/bookworm-minbase"
 mkdir -p "$cache"
 start=$SECONDS
 passed=0 failed=0
@@ -30,15 +29,8 @@ check() {   # check NAME COMMAND...: one line per check
 }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 
-if [ ! -d "$base" ]; then
-  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; } \
-    || { echo "test-deb.sh: cannot install debootstrap" >&2; exit 2; }
-  echo "test-deb.sh: making the clean root once in $base (debootstrap, a few minutes)"
-  rm -rf "$base.partial"
-  debootstrap --variant=minbase --include=man-db bookworm "$base.partial" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 \
-    || { tail -5 "$cache/debootstrap.log" >&2; exit 2; }
-  mv "$base.partial" "$base"
-fi
+source "$repo/scripts/lib/deb-root.sh"
+base=$(deb_root_base) || exit 2
 if [ ! -e "$cache/bookworm-minbase.primed" ]; then
   # Package lists and the dependencies' .debs, downloaded once (not installed): each run's
   # apt-get then only refreshes the lists.
@@ -83,8 +75,8 @@ check "man ted, man ted.check" in_root sh -c "man -P cat ted | grep -q 'Tunnel E
 check "bash completion" in_root sh -c "grep -q '_ted()' /usr/share/bash-completion/completions/ted"
 check "systemd unit runs /usr/bin/ted" \
   in_root sh -c "grep -q '^ExecStart=/usr/bin/ted daemon --config /etc/ted/ted.yaml' /lib/systemd/system/ted.service"
-check "depends on strongSwan, nftables, iptables and iproute2" \
-  in_root sh -c "for p in strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables iptables iproute2; do dpkg -s \$p >/dev/null || exit 1; done"
+check "depends on strongSwan (charon-systemd), nftables, iptables and iproute2" \
+  in_root sh -c "for p in charon-systemd strongswan-swanctl libcharon-extra-plugins nftables iptables iproute2; do dpkg -s \$p >/dev/null || exit 1; done"
 in_root dpkg -L ted > "$root/tmp/ted.files"
 check "apt-get purge ted" in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ted"
 check "no file of ted left behind (dpkg -L before, after purge)" \

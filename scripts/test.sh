@@ -47,5 +47,8 @@ scripts/test-deb.sh "$(ls -t .build/ted_*_amd64.deb | head -1)"
 # Kernel ESP, the data path real gateways run, in a QEMU guest (this kernel has no ESP);
 # it picks up that release binary too.
 scripts/e2e-kernel.sh
+# The package as an operator runs it: installed into a fresh Debian 12 booted with systemd as
+# PID 1 in a QEMU guest (kernel ESP); boot, charon late, reload, self-healing, upgrade, purge.
+scripts/e2e-system.sh "$(ls -t .build/ted_*_amd64.deb | head -1)"
 # The soak measures latency, so it runs that release binary (as an operator would).
 TED=$(ls .build-deb/build/*/release/ted | head -1) scripts/soak.sh "${TED_SOAK_DATAGRAMS:-100000}"

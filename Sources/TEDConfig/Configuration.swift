@@ -215,6 +215,8 @@ public struct Configuration: Hashable, Sendable {
     /// The least severe level the daemon logs (`--log-level` overrides it).
     public var logLevel = LogLevel.info
     public static let validCaptureMaxBytes = 4_096...(1 << 40)
+    /// What the loader found worth fixing in a valid file (a key others can read).
+    public var warnings: [ConfigWarning] = []
 
     public init(identity: IPAddress, listen: Endpoint, policy: Policy) {
         self.identity = identity

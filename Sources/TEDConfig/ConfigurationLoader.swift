@@ -18,21 +18,26 @@ public enum ConfigurationLoader {
         guard let text = readTextFile(path) else {
             throw ConfigError(path: path, line: 1, column: 1, message: "cannot read the file")
         }
-        return try parse(text, path: path)
+        return try parse(text, path: path, fileMode: KeySources.mode(of: path))
     }
 
     /// Parses configuration text; `path` is used in error messages, whose positions
-    /// always name a character of `text`.
+    /// always name a character of `text`, and to find a relative `psk-file`.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> Configuration {
+        try parse(text, path: path, fileMode: nil)
+    }
+
+    /// `fileMode`: the configuration file's mode, to warn when others can read a key in it.
+    private static func parse(_ text: String, path: String, fileMode: mode_t?) throws(ConfigError) -> Configuration {
         let source = SourceText(text)
         do {
-            return try parse(text, source: source, path: path)
+            return try parse(text, source: source, keys: KeySources(configPath: path, configMode: fileMode), path: path)
         } catch {
             throw source.clamped(error)
         }
     }
 
-    private static func parse(_ text: String, source: SourceText, path: String) throws(ConfigError) -> Configuration {
+    private static func parse(_ text: String, source: SourceText, keys: KeySources, path: String) throws(ConfigError) -> Configuration {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -46,7 +51,7 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigError(path: path, line: 1, column: 1, message: "\(error)")
         }
-        return try parse(root: root, source: source, path: path)
+        return try parse(root: root, source: source, keys: keys, path: path)
     }
 
     private static func yamlError(_ error: YamlError, path: String) -> ConfigError {
@@ -62,7 +67,7 @@ public enum ConfigurationLoader {
         }
     }
 
-    private static func parse(root: Node, source: SourceText, path: String) throws(ConfigError) -> Configuration {
+    private static func parse(root: Node, source: SourceText, keys: KeySources, path: String) throws(ConfigError) -> Configuration {
         var top = try MappingReader(path: path, node: root, what: "the configuration")
         let read = ScalarReader(path: path)
 
@@ -90,16 +95,18 @@ public enum ConfigurationLoader {
         if let node = top.value("peers") {
             config.peers = []
             for item in try read.list(node, "peers") {
-                let (authorization, key) = try peer(item, path: path)
+                let (authorization, key) = try peer(item, keys: keys, path: path)
                 config.peers.append(authorization)
                 if let key { config.peerKeys.append(key) }
             }
         }
         if let node = top.value("discovery") { config.discovery = try discovery(node, path: path) }
         if let node = top.value("responder") { config.responder = try responder(node, path: path) }
-        if let node = top.value("dataplane") { config.dataplane = try dataplane(node, path: path) }
+        if let node = top.value("dataplane") { config.dataplane = try dataplane(node, listenPort: listen.port, path: path) }
         if let node = top.value("hold") { config.hold = try hold(node, path: path) }
-        if let node = top.value("ike") { config.ike = try ike(node, peerKeys: !config.peerKeys.isEmpty, hasPeers: !config.peers.isEmpty, path: path) }
+        if let node = top.value("ike") {
+            config.ike = try ike(node, peerKeys: !config.peerKeys.isEmpty, hasPeers: !config.peers.isEmpty, keys: keys, path: path)
+        }
         if let node = top.value("control-socket") {
             config.controlSocket = try read.string(node, "control-socket")
             guard !config.controlSocket.isEmpty, config.controlSocket.utf8.count < 108 else {
@@ -132,6 +139,7 @@ public enum ConfigurationLoader {
             config.logLevel = level
         }
         try top.rejectUnknownKeys(allowed: topKeys)
+        config.warnings = keys.warnings
         return config
     }
 
@@ -177,8 +185,9 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// A peer: a bare prefix (may claim anything), or `{ identity: PREFIX, protects: [PREFIX...], psk: KEY }`.
-    private static func peer(_ item: Node, path: String) throws(ConfigError) -> (PeerAuthorization, PeerKey?) {
+    /// A peer: a bare prefix (may claim anything), or `{ identity: PREFIX, protects: [PREFIX...], psk: KEY }`
+    /// (or `psk-file: PATH` instead of `psk`).
+    private static func peer(_ item: Node, keys: KeySources, path: String) throws(ConfigError) -> (PeerAuthorization, PeerKey?) {
         let read = ScalarReader(path: path)
         func prefix(_ node: Node, _ what: String) throws(ConfigError) -> AddressPattern {
             let text = try read.string(node, what)
@@ -200,16 +209,14 @@ public enum ConfigurationLoader {
             protects = prefixes
         }
         var key: PeerKey?
-        if let node = section.value("psk") {
-            let secret = try read.string(node, "psk")
-            guard secret.utf8.count >= 8 else { throw ConfigError.at(path, node, "'psk' must be at least 8 bytes") }
+        if let secret = try keys.secret(psk: section.value("psk"), file: section.value("psk-file"), path: path) {
             // charon names the key's owners as identities: a prefix, never a wildcard mask.
             guard identity.prefixLength != nil else {
                 throw ConfigError.at(path, identityNode, "a peer with a 'psk' needs a prefix identity (A/len), not a wildcard mask")
             }
-            key = PeerKey(identity: identity, secret: secret)
+            key = PeerKey(identity: identity, secret: secret.text)
         }
-        try section.rejectUnknownKeys(allowed: ["identity", "protects", "psk"])
+        try section.rejectUnknownKeys(allowed: ["identity", "protects", "psk", "psk-file"])
         return (PeerAuthorization(identity: identity, protects: protects), key)
     }
 
@@ -257,13 +264,20 @@ public enum ConfigurationLoader {
         return options
     }
 
-    private static func dataplane(_ node: Node, path: String) throws(ConfigError) -> DataplaneOptions {
+    private static func dataplane(_ node: Node, listenPort: UInt16, path: String) throws(ConfigError) -> DataplaneOptions {
         var section = try MappingReader(path: path, node: node, what: "'dataplane'")
         let read = ScalarReader(path: path)
         var options = DataplaneOptions()
         if let n = section.value("traps") { options.traps = try read.bool(n, "traps") }
         if let n = section.value("intercept") { options.intercept = try read.bool(n, "intercept") }
-        if let n = section.value("intercept-port") { options.interceptPort = try read.port(n, "intercept-port") }
+        let interceptPortNode = section.value("intercept-port")
+        if let n = interceptPortNode { options.interceptPort = try read.port(n, "intercept-port") }
+        // The intercepting socket and the TED socket would both bind the port: one of them fails at start.
+        if options.interceptPort == listenPort, options.intercept || interceptPortNode != nil {
+            let at = interceptPortNode ?? section.value("intercept") ?? node
+            throw ConfigError.at(path, at, "'intercept-port' \(options.interceptPort)\(interceptPortNode == nil ? " (the default)" : "") "
+                + "is the listen port: intercepted probes need a port of their own (e.g. intercept-port: \(listenPort == 65_535 ? listenPort - 1 : listenPort + 1))")
+        }
         if let n = section.value("acquire-expires") { options.acquireExpires = try read.int(n, "acquire-expires", in: DataplaneOptions.validAcquireExpires) }
         if let n = section.value("max-selectors-per-entry") {
             options.maxSelectorsPerEntry = try read.int(n, "max-selectors-per-entry", in: DataplaneOptions.validMaxSelectorsPerEntry)
@@ -300,7 +314,7 @@ public enum ConfigurationLoader {
         return options
     }
 
-    private static func ike(_ node: Node, peerKeys: Bool, hasPeers: Bool, path: String) throws(ConfigError) -> IKEOptions {
+    private static func ike(_ node: Node, peerKeys: Bool, hasPeers: Bool, keys: KeySources, path: String) throws(ConfigError) -> IKEOptions {
         var section = try MappingReader(path: path, node: node, what: "'ike'")
         let read = ScalarReader(path: path)
         var options = IKEOptions()
@@ -315,33 +329,33 @@ public enum ConfigurationLoader {
         if let n = section.value("initiate-timeout") {
             options.initiateTimeout = try read.seconds(n, "initiate-timeout", in: IKEOptions.validInitiateTimeout)
         }
-        let psk = section.value("psk")
+        let psk = try keys.secret(psk: section.value("psk"), file: section.value("psk-file"), path: path)
         let cert = section.value("certificate"), key = section.value("private-key"), ca = section.value("ca-certificate")
         switch (psk, cert, key, ca) {
         case (let psk?, nil, nil, nil):
-            let secret = try read.string(psk, "psk")
-            guard secret.utf8.count >= 8 else { throw ConfigError.at(path, psk, "'psk' must be at least 8 bytes") }
             // A key nobody owns is a key for any identity: every holder could become a
             // peer for anything it answers.
             guard hasPeers else {
-                throw ConfigError.at(path, psk, "'psk' needs 'peers': a group key is owned by the listed peers' identity prefixes "
+                throw ConfigError.at(path, psk.node, "'psk' needs 'peers': a group key is owned by the listed peers' identity prefixes "
                     + "(e.g. peers: [198.51.100.0/24]), never by any identity; or give each peer its own 'psk', or use certificates")
             }
-            options.authentication = .psk(secret)
+            options.authentication = .psk(psk.text)
         case (nil, let cert?, let key?, let ca?):
             guard !peerKeys else {
                 throw ConfigError.at(path, node, "'ike' authenticates with certificates: remove the peers' 'psk' keys")
             }
+            let privateKey = try read.string(key, "private-key")
+            keys.warnIfOthersCanRead(privateKey, key: "private-key", at: key, path: path)
             options.authentication = .pubkey(certificate: try read.string(cert, "certificate"),
-                                             privateKey: try read.string(key, "private-key"),
+                                             privateKey: privateKey,
                                              caCertificate: try read.string(ca, "ca-certificate"))
         case (nil, nil, nil, nil) where peerKeys:
             options.authentication = .peerKeys
         default:
-            throw ConfigError.at(path, node, "'ike' needs 'psk' (or peers with their own 'psk') or all of 'certificate', 'private-key' and 'ca-certificate'")
+            throw ConfigError.at(path, node, "'ike' needs 'psk' or 'psk-file' (or peers with their own) or all of 'certificate', 'private-key' and 'ca-certificate'")
         }
-        try section.rejectUnknownKeys(allowed: ["vici", "proposals", "esp-proposals", "respond", "initiate-timeout",
-                                                "max-connections", "max-connections-per-peer", "psk", "certificate", "private-key", "ca-certificate"])
+        try section.rejectUnknownKeys(allowed: ["vici", "proposals", "esp-proposals", "respond", "initiate-timeout", "max-connections",
+                                                "max-connections-per-peer", "psk", "psk-file", "certificate", "private-key", "ca-certificate"])
         return options
     }
 }

@@ -22,6 +22,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try loadConfiguration(path ?? config ?? defaultConfigPath)
+        for warning in configuration.warnings { printError(warning.description) }
         print(ConfigurationSummary(configuration).lines.joined(separator: "\n"))
     }
 }
