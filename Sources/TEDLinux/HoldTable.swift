@@ -71,6 +71,11 @@ public struct HoldTable: Sendable {
     public func install() throws(CommandError) {
         let result = runCommand(["nft", "-f", "-"], input: ruleset)
         guard result.status == 0 else { throw CommandError(command: "nft -f (table \(Self.tableName))", output: result.output) }
+        try installQueueRules()
+    }
+
+    /// The queue rules alone (iptables, once per IP version), in place of any earlier ted's.
+    public func installQueueRules() throws(CommandError) {
         Self.removeQueueRules()
         for tool in ["iptables", "ip6tables"] {
             let added = runCommand([tool, "-w", "-t", "mangle", "-I"] + queueRule)

@@ -11,3 +11,12 @@ public enum NFTTables {
         })
     }
 }
+
+extension NFTTables {
+    /// Installs several tables' rulesets in one `nft -f` (one transaction, one process).
+    public static func install(_ rulesets: [String]) throws(CommandError) {
+        let result = runCommand(["nft", "-f", "-"], input: rulesets.joined())
+        guard result.status == 0 else { throw CommandError(command: "nft -f (ted's tables)", output: result.output) }
+    }
+}
+

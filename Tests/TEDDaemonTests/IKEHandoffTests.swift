@@ -158,7 +158,10 @@ final class TestClock: Sendable {
         await handoff.repairCharon()
         let repair = fake.calls.dropFirst(unloaded)
         #expect(repair.contains("load-shared") && repair.contains("load-conn ted-responder-p1") && repair.contains("load-conn \(name)"))
-        #expect(!repair.contains { $0.hasPrefix("unload-") || $0.hasPrefix("initiate") }, "the operator's own connection stays")
+        #expect(!repair.contains { $0.hasPrefix("unload-") }, "the operator's own connection stays")
+        // The tunnel was being set up (no child yet): its IKE_SA may have failed for the
+        // missing key, so it is started again.
+        #expect(repair.contains("initiate \(name)"))
         #expect(node.metrics.value("ted_repairs_total", [("layer", "charon")]) == 1)
     }
 

@@ -18,7 +18,7 @@ import TEDModel
 /// The tunnels that are up are told to the kernel (the table's sets, reference-counted
 /// per selector: `ChildReferences`), so their packets never come here.
 final class FirstPacketHold: Sendable {
-    private let table: HoldTable
+    let table: HoldTable
     private let limits: HeldPackets.Limits
     private let logger: Logger
     private let state: NIOLockedValueBox<State>

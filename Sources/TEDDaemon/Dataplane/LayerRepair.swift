@@ -2,7 +2,7 @@ import Logging
 import TEDLinux
 
 /// What ted keeps in the kernel and another program can remove, put back within
-/// `interval`: the XFRM traps and the live tunnels' bypasses (`ip xfrm policy flush`), the
+/// `repairInterval`: the XFRM traps and the live tunnels' bypasses (`ip xfrm policy flush`), the
 /// guard, hold and interception tables (`nft flush ruleset`, `systemctl restart
 /// nftables`). Each repair is one warning line and `ted_repairs_total{layer}`.
 ///
@@ -11,7 +11,7 @@ import TEDLinux
 /// the traps. Polling rather than the kernel's notifications: one XFRM dump and one
 /// `nft list tables` per interval, whatever removed what.
 extension DataplanePlugin {
-    static let repairInterval = Duration.milliseconds(250)
+    static let repairInterval = Duration.milliseconds(100)
 
     func startRepairs(metrics: RepairMetrics) {
         let task = Task { [weak self] in
@@ -48,20 +48,23 @@ extension DataplanePlugin {
 
         let (traps, espInKernel, interception) = state.withLockedValue { ($0.table != nil, $0.espInKernel, $0.interception) }
         guard traps || interception != nil, let tables = NFTTables.present() else { return }
-        var repaired: [String] = []
+        var missing: [(name: String, ruleset: String)] = []
+        if traps, !tables.contains("inet \(InboundGuard.tableName)") {
+            missing.append((InboundGuard.tableName, inboundGuard(espInKernel: espInKernel).ruleset))
+        }
+        if let hold, !tables.contains("inet \(HoldTable.tableName)") { missing.append((HoldTable.tableName, hold.table.ruleset)) }
+        if let interception, !tables.contains("inet \(NFTInterception.tableName)") {
+            missing.append((NFTInterception.tableName, interception.ruleset))
+        }
+        let repaired = missing.map(\.name)
+        guard !missing.isEmpty else { return }
         do {
-            if traps, !tables.contains("inet \(InboundGuard.tableName)") {
-                try inboundGuard(espInKernel: espInKernel).install()
-                repaired.append(InboundGuard.tableName)
-            }
-            if let hold, !tables.contains("inet \(HoldTable.tableName)") {
-                try hold.prepare()
+            // The guard first and all in one transaction: the sooner it is back, the shorter
+            // a following XFRM flush could find both layers gone.
+            try NFTTables.install(missing.map(\.ruleset))
+            if let hold, repaired.contains(HoldTable.tableName) {
+                try hold.table.installQueueRules()
                 hold.reconciled()
-                repaired.append(HoldTable.tableName)
-            }
-            if let interception, !tables.contains("inet \(NFTInterception.tableName)") {
-                try interception.install()
-                repaired.append(NFTInterception.tableName)
             }
         } catch {
             logger.warning("cannot put back ted's nftables tables", metadata: ["ted.error": "\(error)"])

@@ -170,6 +170,11 @@ struct HandoffMachine {
 
     var tunnelsUp: Int { tunnels.values.count { if case .up = $0.state { true } else { false } } }
 
+    /// Whether the tunnel of this connection is being set up now (initiated, no child yet).
+    func isConnecting(_ name: String) -> Bool {
+        if case .connecting = tunnels[name]?.state { true } else { false }
+    }
+
     /// The connections charon should hold for ted's tunnels now: every one loaded and not
     /// left to the peer, adopted ones included.
     var loadedConnections: [IKEConnection] {

@@ -234,7 +234,12 @@ public actor IKEHandoff: DaemonPlugin {
             guard !missing.isEmpty || keysMissing else { return }
             if keysMissing { try await loadSharedKeys() }
             if !responderConnections.isSubset(of: present) { try await loadResponderConnections() }
-            for connection in tunnels { try await controller.loadConnection(connection, authentication: authentication) }
+            // A tunnel being set up when its connection (or key) went is started again: its
+            // IKE_SA may have failed for the missing configuration (a reload racing ted's start).
+            for connection in tunnels {
+                try await controller.loadConnection(connection, authentication: authentication)
+                if machine.isConnecting(connection.name) { try await controller.initiate(child: connection.name, ike: connection.name) }
+            }
             repairs?.repaired(.charon)
             logger.warning("ted's connections or keys were unloaded from charon by another program; put back",
                            metadata: ["ted.connections": "\(missing.joined(separator: ", "))", "ted.keys": "\(keysMissing)"])
