@@ -10,8 +10,8 @@ import TEDModel
 /// entry protects that leaves without an IPsec transform (`rt ipsec missing`: the traps
 /// were flushed) is dropped and counted, so that neither an XFRM flush nor an nftables
 /// flush alone lets protected traffic out in clear while ted puts the other layer back.
-/// It passes the tunnel device (kernel-libipsec), ESP, TED messages (ted's probes carry
-/// P's addresses), and this host's own IKE and TED sockets.
+/// It passes the tunnel device (kernel-libipsec), ESP, Neighbor Discovery, TED messages
+/// (ted's probes carry P's addresses), and this host's own IKE and TED sockets.
 ///
 /// The guard outlives ted: it is installed at start and left in place on stop, like the
 /// XFRM traps, and only `ted cleanup` removes it.
@@ -31,13 +31,16 @@ public struct InboundGuard: Sendable {
         self.tunnelDevice = tunnelDevice
     }
 
+    static let neighborDiscovery =
+        "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept"
+
     /// The table as `nft -f` input; it replaces an earlier one atomically.
     public var ruleset: String {
         var rules: [String] = []
         if let tunnelDevice { rules.append("iifname \"\(tunnelDevice)\" accept") }
         rules.append("meta ipsec exists accept")
         // Neighbor Discovery finds the next hop (XFRMTrapPlan.neighborDiscoveryBypass).
-        rules.append("icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept")
+        rules.append(Self.neighborDiscovery)
         rules.append("\(NFTISAKMP.tedMessages(to: probePort)) accept")
         for rule in policy.rules {
             for match in NFTPolicyMatch.matches(rule.entry, .inbound) {
@@ -48,6 +51,8 @@ public struct InboundGuard: Sendable {
         if let tunnelDevice { outbound.append("oifname \"\(tunnelDevice)\" accept") }
         outbound.append("rt ipsec exists accept")
         outbound.append("meta l4proto esp accept")
+        // Neighbor Discovery finds the next hop, as the traps let it (XFRMTrapPlan.neighborDiscoveryBypass).
+        outbound.append(Self.neighborDiscovery)
         outbound.append("\(NFTISAKMP.tedMessages(to: probePort)) accept")
         outbound.append("fib saddr type local udp sport { \(Set([500, 4500, probePort, listenPort]).sorted().map(String.init).joined(separator: ", ")) } accept")
         for rule in policy.rules {

@@ -53,12 +53,13 @@ import TEDModel
     /// leaving without an IPsec transform dropped.
     @Test func theOutboundChainDropsWhatAPermitProtectsLeavingWithoutATransform() throws {
         let rules = try ruleset(["deny tcp 198.18.1.0/24 198.18.0.0/15 eq 22", "permit ip 198.18.1.0/24 198.18.0.0/15"])
-        let chain = Array(rules.drop { $0 != "chain outbound {" }.dropFirst().prefix(8))
+        let chain = Array(rules.drop { $0 != "chain outbound {" }.dropFirst().prefix(9))
         #expect(chain == [
             "type filter hook postrouting priority filter - 10; policy accept;",
             "oifname \"ipsec0\" accept",
             "rt ipsec exists accept",
             "meta l4proto esp accept",
+            "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept",
             "udp dport 500 @th,208,8 { 240, 241, 242 } accept",
             "fib saddr type local udp sport { 500, 4500 } accept",
             "meta nfproto ipv4 ip saddr 198.18.1.0/24 ip daddr 198.18.0.0/15 meta l4proto 6 th dport 22 accept comment \"entry 1\"",
