@@ -165,6 +165,21 @@ final class TestClock: Sendable {
         #expect(node.metrics.value("ted_repairs_total", [("layer", "charon")]) == 1)
     }
 
+    /// An XFRM flush under kernel ESP takes charon's policies of the live tunnels: their IKE
+    /// SAs are ended so that their flows are discovered and set up again; a tunnel still
+    /// being set up is left to finish.
+    @Test func tunnelsWhosePoliciesWereFlushedAreSetUpAgain() async throws {
+        let fake = FakeIKEController()
+        let (handoff, node) = try await handoff(fake)
+        defer { Task { await node.stop() } }
+        let name = try await initiated(handoff, fake)
+        await handoff.restartTunnels()
+        #expect(!fake.calls.contains("terminate \(name)"), "still connecting")
+        await handoff.handle(childEvent(.childUp, name))
+        await handoff.restartTunnels()
+        #expect(fake.calls.contains("terminate \(name)"))
+    }
+
     /// Hands the test's discovery off; the connection's name, once it is initiated.
     func initiated(_ handoff: IKEHandoff, _ fake: FakeIKEController) async throws -> String {
         await handoff.handOff(discovery())

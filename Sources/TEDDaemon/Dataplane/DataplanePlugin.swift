@@ -33,6 +33,14 @@ public final class DataplanePlugin: DaemonPlugin {
         var bypasses = ChildReferences<Bypass>()
         /// Puts back what other programs remove (`LayerRepair`).
         var repair: Task<Void, Never>?
+        /// Told when an XFRM flush took charon's policies of live tunnels with ted's (kernel
+        /// ESP): the hand-off sets those tunnels up again.
+        var policiesLost: (@Sendable () -> Void)?
+    }
+
+    /// Who sets tunnels up again when an XFRM flush took their policies (the hand-off).
+    public func onPoliciesLost(_ action: @escaping @Sendable () -> Void) {
+        state.withLockedValue { $0.policiesLost = action }
     }
 
     /// One bypass policy on the tunnel device.

@@ -43,6 +43,10 @@ extension DataplanePlugin {
             metrics.repaired(.xfrm)
             logger.warning("XFRM policies of ted's were removed by another program; put back",
                            metadata: ["ted.policies": "\(restored)"])
+            // Under kernel ESP the same flush took charon's policies of the tunnels that are
+            // up: their traffic meets ted's traps until they are set up again.
+            let (espInKernel, policiesLost) = state.withLockedValue { ($0.espInKernel, $0.policiesLost) }
+            if espInKernel { policiesLost?() }
         }
         if let failure { logger.warning("cannot check ted's XFRM policies", metadata: ["ted.error": "\(failure)"]) }
 

@@ -248,6 +248,21 @@ public actor IKEHandoff: DaemonPlugin {
         }
     }
 
+    /// The kernel lost charon's policies of ted's live tunnels (an XFRM flush): their SAs
+    /// carry nothing now, so their IKE SAs are ended; the next packet of each flow meets
+    /// ted's traps, is discovered again and gets a new tunnel with its policies.
+    public nonisolated func policiesLost() {
+        Task { await self.restartTunnels() }
+    }
+
+    func restartTunnels() async {
+        let names = machine.loadedConnections.map(\.name).filter { !machine.isConnecting($0) }
+        guard connected, !names.isEmpty else { return }
+        logger.warning("an XFRM flush took charon's policies of ted's tunnels; setting them up again",
+                       metadata: ["ted.connections": "\(names.joined(separator: ", "))"])
+        for name in names { try? await controller.terminate(ike: name) }
+    }
+
     /// charon is gone (or never came): its SAs went with it.
     private func disconnected() async {
         connected = false

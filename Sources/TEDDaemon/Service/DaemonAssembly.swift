@@ -28,6 +28,7 @@ public enum DaemonAssembly {
                                      })
             plugins.append(handoff)
             events.discovered = { handoff.discovered($0) }
+            dataplane?.onPoliciesLost { handoff.policiesLost() }
         }
         plugins.append(FreedHeapRelease())
         return DaemonService(configuration: configuration, logger: logger, events: events,
