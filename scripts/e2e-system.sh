@@ -8,7 +8,6 @@
 # not a second guest). scripts/lib/system-guest.sh checks boot, charon late, reload, charon
 # reloaded/restarted, nftables restarted and XFRM flushed, an upgrade, and apt purge, each
 # read from outside ted (systemctl, journalctl, tcpdump, ip -s xfrm state, nft, swanctl).
-# Checks tagged [needs reload] / [needs self-healing] need issue 29's items 2 and 3.
 #
 #   scripts/e2e-system.sh [DEB]     # default: the newest ted_*_amd64.deb in .build/ or the root
 #
@@ -178,8 +177,6 @@ if ! grep -q '^guest: [0-9]* passed, [0-9]* failed$' "$SHARE/checks.txt" 2>/dev/
   echo "FAIL: the guest ran the suite to its end (status $status; see $OUT/console.log)"; tail -5 "$OUT/console.log"
   failed=$((failed + 1))
 fi
-pending=$(grep -cE '^FAIL: \[needs (reload|self-healing)\]' "$SHARE/checks.txt" 2>/dev/null)
-[ "${pending:-0}" -gt 0 ] && echo "e2e-system: ${pending} of the failures are checks tagged [needs reload] / [needs self-healing] (issue 29 items 2 and 3)"
 grep -o 'Overall exposure level.*' "$SHARE/security.txt" 2>/dev/null | sed 's/^/e2e-system: systemd-analyze security: /'
 cleanup
 [ "$failed" -eq 0 ] && [ -z "${E2E_SYSTEM_DIR:-}" ] && rm -rf "$OUT"

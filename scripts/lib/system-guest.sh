@@ -6,8 +6,7 @@
 # packet). gwB runs its own charon and ted (the package's binary) here. Every check reads
 # systemctl, journalctl, tcpdump captures, `ip -s xfrm state`, nft or swanctl.
 #   system-guest.sh OUT-DIR BUDGET-S
-# Writes PASS/FAIL lines to OUT-DIR/checks.txt; a check that needs work not merged yet is
-# tagged [needs reload] or [needs self-healing] in its name.
+# Writes PASS/FAIL lines to OUT-DIR/checks.txt.
 set -u
 OUT=$1 BUDGET=${2:-600}
 W=/var/tmp/e2e
@@ -132,7 +131,7 @@ conns_back() { [ "$(ted_conns)" -gt 0 ]; }
 check "charon late: ted hands off once charon is up: ted-* connections in charon within 30 s" retry 60 conns_back
 check "charon late: a tunnel forms (hostA reaches hostB)" retry 60 ping_b
 
-# --- systemctl reload ted (needs reload) -----------------------------------------------------
+# --- systemctl reload ted --------------------------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
 t "reload"
 pid_before=$(systemctl show -p MainPID --value ted)
@@ -142,23 +141,21 @@ cp /etc/ted/ted.yaml "$W/ted.yaml.orig"
 sed -i 's|^  - permit ip 198.18.1.0/24 198.18.0.0/15$|&\n  - permit ip 198.18.1.0/24 203.0.113.0/24|' /etc/ted/ted.yaml
 systemctl reload ted.service > "$W/reload.txt" 2>&1
 new_trap() { ip xfrm policy | grep -A2 "^src 198.18.1.0/24 dst 203.0.113.0/24" | grep -q "priority 21275"; }
-# needs reload
-check "[needs reload] reload: a changed policy is applied (a trap for 203.0.113.0/24 within 10 s)" retry 20 new_trap
-check "[needs reload] reload: same process (MainPID $pid_before, then $(systemctl show -p MainPID --value ted))" \
+check "reload: a changed policy is applied (a trap for 203.0.113.0/24 within 10 s)" retry 20 new_trap
+check "reload: same process (MainPID $pid_before, then $(systemctl show -p MainPID --value ted))" \
   test "$(systemctl show -p MainPID --value ted)" = "$pid_before"
 printf 'identity: 198.51.100.1\npolicy: [permit ip 198.18.1.0/24 nonsense]\n' > /etc/ted/ted.yaml
 systemctl reload ted.service > "$W/reload-bad.txt" 2>&1
 sleep 3
-# needs reload
-check "[needs reload] reload of an invalid file: ted keeps running on the old policy (active, same MainPID, the new trap kept)" \
+check "reload of an invalid file: ted keeps running on the old policy (active, same MainPID, the new trap kept)" \
   bash -c "systemctl is-active --quiet ted && [ \"\$(systemctl show -p MainPID --value ted)\" = $pid_before ] && ip xfrm policy | grep -q '^src 198.18.1.0/24 dst 203.0.113.0/24'"
-check "[needs reload] reload of an invalid file: the error is in ted's journal with its file:line:col" \
+check "reload of an invalid file: the error is in ted's journal with its file:line:col" \
   bash -c "journalctl -b -u ted --no-pager -q | grep -q '/etc/ted/ted.yaml:2:'"
 cp "$W/ted.yaml.orig" /etc/ted/ted.yaml
 systemctl reload ted.service > /dev/null 2>&1
 sleep 2
 
-# --- strongSwan reloaded and restarted (needs self-healing) ----------------------------------
+# --- strongSwan reloaded and restarted ----------------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
 t "strongswan reload/restart"
 terminate_ted_sas() { local ike; for ike in $(swanctl --list-sas 2>/dev/null | grep -o '^ted-[0-9a-f-]*' | sort -u); do
@@ -172,16 +169,16 @@ retry 60 settled
 ted_pid=$(systemctl show -p MainPID --value ted)
 same_ted() { [ "$(systemctl show -p MainPID --value ted)" = "$ted_pid" ]; }
 systemctl reload strongswan.service > "$W/ss-reload.txt" 2>&1
-check "[needs self-healing] systemctl reload strongswan: ted's connections back in charon within 2 s, by the same ted" \
+check "systemctl reload strongswan: ted's connections back in charon within 2 s, by the same ted" \
   bash -c "$(declare -f ted_conns conns_within same_ted); ted_pid=$ted_pid; conns_within 2 && same_ted"
 terminate_ted_sas
-check "[needs self-healing] after the strongswan reload a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
+check "after the strongswan reload a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
 systemctl restart strongswan.service > "$W/ss-restart.txt" 2>&1
-check "[needs self-healing] systemctl restart strongswan: ted's connections back in charon within 2 s, by the same ted" \
+check "systemctl restart strongswan: ted's connections back in charon within 2 s, by the same ted" \
   bash -c "$(declare -f ted_conns conns_within same_ted); ted_pid=$ted_pid; conns_within 2 && same_ted"
-check "[needs self-healing] after the strongswan restart a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
+check "after the strongswan restart a new tunnel forms (hostA reaches hostB)" retry 16 ping_b
 
-# --- nftables restarted, XFRM policies flushed (needs self-healing) --------------------------
+# --- nftables restarted, XFRM policies flushed ---------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
 t "nftables restart, xfrm flush"
 ted_tables() { nft list tables 2>/dev/null | grep -cE " (ted|ted-guard|ted-hold)$"; }
@@ -195,16 +192,16 @@ in_ns hA bash -c 'for i in $(seq 1 60); do echo x > /dev/udp/198.18.3.30/9999; s
 flow=$!
 systemctl restart nftables.service > "$W/nft-restart.txt" 2>&1
 tables_within() { local i; for i in $(seq 1 10); do [ "$(ted_tables)" -ge "$tables_before" ] && return 0; sleep 0.1; done; return 1; }
-check "[needs self-healing] systemctl restart nftables: ted's nftables tables ($tables_before) back within 1 s" tables_within
+check "systemctl restart nftables: ted's nftables tables ($tables_before) back within 1 s" tables_within
 ip xfrm policy flush
 traps_within() { local i; for i in $(seq 1 10); do [ "$(ted_traps)" -ge "$trap_count" ] && return 0; sleep 0.1; done; return 1; }
-check "[needs self-healing] ip xfrm policy flush: ted's traps ($trap_count) back within 1 s" traps_within
+check "ip xfrm policy flush: ted's traps ($trap_count) back within 1 s" traps_within
 wait "$flow"; sleep 0.5; kill "$heal_cap"; wait "$heal_cap" 2>/dev/null
 # The flow's own datagrams (udp/9999); ted's probes for it (udp/500, exchange 240) carry its
 # addresses in clear by design and are not the flow.
-check "[needs self-healing] meanwhile no packet of a protected flow crossed in clear ($(tcpdump -nn -r "$W/heal.pcap" 'udp dst port 9999' 2>/dev/null | wc -l) to 198.18.3.30:9999 on the transit)" \
+check "meanwhile no packet of a protected flow crossed in clear ($(tcpdump -nn -r "$W/heal.pcap" 'udp dst port 9999' 2>/dev/null | wc -l) to 198.18.3.30:9999 on the transit)" \
   test "$(tcpdump -nn -r "$W/heal.pcap" 'udp dst port 9999' 2>/dev/null | wc -l)" -eq 0
-check "[needs self-healing] after the flush hostA reaches hostB again" retry 16 ping_b
+check "after the flush hostA reaches hostB again" retry 16 ping_b
 
 # --- upgrade -------------------------------------------------------------------------------------
 budget_left || { echo "FAIL: guest budget spent"; failed=$((failed + 1)); exit 1; }
