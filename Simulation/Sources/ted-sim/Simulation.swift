@@ -209,7 +209,11 @@ struct Simulation {
     /// `permit ip <own site> 10.0.0.0/8`: everything of the mesh, as initiator and responder.
     private func policy(_ gateway: Int) -> Policy {
         let site = mesh.site(gateway)
-        return try! Policy(lines: ["permit ip \(site.address)/24 10.0.0.0/8"])
+        do {
+            return try Policy(lines: ["permit ip \(site.address)/24 10.0.0.0/8"])
+        } catch {
+            preconditionFailure("the simulator's own policy line does not parse: \(error)")
+        }
     }
 
     private static func key(_ source: Int, _ destination: Int) -> Int { source << 20 | destination }
